@@ -13,7 +13,7 @@ from fastcore.script import call_parse
 # %% auto 0
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'cache_dir', 'default_device', 'as_dtype', 'atomic_dir',
            'write_manifest', 'manifest_ok', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir', 'bridge_from_hf',
-           'load_model', 'byte_tokenizer', 'tiny_model', 'tokenize', 'forward_masked', 'demo']
+           'load_model', 'byte_tokenizer', 'tiny_model', 'tokenize', 'token_positions', 'forward_masked', 'demo']
 
 # %% ../nbs/00_models.ipynb 6
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -235,13 +235,40 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
+# %% ../nbs/00_models.ipynb 28
+def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
+    "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
+    if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
+    if len(prompts) != len(substrings):
+        raise ValueError(f"token_positions: {len(prompts)} prompts but {len(substrings)} substrings; give one substring per prompt")
+    tok = model.tokenizer
+    if not getattr(tok, "is_fast", False): raise TypeError("token_positions needs a fast tokenizer (character offsets)")
+    enc = tok(list(prompts), add_special_tokens=False, return_offsets_mapping=True)
+    n_tok = [len(x) + bool(prepend_bos and tok.bos_token_id is not None) for x in enc["input_ids"]]
+    width = max(n_tok)
+    out = []
+    for i, (prompt, sub) in enumerate(zip(prompts, substrings)):
+        starts = [j for j in range(len(prompt)) if prompt.startswith(sub, j)] if sub else []
+        if not starts: raise ValueError(f"{sub!r} does not occur in prompt {prompt!r}")
+        try: start = starts[occurrence]
+        except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {prompt!r}") from None
+        end, shift = start + len(sub), width - len(enc["input_ids"][i])
+        pos = []
+        for j, (a, b) in enumerate(enc["offset_mapping"][i]):
+            while a < b and prompt[a].isspace(): a += 1
+            if a < end and b > start: pos.append(shift + j)
+        if not pos: raise ValueError(f"no token of prompt {prompt!r} covers {sub!r}")
+        out.append(pos)
+    return out
+
+# %% ../nbs/00_models.ipynb 30
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."
     if attention_mask is None: attention_mask = torch.ones_like(tokens)
     return model(tokens, attention_mask=attention_mask, **kw)
 
-# %% ../nbs/00_models.ipynb 37
+# %% ../nbs/00_models.ipynb 43
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run
