@@ -1,0 +1,89 @@
+"""Docs check: execute notebooks, render them to HTML with nbconvert, open each page in headless
+Chromium with the network cut off, and assert that plotly figures and circuitsvis heatmaps drew.
+
+    python scripts/check_docs.py [NOTEBOOK ...] [--out DIR]
+
+Writes DIR/<name>.html, DIR/<name>.png (screenshot) and DIR/report.json; exits 1 on any failure.
+Quarto is not needed (it cannot be installed everywhere); nbconvert renders the same outputs.
+"""
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import ExecutePreprocessor
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ["nbs/08_viz.ipynb"]
+# count drawn figures and collect errors once scripts have run
+PROBE = """
+<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message)));
+const _ce = console.error; console.error = (...a) => { window.__errors.push(a.map(String).join(' ')); _ce(...a); };
+window.addEventListener('load', () => setTimeout(() => {
+  const heat = [...document.querySelectorAll('.steerattn-heatmap')];
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const r = {heatmaps: heat.length, heatmaps_drawn: heat.filter(d => d.querySelector('canvas, svg, table, div')).length,
+             plotly: plots.length, plotly_drawn: plots.filter(d => d.querySelector('.main-svg') && d.querySelector('.trace, .table')).length,
+             errors: window.__errors};
+  const pre = document.createElement('pre'); pre.id = '__steerattn_probe'; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+}, 3000));
+</script>
+"""
+
+def chromium():
+    for c in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(c): return shutil.which(c)
+    sys.exit("Chromium not found: apt-get install -y chromium")
+
+def browse(html_path, png_path):
+    "Load a page offline in headless Chromium; return the probe's JSON and save a screenshot."
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-quic",
+             "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",   # no network at all
+             "--virtual-time-budget=15000", "--window-size=1280,2400"]
+    with tempfile.TemporaryDirectory() as prof:
+        base = [chromium(), *flags, f"--user-data-dir={prof}"]
+        dom = subprocess.run(base + ["--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=180).stdout
+        subprocess.run(base + [f"--screenshot={png_path}", html_path.as_uri()], capture_output=True, timeout=180)
+    m = re.search(r'<pre id="__steerattn_probe">(.*?)</pre>', dom, re.S)
+    if not m: return dict(error="probe did not run (page scripts failed or timed out)")
+    import html as h
+    return json.loads(h.unescape(m.group(1)))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*", default=DEFAULT)
+    ap.add_argument("--out", default=str(ROOT/"_docs_check"))
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per notebook cell")
+    a = ap.parse_args()
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    report, ok = {}, True
+    for nb_path in a.notebooks:
+        t0 = time.perf_counter()
+        nb_path = (ROOT/nb_path) if not Path(nb_path).is_absolute() else Path(nb_path)
+        nb = nbformat.read(nb_path, as_version=4)
+        ExecutePreprocessor(timeout=a.timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(nb_path.parent)}})
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        body = body.replace("</head>", PROBE + "</head>", 1)
+        html_path = out/(nb_path.stem + ".html"); html_path.write_text(body, encoding="utf-8")
+        r = browse(html_path, out/(nb_path.stem + ".png"))
+        r["seconds"] = round(time.perf_counter() - t0, 1)
+        fails = []
+        if "error" in r: fails.append(r["error"])
+        else:
+            if r["plotly"] != r["plotly_drawn"]: fails.append(f"{r['plotly'] - r['plotly_drawn']} plotly figure(s) did not draw")
+            if r["heatmaps"] != r["heatmaps_drawn"]: fails.append(f"{r['heatmaps'] - r['heatmaps_drawn']} heatmap(s) did not draw")
+            if r["plotly"] + r["heatmaps"] == 0: fails.append("no figures on the page")
+            if r["errors"]: fails.append(f"console errors: {r['errors'][:3]}")
+        r["failures"] = fails; ok &= not fails
+        report[nb_path.name] = r
+        print(f"{nb_path.name}: {r}")
+    (out/"report.json").write_text(json.dumps(report, indent=1))
+    print("docs check:", "passed" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+if __name__ == "__main__": main()
