@@ -15,7 +15,8 @@ from plotly.subplots import make_subplots
 
 # %% auto 0
 __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_difference_boxes',
-           'plot_significance_table', 'circuitsvis_bundle', 'AttentionHeatmap', 'reset_circuitsvis']
+           'plot_significance_table', 'circuitsvis_bundle', 'AttentionHeatmap', 'reset_circuitsvis',
+           'visualize_attention_patterns']
 
 # %% ../nbs/08_viz.ipynb 5
 def offline_notebook():
@@ -37,7 +38,7 @@ def _check_heads(values, heads):
 
 _LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=60, r=20, t=60, b=50))
 
-# %% ../nbs/08_viz.ipynb 7
+# %% ../nbs/08_viz.ipynb 8
 def plot_head_differences(values, heads, width=20, title="Attention to the entity: steered − original",
                           measure="attention weight"):
     "Bar chart of mean ± std over prompts of `values` [N, n_layers, n_heads] for each head in `heads`."
@@ -53,7 +54,7 @@ def plot_head_differences(values, heads, width=20, title="Attention to the entit
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig
 
-# %% ../nbs/08_viz.ipynb 10
+# %% ../nbs/08_viz.ipynb 11
 _MARKERS = ["circle", "square", "diamond", "cross", "triangle-up", "x", "star", "hexagon"]
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -78,7 +79,7 @@ def plot_heads_scatter_entity_types(attn_heads_A, attn_heads_B, A_label, B_label
     fig.update_layout(title=title, xaxis_title=A_label, yaxis_title=B_label, width=700, height=600, **_LAYOUT)
     return fig
 
-# %% ../nbs/08_viz.ipynb 13
+# %% ../nbs/08_viz.ipynb 14
 def plot_difference_boxes(diffs, heads, title="Steered − original attention, by entity type and condition", measure="attention weight"):
     "Box plots of per-prompt mean over `heads`; `diffs` maps condition -> entity_type -> [N, n_layers, n_heads]."
     fig = go.Figure()
@@ -94,7 +95,7 @@ def plot_difference_boxes(diffs, heads, title="Steered − original attention, b
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig
 
-# %% ../nbs/08_viz.ipynb 16
+# %% ../nbs/08_viz.ipynb 17
 def plot_significance_table(counts, n_random=10, title="Top latent vs random latents: significant comparisons"):
     "Table figure from `counts[model][row] = k`; cells read 'k/n'."
     models = list(counts)
@@ -105,7 +106,7 @@ def plot_significance_table(counts, n_random=10, title="Top latent vs random lat
     fig.update_layout(title=title, height=120 + 35 * len(rows), width=250 + 160 * len(models), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
-# %% ../nbs/08_viz.ipynb 19
+# %% ../nbs/08_viz.ipynb 20
 _CV_STATE = {"bundle_sent": False}
 
 def circuitsvis_bundle() -> str:
@@ -149,3 +150,33 @@ class AttentionHeatmap:
 def reset_circuitsvis():
     "Make the next heatmap carry the circuitsvis bundle again (e.g. after clearing outputs)."
     _CV_STATE["bundle_sent"] = False
+
+# %% ../nbs/08_viz.ipynb 23
+def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, title="", max_width=700, html=True,
+                                 prompt=None, tokens=None, attention_mask=None, batch_idx=0):
+    "Heatmaps of `type_pattern` for `heads` [(layer, head), ...] on one prompt; `AttentionHeatmap` (or the tensor if `html=False`)."
+    from steerattn.attention import _full_scores, check_measures
+    from steerattn.models import tokenize
+    check_measures(type_pattern)
+    for l, h in heads:
+        if not (0 <= l < model.cfg.n_layers and 0 <= h < model.cfg.n_heads):
+            raise ValueError(f"head L{l}H{h} outside the model ({model.cfg.n_layers} layers x {model.cfg.n_heads} heads)")
+    if local_cache is None:
+        if tokens is None:
+            if prompt is None: raise ValueError("pass a prompt, tokens (+ attention_mask) or a local_cache")
+            tokens, attention_mask = tokenize(model, [prompt])
+        layers = sorted({l for l, _ in heads})
+        want = {f"blocks.{l}.attn.{n}" for l in layers for n in ("hook_pattern", "hook_v")}
+        with torch.no_grad():
+            _, local_cache = model.run_with_cache(tokens, attention_mask=attention_mask, names_filter=lambda n: n in want)
+    full = {l: _full_scores(model, local_cache, l, type_pattern)[batch_idx] for l in sorted({l for l, _ in heads})}
+    pats = torch.stack([full[l][h] for l, h in heads]).float().cpu()       # [n_heads, q, k]
+    if tokens is not None:
+        keep = (attention_mask[batch_idx] if attention_mask is not None else torch.ones(tokens.shape[1])).bool().cpu()
+        pats, toks = pats[:, keep][:, :, keep], model.to_str_tokens(tokens[batch_idx][keep])
+    else: toks = [f"t{i}" for i in range(pats.shape[-1])]
+    if not html: return pats[None]
+    hm = AttentionHeatmap(pats, toks, [_head_label(l, h) for l, h in heads], title=title or f"{type_pattern}",
+                          max_value=None if type_pattern == "attn_weights" else float(pats.max()), min_value=0.0)
+    hm.patterns = pats[None]
+    return hm
