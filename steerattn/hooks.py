@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_hooks.ipynb 2
 from __future__ import annotations
-import contextlib, math
+import contextlib, math, weakref
 from dataclasses import dataclass, field
 from numbers import Number
 from typing import Sequence
@@ -13,7 +13,7 @@ import torch
 
 # %% auto 0
 __all__ = ['POS_TYPES', 'get_batch_pos', 'positions_mask', 'SteeringVector', 'as_vectors', 'check_coeff', 'steer_fn', 'ablate_fn',
-           'steering_hooks', 'apply_hooks', 'head_knockout_hooks', 'attention_knockout_hooks']
+           'steering_hooks', 'hook_points', 'apply_hooks', 'head_knockout_hooks', 'attention_knockout_hooks']
 
 # %% ../nbs/02_hooks.ipynb 6
 POS_TYPES = ("entity_last", "entity", "entity_to_end", "entity_last_to_end", "all")
@@ -185,15 +185,31 @@ def steering_hooks(model,                  # TransformerLens model (for shape ch
     return hooks
 
 # %% ../nbs/02_hooks.ipynb 15
+_HOOK_POINTS = weakref.WeakKeyDictionary()
+
+def hook_points(model) -> dict:
+    "`{name: HookPoint}` of `model` (aliases included), computed once per model."
+    d = _HOOK_POINTS.get(model)
+    if d is None: d = _HOOK_POINTS[model] = dict(model.hook_dict)
+    return d
+
 @contextlib.contextmanager
 def apply_hooks(model, fwd_hooks=()):
-    "Context manager: add `fwd_hooks` to `model`, always remove them on exit (also on errors)."
-    fwd_hooks = list(fwd_hooks)
-    names = set(model.hook_dict)
-    bad = sorted({n for n, _ in fwd_hooks if n not in names})
+    "Context manager: add `fwd_hooks` `[(name, fn)]` to `model`; always removes them on exit (also on errors)."
+    fwd_hooks, points = list(fwd_hooks), hook_points(model)
+    bad = sorted({n for n, _ in fwd_hooks if n not in points})
     if bad: raise ValueError(f"unknown hook name(s) {bad}; e.g. 'blocks.0.hook_resid_pre', 'blocks.0.attn.hook_pattern'")
-    with model.hooks(fwd_hooks=fwd_hooks):
+    handles = []
+    try:
+        for name, fn in fwd_hooks:   # TransformerLens' add_hook (it applies the hook-shape conversions)
+            hp = points[name]
+            hp.add_hook(fn)
+            handles.append((hp, hp.fwd_hooks[-1]))
         yield model
+    finally:
+        for hp, h in reversed(handles):
+            h.hook.remove()
+            if h in hp.fwd_hooks: hp.fwd_hooks.remove(h)
 
 # %% ../nbs/02_hooks.ipynb 17
 def _heads(heads):
