@@ -28,12 +28,14 @@ __all__ = ['COEFFS', 'ENTITY_TYPES', 'LABELS', 'coeff_for_model', 'ExperimentCon
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
 ENTITY_TYPES = ("player", "movie", "city", "song")
 
+def _is_default(name): return name.lower() in ("default", "smollm2-135m", "smollm2-135m-instruct") or name.endswith(".gguf")
+
 def coeff_for_model(name: str) -> float:
     "The paper's steering coefficient for a model family (Gemma 100, Llama 20; SmolLM2 like Gemma)."
     n = name.lower()
     for fam, c in COEFFS.items():
         if fam in n: return c
-    if n in ("default", "smollm2-135m", "smollm2-135m-instruct") or n.endswith(".gguf"): return COEFFS["smollm"]
+    if _is_default(n): return COEFFS["smollm"]
     raise ValueError(f"no default coefficient for model {name!r}; pass coeff explicitly (families: {sorted(COEFFS)})")
 
 @dataclass
@@ -45,6 +47,7 @@ class ExperimentConfig:
     n_per_type: int = 32                         # prompts per entity type and label (fewer if fewer exist)
     split: str = "test"
     label_mode: str = "greedy"                   # known/unknown labels: 'greedy' or 'sampled' (paper rule)
+    known_min: int | None = None                 # correct attributes for 'known': None = paper's 2 (1 for the 135M default, see below)
     pos_type: str = "entity_last"
     measures: tuple = ("attn_weights", "value_weighted")
     coeff: float | str | None = None             # None: the model family's (see COEFFS)
@@ -64,6 +67,8 @@ class ExperimentConfig:
         if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
         if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
         if self.coeff is None: self.coeff = coeff_for_model(self.model)
+        if self.known_min is None: self.known_min = 1 if _is_default(self.model) else 2
+        if self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
 
     def to_dict(self): return json.loads(json.dumps(asdict(self)))
     @property
@@ -139,27 +144,47 @@ def _conditions(latents, label, cfg):
     return conds
 
 def experiment_data(model, cfg) -> dict:
-    "Phase 1: `{label: [PromptBatch per entity type]}`, at most `n_per_type` prompts each."
+    "Phase 1: `{label: {entity_type: PromptBatch}}` (≤ `n_per_type` each); types lacking either label are left out."
     from steerattn import data as D
-    batches = {lab: [] for lab in LABELS}
+    batches = {lab: {} for lab in LABELS}
     for et in cfg.entity_types:
-        d = D.load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed)
-        for lab in LABELS:
-            if lab not in d: raise ValueError(f"no {lab} {et} prompts in split {cfg.split!r} for {cfg.model!r} ({cfg.label_mode} labels)")
-            batches[lab].append(d[lab][:cfg.n_per_type] if len(d[lab]) > cfg.n_per_type else d[lab])
+        try: d = D.load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, known_min=cfg.known_min)
+        except ValueError: continue
+        if not all(lab in d and len(d[lab]) >= 2 for lab in LABELS): continue
+        for lab in LABELS: batches[lab][et] = d[lab][:cfg.n_per_type] if len(d[lab]) > cfg.n_per_type else d[lab]
+    if not batches["known"]:
+        raise ValueError(f"no entity type has ≥ 2 known and ≥ 2 unknown prompts in split {cfg.split!r} for {cfg.model!r} "
+                         f"({cfg.label_mode} labels, known_min={cfg.known_min}); label more entities (steerattn.data.label_subsets)")
     return batches
+
+def _discovery_types(model, cfg):
+    "Entity types whose train split has both labels (latent scores need both)."
+    from steerattn import data as D
+    labels, out = D.read_labels(model, cfg.label_mode), []
+    for et in cfg.entity_types:
+        v = D.get_valid_entities(labels, model, et, split="train", seed=cfg.seed, known_min=cfg.known_min)
+        if v["known"] and v["unknown"]: out.append(et)
+    if not out: raise ValueError(f"no entity type has known and unknown entities in the train split (known_min={cfg.known_min}); label more entities")
+    return out
 
 def experiment_latents(model, sae, cfg, progress=True) -> dict:
     "Phase 2: top known/unknown latents (ranks `cfg.top_latents`) and random latents, discovered on the train split."
     from steerattn import latents as LT
-    stats = LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress)
-    out = {"known": [], "unknown": []}
-    for i in cfg.top_latents:
-        k, u, rk, ru = LT.load_latents(cfg.model, top_latents=i, random_n_latents=cfg.n_random, model=model, sae=sae,
-                                       stats=stats, seed=cfg.seed, progress=progress)
-        out["known"] += k; out["unknown"] += u
-    out["random_known"], out["random_unknown"] = rk, ru
-    return out
+    stats = LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress,
+                                    entity_types=_discovery_types(model, cfg), known_min=cfg.known_min)
+    # 'score ≈ 0' is |score| ≤ tol in every type; with few labelled entities scores are coarse, so widen tol until enough qualify
+    for tol in (0.05, 0.1, 0.2, 0.35, 0.5):
+        try:
+            out = {"known": [], "unknown": [], "random_tol": tol}
+            for i in cfg.top_latents:
+                k, u, rk, ru = LT.load_latents(cfg.model, top_latents=i, random_n_latents=cfg.n_random, model=model, sae=sae,
+                                               stats=stats, seed=cfg.seed, tol=tol, progress=progress)
+                out["known"] += k; out["unknown"] += u
+            out["random_known"], out["random_unknown"] = rk, ru
+            return out
+        except ValueError as e:
+            if "|score|" not in str(e): raise
+    raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n-random) or label more entities")
 
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True) -> dict:
@@ -178,7 +203,8 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
 
     t0 = time.perf_counter()
     batches = batches if batches is not None else experiment_data(model, cfg)
-    counts = {lab: {et: len(b) for et, b in zip(cfg.entity_types, batches[lab])} for lab in LABELS}
+    types = list(batches["known"])
+    counts = {lab: {et: len(b) for et, b in batches[lab].items()} for lab in LABELS}
     tick("data", t0)
 
     t0 = time.perf_counter()
@@ -189,7 +215,7 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     # 3. steering: one engine call per label and entity type (baseline shared by every condition)
     t0 = time.perf_counter()
     results = {}
-    units = [(lab, et, b) for lab in LABELS for et, b in zip(cfg.entity_types, batches[lab])]
+    units = [(lab, et, b) for lab in LABELS for et, b in batches[lab].items()]
     for lab, et, b in tqdm(units, desc="steering runs", disable=not progress):
         name = f"{lab}-{et}"
         if not rd.has(name):
@@ -197,7 +223,7 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
             res = SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in
                                   run_conditions(model, b.tokens, b.attention_mask, b.entity_positions, conds, cfg.measures,
                                                  cfg.pos_type, cfg.batch_size, progress=False).items()},
-                                 [c.meta() for c in conds], [et] * len(b), cfg.model, dict(label=lab, entity_type=et, prompts=b.prompts))
+                                 [c.meta() for c in conds], [et] * len(b), cfg.model, dict(label=lab, entity_type=et, prompts=b.prompts, entities=b.entities))
             res.save(rd.run_path(name))
         results[(lab, et)] = SteeringResult.load(rd.run_path(name))
     tick("steering", t0)
@@ -205,14 +231,16 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     # 4. statistics
     t0 = time.perf_counter()
     heads = cfg.heads or pick_heads(np.concatenate([results[(lab, et)].scores["original"]["attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]]
-                                                    for lab in LABELS for et in cfg.entity_types]), layer, cfg.n_heads)
-    summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, heads=[list(h) for h in heads], counts=counts,
-                   latents={k: [SteeringVector.coerce(v).meta() for v in vs] for k, vs in latents.items()},
+                                                    for lab in LABELS for et in types]), layer, cfg.n_heads)
+    summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, entity_types=types,
+                   skipped_entity_types=[t for t in cfg.entity_types if t not in types], heads=[list(h) for h in heads], counts=counts,
+                   latents={k: [SteeringVector.coerce(v).meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
+                   random_tol=latents.get("random_tol"),
                    significance={}, prompt_level={})
     for m in cfg.measures:
         summary["significance"][m], summary["prompt_level"][m] = {}, {}
         for lab in LABELS:
-            diffs = {c: np.concatenate([results[(lab, et)].diff(c, m) for et in cfg.entity_types]) for c in results[(lab, cfg.entity_types[0])].scores if c != "original"}
+            diffs = {c: np.concatenate([results[(lab, et)].diff(c, m) for et in types]) for c in results[(lab, types[0])].scores if c != "original"}
             per_head = lambda d: {f"L{l}H{h}": d[:, l, h] for l, h in heads}
             randoms = [per_head(diffs[f"random{j}"]) for j in range(cfg.n_random)]
             for i in range(len(cfg.top_latents)):
@@ -226,7 +254,7 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     t0 = time.perf_counter()
     rd.write_json("summary.json", summary)
     (rd.path/"significance.md").write_text(significance_markdown(summary, cfg))
-    write_report(rd.path/"report.html", summary, results, cfg, heads)
+    write_report(rd.path/"report.html", summary, results, cfg, heads, types)
     tick("report", t0)
     timings["total"] = round(time.perf_counter() - t_all, 2)
     summary["timings"] = timings
@@ -247,24 +275,24 @@ def significance_markdown(summary, cfg) -> str:
         out.append("")
     return "\n".join(out)
 
-def write_report(path, summary, results, cfg, heads):
+def write_report(path, summary, results, cfg, heads, types):
     "A standalone HTML report (plotly.js inlined once)."
     figs = []
     for m in cfg.measures:
         figs.append((f"Significance ({m})", viz.plot_significance_table({cfg.model: summary["significance"][m]}, cfg.n_random,
                                                                         title=f"Top latent beats k of {cfg.n_random} random latents ({m})")))
         for lab in LABELS:
-            by_cond = {"top latent #%d" % cfg.top_latents[0]: {et: results[(lab, et)].diff("top0", m) for et in cfg.entity_types},
+            by_cond = {"top latent #%d" % cfg.top_latents[0]: {et: results[(lab, et)].diff("top0", m) for et in types},
                        "random latents": {et: np.concatenate([results[(lab, et)].diff(f"random{j}", m) for j in range(cfg.n_random)])
-                                          for et in cfg.entity_types}}
+                                          for et in types}}
             figs.append((f"{lab} entities, {m}", viz.plot_difference_boxes(by_cond, list(heads), measure=m,
                          title=f"{lab.capitalize()} entities steered with the {_other(lab)} latent vs random latents ({m})")))
-            allv = np.concatenate([results[(lab, et)].diff("top0", m) for et in cfg.entity_types])
+            allv = np.concatenate([results[(lab, et)].diff("top0", m) for et in types])
             figs.append((f"{lab} per head, {m}", viz.plot_head_differences(allv, list(heads), measure=m,
                          title=f"{lab.capitalize()} entities: steered ({_other(lab)} latent #{cfg.top_latents[0]}) − original, {m}")))
             figs.append((f"{lab} scatter, {m}", viz.plot_heads_scatter_entity_types(
-                {et: results[(lab, et)].scores["original"][m] for et in cfg.entity_types},
-                {et: results[(lab, et)].scores["top0"][m] for et in cfg.entity_types}, "original", "steered", list(heads),
+                {et: results[(lab, et)].scores["original"][m] for et in types},
+                {et: results[(lab, et)].scores["top0"][m] for et in types}, "original", "steered", list(heads),
                 title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(figs)]
     tl = summary.get("timings", {})
@@ -292,6 +320,7 @@ def run(out:str="results/steering",                     # results directory (reu
         n_per_type:int=32,                               # prompts per entity type and label
         split:str="test",                                # entity split for the prompts
         label_mode:str="greedy",                         # known/unknown labels: 'greedy' or 'sampled'
+        known_min:int=None,                              # correct attributes for 'known' (default: 2; 1 for the 135M default model)
         pos_type:str="entity_last",                      # where to steer / which keys to sum
         measures:str="attn_weights,value_weighted",      # comma-separated attention measures
         coeff:str="auto",                                # steering coefficient: a number, 'norm', 'mean' or 'auto' (per model family)
@@ -305,7 +334,7 @@ def run(out:str="results/steering",                     # results directory (reu
     "Run the steering-vs-attention experiment and write a results directory with an HTML report."
     hs = tuple(tuple(int(x) for x in h.split(":")) for h in _csv(heads)) or None
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
-                           label_mode=label_mode, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
+                           label_mode=label_mode, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
                            top_latents=_csv(top_latents, int), n_random=n_random, heads=hs, n_heads=n_heads,
                            batch_size=batch_size, seed=seed)
     s = run_experiment(cfg, out, force=force)

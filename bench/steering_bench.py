@@ -1,0 +1,317 @@
+"""Steering-attention protocol: steerattn's engine vs a faithful seed-style reference, side by side.
+
+    python bench/steering_bench.py [--n 64] [--repeats 3] [--out bench/out/steering_bench.json]
+
+Workload (issue 8): the default model; 4 entity types x N prompts x known and unknown x (1 top + 10
+random latents), pos_type entity_last, measures attn_weights and value_weighted. Directions are
+seeded random unit vectors at the middle layer (the work per condition is the same as with SAE
+latents). Every measurement runs in its own subprocess, so peak memory is that job's alone.
+
+Reference (seed 000, "Main Analysis Loop"): one script pass per measure; for every latent and entity
+type the baseline is recomputed; every pass is a full `run_with_cache` with no filter; value-weighted
+patterns go through the full [batch, q, k, head, d_head] einsum; aggregation and steering loop in
+Python per element. Same model, prompts, conditions, dtype, device and batch size as the engine.
+The floor is bare batched forward passes (no hooks) for the same distinct work: one pass per prompt
+set for the baseline plus one per condition.
+"""
+import argparse, json, os, platform, statistics, subprocess, sys, threading, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = ("player", "movie", "city", "song")
+MEASURES = ("attn_weights", "value_weighted")
+
+
+# ---------------------------------------------------------------- workload
+def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None):
+    "Prompt sets {(label, type): (tokens, mask, entity_positions)} and condition vectors per label."
+    import torch
+    from steerattn.data import load_entities, RELATIONS, PROMPT_TEMPLATE
+    from steerattn.models import tokenize, token_positions
+    from steerattn.hooks import SteeringVector
+    layer = model.cfg.n_layers // 2 if layer is None else layer
+    sets = {}
+    for et in TYPES:
+        ents = [e["name"] for e in load_entities(et)][: 2 * n]
+        rel = next(iter(RELATIONS[et].values()))
+        for li, label in enumerate(("known", "unknown")):
+            names = ents[li * n:(li + 1) * n]
+            prompts = [PROMPT_TEMPLATE.format(entity_type=et, entity_name=x, relation=rel) for x in names]
+            if length:  # scaling runs: a neutral prefix of whole words brings each prompt to ~`length` tokens
+                words = "Here is a fact that everyone who reads this should know about .".split()
+                n_tok = lambda x: len(model.tokenizer(x, add_special_tokens=False)["input_ids"]) + 1
+                out = []
+                for p in prompts:
+                    k = 0
+                    while n_tok(" ".join((words * (length // 4 + 2))[:k + 1]) + " " + p) <= length: k += 1
+                    out.append(" ".join((words * (length // 4 + 2))[:k]) + " " + p if k else p)
+                prompts = out
+            toks, mask = tokenize(model, prompts)
+            pos = token_positions(model, prompts, names, occurrence=-1)
+            sets[(label, et)] = (toks, mask, pos)
+    vecs = {label: [SteeringVector.random(model.cfg.d_model, layer, seed=seed + 100 * li + j, source=f"{label}{j}")
+                    for j in range(1 + n_random)] for li, label in enumerate(("known", "unknown"))}
+    return sets, vecs, coeff
+
+
+# ---------------------------------------------------------------- reference (seed-faithful)
+def ref_get_batch_pos(batch_entity_pos, pos_type, tokenized_prompts):
+    if pos_type == "entity_last": return [[p[-1]] for p in batch_entity_pos]
+    raise NotImplementedError(pos_type)
+
+def ref_get_value_weighted_patterns(model, cache, layer):
+    import torch
+    pattern = cache[f"blocks.{layer}.attn.hook_pattern"]
+    v = cache[f"blocks.{layer}.attn.hook_v"]
+    if model.cfg.n_heads != v.shape[2]:
+        v = torch.repeat_interleave(v, dim=2, repeats=model.cfg.n_heads // v.shape[2])
+    return torch.einsum("bkhd,bhqk->bqkhd", v, pattern)          # [batch, q, k, head, d_head]
+
+def ref_get_attn_to_entity_tok_mean(model, cache, entity_token_pos, n_layers, type_pattern):
+    import torch, einops
+    out = []
+    for layer in range(n_layers):
+        if type_pattern == "attn_weights":
+            attn_patterns = cache["pattern", layer]
+            rows = attn_patterns[:, :, -1]
+        else:
+            wv = ref_get_value_weighted_patterns(model, cache, layer)
+            attn_patterns = einops.rearrange(torch.norm(wv, dim=-1, p=2), "b q k h -> b h q k")
+            rows = attn_patterns[:, :, -1]
+        s = torch.zeros(rows.shape[0], attn_patterns.shape[1])
+        for b in range(attn_patterns.shape[0]):
+            s[b] = rows[b, :, entity_token_pos[b]].sum(dim=-1)
+        out.append(s)
+    return einops.rearrange(torch.stack(out, 0), "l b h -> b l h").cpu()
+
+def ref_steering_hook(vec, coeff, batch_pos):
+    def hook(resid, hook):
+        for b in range(resid.shape[0]):               # per-element Python loop, as the seed's hooks
+            for p in batch_pos[b]:
+                resid[b, p, :] = resid[b, p, :] + coeff * vec.direction.to(resid.device, resid.dtype)
+        return resid
+    return hook
+
+def ref_compute(model, tokens, mask, pos, type_pattern, batch_size, vec=None, coeff=0.0):
+    import torch
+    res = []
+    for i in range(0, len(tokens), batch_size):
+        bt, bm, bp = tokens[i:i + batch_size], mask[i:i + batch_size], [list(p) for p in pos[i:i + batch_size]]
+        batch_pos = ref_get_batch_pos(bp, "entity_last", bt)
+        model.reset_hooks()
+        with torch.no_grad():
+            if vec is None:
+                _, cache = model.run_with_cache(bt, attention_mask=bm)
+            else:
+                name = f"blocks.{vec.layer}.hook_resid_pre"
+                with model.hooks(fwd_hooks=[(name, ref_steering_hook(vec, coeff, batch_pos))]):
+                    _, cache = model.run_with_cache(bt, attention_mask=bm)
+        res.append(ref_get_attn_to_entity_tok_mean(model, cache, batch_pos, model.cfg.n_layers, type_pattern))
+        del cache
+    return torch.cat(res, 0)
+
+def run_reference(model, sets, vecs, coeff, batch_size):
+    "Seed protocol: per measure, label, latent and entity type: baseline + steered, from scratch."
+    out = {}
+    for m in MEASURES:
+        for label in ("known", "unknown"):
+            for j, v in enumerate(vecs[label]):
+                for et in TYPES:
+                    t, am, p = sets[(label, et)]
+                    orig = ref_compute(model, t, am, p, m, batch_size)
+                    steer = ref_compute(model, t, am, p, m, batch_size, v, coeff)
+                    out[(m, label, j, et)] = (steer - orig).numpy()
+    return out
+
+
+# ---------------------------------------------------------------- engine and floor
+def run_engine(model, sets, vecs, coeff, batch_size):
+    from steerattn.steering import Condition, run_conditions
+    out = {}
+    for label in ("known", "unknown"):
+        conds = [Condition(f"c{j}", [v], coeff_value=coeff) for j, v in enumerate(vecs[label])]
+        for et in TYPES:
+            t, am, p = sets[(label, et)]
+            r = run_conditions(model, t, am, p, conds, MEASURES, "entity_last", batch_size, progress=False)
+            for m in MEASURES:
+                for j in range(len(conds)): out[(m, label, j, et)] = (r[f"c{j}"][m] - r["original"][m]).numpy()
+    return out
+
+def run_floor(model, sets, vecs, coeff, batch_size):
+    "Bare forward passes for the same distinct work: baseline + one pass per condition, per prompt set."
+    import torch
+    with torch.no_grad():
+        for label in ("known", "unknown"):
+            for et in TYPES:
+                t, am, _ = sets[(label, et)]
+                for _ in range(1 + len(vecs[label])):
+                    for i in range(0, len(t), batch_size):
+                        model(t[i:i + batch_size], attention_mask=am[i:i + batch_size], return_type=None)
+    return {}
+
+
+# ---------------------------------------------------------------- one measurement in its own process
+class PeakRSS:
+    "Peak resident memory above the level at start, sampled every 2 ms (CPU), or CUDA's max allocated."
+    def __init__(self, device):
+        import psutil
+        self.p, self.device, self.peak, self.stop = psutil.Process(), device, 0, False
+    def __enter__(self):
+        import torch
+        if self.device == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.base = torch.cuda.memory_allocated()
+        else:
+            self.base = self.p.memory_info().rss
+            self.t = threading.Thread(target=self._poll, daemon=True); self.t.start()
+        return self
+    def _poll(self):
+        while not self.stop:
+            self.peak = max(self.peak, self.p.memory_info().rss); time.sleep(0.002)
+    def __exit__(self, *a):
+        import torch
+        if self.device == "cuda": torch.cuda.synchronize(); self.delta = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.stop = True; self.t.join(); self.peak = max(self.peak, self.p.memory_info().rss); self.delta = self.peak - self.base
+
+def worker(a):
+    import torch
+    from steerattn.models import load_model
+    torch.manual_seed(0)
+    dev = a.device
+    if a.model == "gemma-shaped":
+        model = gemma_shaped(dev, a.dtype)
+    else:
+        model = load_model(a.model, device=dev, dtype=a.dtype)
+    torch.set_grad_enabled(False)
+    sets, vecs, coeff = workload(model, a.n, a.n_random, length=a.length or None)
+    fn = dict(reference=run_reference, engine=run_engine, floor=run_floor)[a.worker]
+    if a.length: fn = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor)[a.worker]
+    fn(model, {k: (t[:2], m[:2], p[:2]) for k, (t, m, p) in sets.items()}, {k: v[:1] for k, v in vecs.items()}, coeff, a.batch_size)  # warm-up
+    times, res = [], None
+    with PeakRSS(dev) as mem:
+        for _ in range(a.repeats):
+            if dev == "cuda": torch.cuda.synchronize()
+            t0 = time.perf_counter(); res = fn(model, sets, vecs, coeff, a.batch_size)
+            if dev == "cuda": torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    if res:
+        import numpy as np
+        np.savez(a.result, **{"|".join(map(str, k)): v for k, v in res.items()})
+    print(json.dumps(dict(times=times, median=statistics.median(times), peak_bytes=int(mem.delta))))
+
+def run_reference_vw(model, sets, vecs, coeff, batch_size):
+    out = {}
+    for (label, et), (t, am, p) in sets.items():
+        v = vecs[label][0]
+        out[("value_weighted", label, 0, et)] = (ref_compute(model, t, am, p, "value_weighted", batch_size, v, coeff)
+                                                 - ref_compute(model, t, am, p, "value_weighted", batch_size)).numpy()
+    return out
+
+def run_engine_vw(model, sets, vecs, coeff, batch_size):
+    from steerattn.steering import Condition, run_conditions
+    out = {}
+    for (label, et), (t, am, p) in sets.items():
+        r = run_conditions(model, t, am, p, [Condition("c0", [vecs[label][0]], coeff_value=coeff)], ("value_weighted",),
+                           "entity_last", batch_size, progress=False)
+        out[("value_weighted", label, 0, et)] = (r["c0"]["value_weighted"] - r["original"]["value_weighted"]).numpy()
+    return out
+
+def gemma_shaped(device, dtype):
+    "A randomly initialised gemma-2-2b-shaped model (config only, no download) in a TransformerBridge."
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    from steerattn.models import bridge_from_hf, as_dtype, load_model
+    cfg = Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=8,
+                       num_key_value_heads=4, head_dim=256, architectures=["Gemma2ForCausalLM"])
+    with torch.device(device): hf = Gemma2ForCausalLM(cfg)
+    tok = load_model("default", device="cpu").tokenizer   # any fast tokenizer: token ids < 49152 exist in gemma's vocab
+    return bridge_from_hf(hf, tok, name="gemma-2-2b-shaped", device=device, dtype=as_dtype(dtype))
+
+
+# ---------------------------------------------------------------- driver
+def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=None):
+    res = ROOT/"bench"/"out"/f"_{kind}_{length}.npz"
+    res.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, __file__, "--worker", kind, "--n", str(n or a.n), "--repeats", str(repeats or a.repeats),
+           "--n-random", str(a.n_random if n_random is None else n_random), "--batch-size", str(batch_size or a.batch_size),
+           "--device", a.device, "--dtype", a.dtype, "--model", a.model, "--length", str(length), "--result", str(res)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode: sys.exit(f"{kind} failed:\n{p.stderr[-3000:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1]); r["result"] = str(res)
+    return r
+
+def max_abs_diff(a_path, b_path):
+    import numpy as np
+    with np.load(a_path) as a, np.load(b_path) as b:
+        if set(a.files) != set(b.files): sys.exit(f"engine and reference computed different runs: {set(a.files) ^ set(b.files)}")
+        return max(float(np.abs(a[k] - b[k]).max()) for k in a.files)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=64, help="prompts per entity type and label")
+    ap.add_argument("--n-random", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--model", default="default", help="'default' or 'gemma-shaped' (random gemma-2-2b config)")
+    ap.add_argument("--lengths", default="16,64,128,256,512", help="prompt lengths for the value_weighted scaling runs ('' to skip)")
+    ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs")
+    ap.add_argument("--skip-reference", action="store_true", help="engine and floor only (e.g. at GPU scale)")
+    ap.add_argument("--out", default=str(ROOT/"bench"/"out"/"steering_bench.json"))
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--length", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker: return worker(a)
+
+    import torch
+    report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=1 + a.n_random,
+                                measures=MEASURES, pos_type="entity_last", batch_size=a.batch_size, device=a.device, dtype=a.dtype,
+                                repeats=a.repeats),
+                  machine=dict(python=platform.python_version(), torch=torch.__version__, cpus=os.cpu_count(), platform=platform.platform()))
+    eng = measure("engine", a); flo = measure("floor", a)
+    report["engine"], report["floor"] = eng, flo
+    rows = [("engine", eng["median"], eng["peak_bytes"])]
+    if not a.skip_reference:
+        ref = measure("reference", a); report["reference"] = ref
+        diff = max_abs_diff(eng["result"], ref["result"]); report["max_abs_diff"] = diff
+        rows.append(("reference", ref["median"], ref["peak_bytes"]))
+        report["speedup"] = ref["median"] / eng["median"]; report["memory_ratio"] = ref["peak_bytes"] / max(eng["peak_bytes"], 1)
+    rows.append(("floor", flo["median"], flo["peak_bytes"]))
+    report["engine_over_floor"] = eng["median"] / flo["median"]
+
+    print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {1 + a.n_random} conditions, {'+'.join(MEASURES)}, "
+          f"batch {a.batch_size}, {a.device}/{a.dtype}, median of {a.repeats}")
+    print(f"{'':<10} {'time (s)':>10} {'peak mem (MB)':>14}")
+    for name, t, b in rows: print(f"{name:<10} {t:>10.2f} {b / 2**20:>14.1f}")
+    if "speedup" in report:
+        print(f"engine vs reference: {report['speedup']:.1f}x faster, {report['memory_ratio']:.1f}x less peak memory; "
+              f"max |engine - reference| = {report['max_abs_diff']:.2e}")
+    print(f"engine / floor = {report['engine_over_floor']:.2f}")
+
+    lengths = [int(x) for x in a.lengths.split(",") if x.strip()]
+    if lengths:
+        report["scaling"] = []
+        print(f"\nvalue_weighted scaling ({a.scaling_n} prompts per set, 8 sets, 1 condition):")
+        print(f"{'tokens':>7} {'engine (s)':>11} {'ref (s)':>9} {'ratio':>7} {'engine MB':>10} {'ref MB':>8} {'max|Δ|':>9}")
+        for L in lengths:
+            e = measure("engine", a, L, n=a.scaling_n, repeats=1, n_random=0, batch_size=a.scaling_n)
+            row = dict(tokens=L, engine=e["median"], engine_peak=e["peak_bytes"])
+            if not a.skip_reference:
+                r = measure("reference", a, L, n=a.scaling_n, repeats=1, n_random=0, batch_size=a.scaling_n)
+                row.update(reference=r["median"], reference_peak=r["peak_bytes"], max_abs_diff=max_abs_diff(e["result"], r["result"]))
+            report["scaling"].append(row)
+            print(f"{L:>7} {row['engine']:>11.3f} {row.get('reference', float('nan')):>9.3f} {row.get('reference', float('nan')) / row['engine']:>7.1f} "
+                  f"{row['engine_peak'] / 2**20:>10.1f} {row.get('reference_peak', float('nan')) / 2**20:>8.1f} {row.get('max_abs_diff', float('nan')):>9.1e}")
+    fail = []
+    if report.get("max_abs_diff", 0) > 1e-5: fail.append(f"engine and reference differ by {report['max_abs_diff']:.2e} > 1e-5")
+    for row in report.get("scaling", []):
+        if row.get("max_abs_diff", 0) > 1e-5: fail.append(f"{row['tokens']} tokens: engine and reference differ by {row['max_abs_diff']:.2e}")
+    report["failures"] = fail
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(a.out).with_suffix(".tmp"); tmp.write_text(json.dumps(report, indent=1)); os.replace(tmp, a.out)
+    print(f"\nwrote {a.out}")
+    if fail: sys.exit("FAILED: " + "; ".join(fail))
+
+if __name__ == "__main__": main()
