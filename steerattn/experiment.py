@@ -352,5 +352,6 @@ def main():
     sys.argv[0] = f"steerattn {cmd}"
     if cmd == "demo":
         from steerattn.models import demo
-        return demo()
-    return run()
+        demo()
+    else: run()
+    return 0   # console scripts exit with main()'s value
