@@ -103,7 +103,7 @@ def plot_significance_table(counts, n_random=10, title="Top latent vs random lat
     cells = [[f"{counts[m].get(r, '–')}/{n_random}" for r in rows] for m in models]
     fig = go.Figure(go.Table(header=dict(values=["steering latent"] + models, align="left", fill_color="#e8eef7"),
                              cells=dict(values=[rows] + cells, align="left")))
-    fig.update_layout(title=title, height=120 + 35 * len(rows), width=250 + 160 * len(models), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, height=140 + 55 * len(rows), width=300 + 160 * len(models), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 # %% ../nbs/08_viz.ipynb 20
