@@ -59,7 +59,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT/"_docs_check"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per notebook cell")
     a = ap.parse_args()
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(a.out).resolve(); out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     report, ok = {}, True
     for nb_path in a.notebooks:
