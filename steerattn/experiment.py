@@ -4,8 +4,8 @@
 
 # %% ../nbs/09_experiment.ipynb 2
 from __future__ import annotations
-import dataclasses, hashlib, json, platform, sys, time
-from dataclasses import dataclass, field, asdict
+import hashlib, json, platform, sys, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
-from .models import load_model, atomic_dir
+from .models import load_model
 from .hooks import SteeringVector
 from .steering import Condition, SteeringResult, run_conditions, _atomic_write
 from .stats import compute_significance_test_against_random, prompt_level_test
