@@ -11,8 +11,10 @@ Reference (seed 000, "Main Analysis Loop"): one script pass per measure; for eve
 type the baseline is recomputed; every pass is a full `run_with_cache` with no filter; value-weighted
 patterns go through the full [batch, q, k, head, d_head] einsum; aggregation and steering loop in
 Python per element. Same model, prompts, conditions, dtype, device and batch size as the engine.
-The floor is bare batched forward passes of the wrapped Hugging Face model (no hooks, no TransformerLens
-wrapper) for the same distinct work: one full pass per prompt set for the baseline plus one per condition.
+Floors, in bare Hugging Face modules (no hooks, no TransformerLens wrapper, no LM head): `floor` is the
+engine's distinct work (one full pass per batch for the baseline, then each condition's steered residual
+through the layers from the steering layer on, the last layer's attention only); `floor (full)` is one
+full pass per baseline and per condition. Peak memory is counted from before the warm-up.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, threading, time
 from pathlib import Path
@@ -138,10 +140,10 @@ def run_engine(model, sets, vecs, coeff, batch_size):
                 for j in range(len(conds)): out[(m, label, j, et)] = (r[f"c{j}"][m] - r["original"][m]).numpy()
     return out
 
-def run_floor(model, sets, vecs, coeff, batch_size):
-    "Bare forward passes of the wrapped HF model (no hooks, no wrapper) for the same distinct work: baseline + one per condition."
+def run_floor_full(model, sets, vecs, coeff, batch_size):
+    "Bare full forward passes of the wrapped HF decoder (no hooks, no wrapper, no LM head): baseline + one per condition."
     import torch
-    hf = model.original_model
+    hf = model.original_model.model
     with torch.no_grad():
         for label in ("known", "unknown"):
             for et in TYPES:
@@ -151,10 +153,51 @@ def run_floor(model, sets, vecs, coeff, batch_size):
                         hf(input_ids=t[i:i + batch_size], attention_mask=am[i:i + batch_size], use_cache=False)
     return {}
 
+def floor_suffix_pass(model, tokens, mask, pos, vecs, coeff):
+    """The least compute the protocol needs, in bare HF modules: one full decoder pass for the baseline, then per
+    condition the steered residual through the layers from the steering layer on, the last layer's attention only.
+    (The layer kwargs are read once by a pre-hook on the baseline pass; steered passes run without hooks.)"""
+    import torch
+    hf = model.original_model.model
+    layers, start = hf.layers, vecs[0].layer
+    kw = {}
+    h = layers[start].register_forward_pre_hook(lambda m, a, k: kw.update(k), with_kwargs=True)
+    try: out = hf(input_ids=tokens, attention_mask=mask, use_cache=False, output_hidden_states=True)
+    finally: h.remove()
+    resid = out.hidden_states[start]
+    kw = {k: v for k, v in kw.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
+    rows = torch.arange(len(pos)); last = torch.tensor([p[-1] for p in pos])
+    for v in vecs:
+        x = resid.clone()
+        x[rows, last] += coeff * v.direction.to(x.device, x.dtype)
+        for l in range(start, len(layers) - 1):
+            x = layers[l](x, **kw)
+            x = x[0] if isinstance(x, tuple) else x
+        layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
+
+def run_floor(model, sets, vecs, coeff, batch_size):
+    "Strict floor: `floor_suffix_pass` per batch (same batches as the engine)."
+    import torch
+    with torch.no_grad():
+        for label in ("known", "unknown"):
+            for et in TYPES:
+                t, am, p = sets[(label, et)]
+                for i in range(0, len(t), batch_size):
+                    floor_suffix_pass(model, t[i:i + batch_size], am[i:i + batch_size], p[i:i + batch_size], vecs[label], coeff)
+    return {}
+
+def run_floor_vw(model, sets, vecs, coeff, batch_size):
+    import torch
+    with torch.no_grad():
+        for (label, et), (t, am, p) in sets.items():
+            for i in range(0, len(t), batch_size):
+                floor_suffix_pass(model, t[i:i + batch_size], am[i:i + batch_size], p[i:i + batch_size], vecs[label][:1], coeff)
+    return {}
+
 
 # ---------------------------------------------------------------- one measurement in its own process
 class PeakRSS:
-    "Peak resident memory above the level at start, sampled every 2 ms (CPU), or CUDA's max allocated."
+    "Peak resident memory above the level at start (model loaded, prompts built), sampled every 2 ms (CPU), or CUDA's max allocated."
     def __init__(self, device):
         import psutil
         self.p, self.device, self.peak, self.stop = psutil.Process(), device, 0, False
@@ -186,20 +229,41 @@ def worker(a):
     torch.set_grad_enabled(False)
     sets, vecs, coeff = workload(model, a.n, a.n_random, length=a.length or None)
     if a.length: sets = dict(list(sets.items())[:2])   # scaling: one entity type, known + unknown
-    fn = dict(reference=run_reference, engine=run_engine, floor=run_floor)[a.worker]
-    if a.length: fn = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor)[a.worker]
-    fn(model, {k: (t[:2], m[:2], p[:2]) for k, (t, m, p) in sets.items()}, {k: v[:1] for k, v in vecs.items()}, coeff, a.batch_size)  # warm-up
-    times, res = [], None
+    fns = dict(reference=run_reference, engine=run_engine, floor=run_floor, floor_full=run_floor_full)
+    if a.length: fns = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor_vw)
+    fn = fns[a.worker]
+    extraction = timed_extraction(a.worker, dev)
+    model(sets[next(iter(sets))][0][:1, -1:])   # page every weight in (logits too): weights are not working memory
+    times, extract, res = [], [], None
+    # memory is counted from before the warm-up: allocator pools grown there are part of the peak
     with PeakRSS(dev) as mem:
+        fn(model, {k: (t[:2], m[:2], p[:2]) for k, (t, m, p) in sets.items()}, {k: v[:1] for k, v in vecs.items()}, coeff, a.batch_size)
         for _ in range(a.repeats):
             if dev == "cuda": torch.cuda.synchronize()
+            extraction[0] = 0.0
             t0 = time.perf_counter(); res = fn(model, sets, vecs, coeff, a.batch_size)
             if dev == "cuda": torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
+            times.append(time.perf_counter() - t0); extract.append(extraction[0])
     if res:
         import numpy as np
         np.savez(a.result, **{"|".join(map(str, k)): v for k, v in res.items()})
-    print(json.dumps(dict(times=times, median=statistics.median(times), peak_bytes=int(mem.delta))))
+    print(json.dumps(dict(times=times, median=statistics.median(times), peak_bytes=int(mem.delta),
+                          extraction_s=statistics.median(extract))))
+
+def timed_extraction(kind, dev):
+    "Wrap the function that turns attention into scores (engine: per-hook `last_row_scores`; reference: the cache walk)."
+    import torch, steerattn.attention as A
+    acc = [0.0]
+    def wrap(f):
+        def timed(*args, **kw):
+            if dev == "cuda": torch.cuda.synchronize()
+            t0 = time.perf_counter(); r = f(*args, **kw)
+            if dev == "cuda": torch.cuda.synchronize()
+            acc[0] += time.perf_counter() - t0; return r
+        return timed
+    if kind == "engine": A.last_row_scores = wrap(A.last_row_scores)
+    elif kind == "reference": globals()["ref_get_attn_to_entity_tok_mean"] = wrap(ref_get_attn_to_entity_tok_mean)
+    return acc
 
 def run_reference_vw(model, sets, vecs, coeff, batch_size):
     out = {}
@@ -232,14 +296,21 @@ def gemma_shaped(device, dtype):
 
 # ---------------------------------------------------------------- driver
 def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=None):
-    res = ROOT/"bench"/"out"/f"_{kind}_{length}.npz"
-    res.parent.mkdir(parents=True, exist_ok=True)
+    "One measurement in a fresh subprocess; `--resume` reuses a finished one with the same arguments."
+    out = ROOT/"bench"/"out"; out.mkdir(parents=True, exist_ok=True)
+    res, log = out/f"_{kind}_{length}.npz", out/f"_{kind}_{length}.json"
     cmd = [sys.executable, __file__, "--worker", kind, "--n", str(n or a.n), "--repeats", str(repeats or a.repeats),
            "--n-random", str(a.n_random if n_random is None else n_random), "--batch-size", str(batch_size or a.batch_size),
            "--device", a.device, "--dtype", a.dtype, "--model", a.model, "--length", str(length), "--result", str(res)]
+    if a.resume and log.exists():
+        r = json.loads(log.read_text())
+        if r.get("cmd") == cmd[2:]: print(f"  {kind} {length or ''}: reused {log}", flush=True); return r
+    t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode: sys.exit(f"{kind} failed:\n{p.stderr[-3000:]}")
-    r = json.loads(p.stdout.strip().splitlines()[-1]); r["result"] = str(res)
+    r = json.loads(p.stdout.strip().splitlines()[-1]); r.update(result=str(res), cmd=cmd[2:])
+    tmp = log.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); os.replace(tmp, log)
+    print(f"  {kind} {length or ''}: median {r['median']:.2f} s, peak {r['peak_bytes'] / 2**20:.1f} MB ({time.time() - t0:.0f} s)", flush=True)
     return r
 
 def max_abs_diff(a_path, b_path):
@@ -267,6 +338,7 @@ def main():
     ap.add_argument("--lengths", default="16,64,128,256,512", help="prompt lengths for the value_weighted scaling runs ('' to skip)")
     ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs")
     ap.add_argument("--skip-reference", action="store_true", help="engine and floor only (e.g. at GPU scale)")
+    ap.add_argument("--resume", action="store_true", help="reuse measurements already finished with the same arguments")
     ap.add_argument("--out", default=str(ROOT/"bench"/"out"/"steering_bench.json"))
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--length", type=int, default=0, help=argparse.SUPPRESS)
@@ -279,40 +351,68 @@ def main():
                                 measures=MEASURES, pos_type="entity_last", batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                                 repeats=a.repeats, reference_repeats=a.ref_repeats or a.repeats),
                   machine=dict(python=platform.python_version(), torch=torch.__version__, cpus=os.cpu_count(), platform=platform.platform()))
-    eng = measure("engine", a); flo = measure("floor", a)
-    report["engine"], report["floor"] = eng, flo
-    rows = [("engine", eng["median"], eng["peak_bytes"])]
-    if not a.skip_reference:
-        ref = measure("reference", a, repeats=a.ref_repeats or a.repeats); report["reference"] = ref
-        diff = max_abs_diff(eng["result"], ref["result"]); report["max_abs_diff"] = diff
-        rows.append(("reference", ref["median"], ref["peak_bytes"]))
-        report["speedup"] = ref["median"] / eng["median"]; report["memory_ratio"] = ref["peak_bytes"] / max(eng["peak_bytes"], 1)
-    rows.append(("floor", flo["median"], flo["peak_bytes"]))
-    report["engine_over_floor"] = eng["median"] / flo["median"]
+    runs = {k: measure(k, a) for k in ("engine", "floor", "floor_full")}
+    if not a.skip_reference: runs["reference"] = measure("reference", a, repeats=a.ref_repeats or a.repeats)
+    report.update(runs)
+    eng = runs["engine"]
+    targets = {}
+    if "reference" in runs:
+        ref = runs["reference"]
+        report["max_abs_diff"] = max_abs_diff(eng["result"], ref["result"])
+        report["speedup"] = ref["median"] / eng["median"]
+        report["memory_ratio"] = ref["peak_bytes"] / max(eng["peak_bytes"], 1)
+        targets["engine >= 5x faster than reference"] = (report["speedup"], report["speedup"] >= 5)
+        targets["engine >= 10x less peak memory"] = (report["memory_ratio"], report["memory_ratio"] >= 10)
+    report["engine_over_floor"] = eng["median"] / runs["floor"]["median"]
+    report["engine_over_floor_full"] = eng["median"] / runs["floor_full"]["median"]
+    targets["engine <= 1.25x floor"] = (report["engine_over_floor"], report["engine_over_floor"] <= 1.25)
 
     print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {1 + a.n_random} conditions, {'+'.join(MEASURES)}, "
-          f"batch {a.batch_size}, {a.device}/{a.dtype}, median of {a.repeats}")
-    print(f"{'':<10} {'time (s)':>10} {'peak mem (MB)':>14}")
-    for name, t, b in rows: print(f"{name:<10} {t:>10.2f} {b / 2**20:>14.1f}")
-    if "speedup" in report:
-        print(f"engine vs reference: {report['speedup']:.1f}x faster, {report['memory_ratio']:.1f}x less peak memory; "
-              f"max |engine - reference| (per measure, in units of max(1, max |reference|)) = {report['max_abs_diff']:.2e}")
-    print(f"engine / floor = {report['engine_over_floor']:.2f}")
+          f"batch {a.batch_size}, {a.device}/{a.dtype}; median of {a.repeats} (reference {a.ref_repeats or a.repeats})")
+    print(f"{'':<12} {'time (s)':>10} {'peak mem (MB)':>14} {'time / engine':>14}")
+    for k, name in (("engine", "engine"), ("reference", "reference"), ("floor", "floor"), ("floor_full", "floor (full)")):
+        if k in runs:
+            r = runs[k]; print(f"{name:<12} {r['median']:>10.2f} {r['peak_bytes'] / 2**20:>14.1f} {r['median'] / eng['median']:>14.2f}")
+    print("floor: bare HF modules, baseline pass + each condition from the steering layer (the engine's distinct work);"
+          "\nfloor (full): bare HF decoder, one full pass per baseline and per condition (no LM head)")
+    if "max_abs_diff" in report:
+        print(f"max |engine - reference| = {report['max_abs_diff']:.2e} (per measure, in units of max(1, max |reference|))")
 
     lengths = [int(x) for x in a.lengths.split(",") if x.strip()]
     if lengths:
         report["scaling"] = []
-        print(f"\nvalue_weighted scaling ({a.scaling_n} prompts per set, 2 sets, 1 condition):")
-        print(f"{'tokens':>7} {'engine (s)':>11} {'ref (s)':>9} {'ratio':>7} {'engine MB':>10} {'ref MB':>8} {'max|Δ|':>9}")
+        print(f"\nvalue_weighted scaling ({a.scaling_n} prompts per set, 2 sets, 1 condition; median of {a.repeats}, reference 1):", flush=True)
         for L in lengths:
-            e = measure("engine", a, L, n=a.scaling_n, repeats=1, n_random=0, batch_size=a.scaling_n)
-            row = dict(tokens=L, engine=e["median"], engine_peak=e["peak_bytes"])
+            kw = dict(n=a.scaling_n, n_random=0, batch_size=a.scaling_n)
+            e, f = measure("engine", a, L, **kw), measure("floor", a, L, **kw)
+            row = dict(tokens=L, engine=e["median"], floor=f["median"], extraction=e["extraction_s"], engine_peak=e["peak_bytes"])
             if not a.skip_reference:
-                r = measure("reference", a, L, n=a.scaling_n, repeats=1, n_random=0, batch_size=a.scaling_n)
-                row.update(reference=r["median"], reference_peak=r["peak_bytes"], max_abs_diff=max_abs_diff(e["result"], r["result"]))
+                r = measure("reference", a, L, repeats=1, **kw)
+                row.update(reference=r["median"], reference_extraction=r["extraction_s"], reference_peak=r["peak_bytes"],
+                           max_abs_diff=max_abs_diff(e["result"], r["result"]))
             report["scaling"].append(row)
-            print(f"{L:>7} {row['engine']:>11.3f} {row.get('reference', float('nan')):>9.3f} {row.get('reference', float('nan')) / row['engine']:>7.1f} "
-                  f"{row['engine_peak'] / 2**20:>10.1f} {row.get('reference_peak', float('nan')) / 2**20:>8.1f} {row.get('max_abs_diff', float('nan')):>9.1e}")
+        nan = float("nan")
+        print(f"{'tokens':>7} {'engine s':>9} {'floor s':>8} {'extract s':>10} {'ref s':>8} {'ref extract s':>14} {'ref/eng':>8} "
+              f"{'engine MB':>10} {'ref MB':>8} {'max|Δ|':>8}")
+        for row in report["scaling"]:
+            print(f"{row['tokens']:>7} {row['engine']:>9.3f} {row['floor']:>8.3f} {row['extraction']:>10.4f} {row.get('reference', nan):>8.2f} "
+                  f"{row.get('reference_extraction', nan):>14.3f} {row.get('reference', nan) / row['engine']:>8.1f} "
+                  f"{row['engine_peak'] / 2**20:>10.1f} {row.get('reference_peak', nan) / 2**20:>8.1f} {row.get('max_abs_diff', nan):>8.1e}")
+        if len(report["scaling"]) >= 3:   # linear: a straight line through (tokens, extraction time) fits, no quadratic growth
+            import numpy as np
+            x, y = np.array([r["tokens"] for r in report["scaling"]], float), np.array([r["extraction"] for r in report["scaling"]])
+            slope, icpt = np.polyfit(x, y, 1)
+            r2 = 1 - ((y - np.polyval([slope, icpt], x)) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12)
+            growth = (y[-1] / y[0]) / (x[-1] / x[0])   # 1 = linear, x[-1]/x[0] = quadratic
+            report["extraction_fit"] = dict(slope_s_per_token=float(slope), intercept_s=float(icpt), r2_linear=float(r2),
+                                            growth_over_linear=float(growth))
+            print(f"engine extraction: {slope * 1e6:.1f} µs/token + {icpt * 1e3:.1f} ms, R² of a line {r2:.3f}; "
+                  f"grew {y[-1] / y[0]:.1f}x for {x[-1] / x[0]:.0f}x the tokens")
+            targets["extraction overhead linear in prompt length (R² of a line)"] = (r2, r2 >= 0.9 and growth <= 1.5)
+
+    print("\ntargets:")
+    for k, (v, ok) in targets.items(): print(f"  {'PASS' if ok else 'MISS'}  {k}: {v:.2f}")
+    report["targets"] = {k: dict(value=float(v), met=bool(ok)) for k, (v, ok) in targets.items()}
     fail = []
     if report.get("max_abs_diff", 0) > 1e-5: fail.append(f"engine and reference differ by {report['max_abs_diff']:.2e} > 1e-5")
     for row in report.get("scaling", []):

@@ -57,6 +57,7 @@ def attention_hooks(model, key_mask, measures=("attn_weights",), layers=None, ou
     layers = range(L) if layers is None else layers
     if out is None: out = {m: torch.full((B, L, H), float("nan")) for m in measures}
     need_v = set(measures) != {"attn_weights"}
+    need_wo = bool({"output_value_weighted", "distance_based"} & set(measures))
     def W_O(l):   # one layer's W_O (the model-wide `model.W_O` stacks all layers: ~0.1-0.5 s on the Bridge)
         blk = model.blocks[l].attn
         return (blk.W_O if hasattr(blk, "W_O") else model.W_O[l]).detach()
@@ -68,7 +69,7 @@ def attention_hooks(model, key_mask, measures=("attn_weights",), layers=None, ou
             km = key_mask.to(A.device)
             if km.shape != (A.shape[0], A.shape[-1]):
                 raise ValueError(f"key mask {tuple(km.shape)} does not match the batch {(A.shape[0], A.shape[-1])}")
-            res = last_row_scores(A, stash.pop(l, None), W_O(l) if need_v else None, km, measures, eps)
+            res = last_row_scores(A, stash.pop(l, None), W_O(l) if need_wo else None, km, measures, eps)
             for m, s in res.items(): out[m][:, l] = s.to(out[m].device)
             return pattern
         if need_v: hooks.append((f"blocks.{l}.attn.hook_v", v_hook))

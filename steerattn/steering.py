@@ -172,7 +172,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
                    measures=("attn_weights",),  # any of `MEASURES`
                    pos_type="entity_last",      # where to steer and which keys to sum (`POS_TYPES`)
                    batch_size=16,               # prompts per pass
-                   max_rows=None,               # rows per steered pass (conditions x prompts); default 4*batch_size
+                   max_rows=None,               # rows per steered pass (conditions x prompts); default batch_size
                    start_at_layer=True,         # start steered passes at the steering layer (else full passes)
                    original=True,               # also return the unsteered baseline
                    progress=True, eps=0.0) -> dict:
@@ -187,7 +187,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     if not (conditions or original): raise ValueError("nothing to compute: no conditions and original=False")
     dev = next(model.parameters()).device
     tokens, attention_mask = tokens.to(dev), attention_mask.to(dev)
-    max_rows = max_rows or 4 * batch_size
+    max_rows = max_rows or batch_size   # bigger stacks bought no speed on CPU, only memory (bench/)
     keys = (["original"] if original else []) + names
     L, H = model.cfg.n_layers, model.cfg.n_heads
     out = {k: {m: torch.full((N, L, H), float("nan")) for m in measures} for k in keys}
