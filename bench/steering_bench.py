@@ -11,10 +11,11 @@ Reference (seed 000, "Main Analysis Loop"): one script pass per measure; for eve
 type the baseline is recomputed; every pass is a full `run_with_cache` with no filter; value-weighted
 patterns go through the full [batch, q, k, head, d_head] einsum; aggregation and steering loop in
 Python per element. Same model, prompts, conditions, dtype, device and batch size as the engine.
-Floors, in bare Hugging Face modules (no hooks, no TransformerLens wrapper, no LM head): `floor` is the
-engine's distinct work (one full pass per batch for the baseline, then each condition's steered residual
-through the layers from the steering layer on, the last layer's attention only); `floor (full)` is one
-full pass per baseline and per condition. Peak memory is counted from before the warm-up.
+Floors run a pristine Hugging Face copy of the model (the Bridge swaps its own components into the HF
+model it wraps; the copy has HF's default SDPA attention, no hooks, no LM head): `floor` is the engine's
+distinct work (one full pass per batch for the baseline, then each condition's steered residual through
+the layers from the steering layer on, the last layer's attention only); `--full-floor` adds one full
+pass per baseline and per condition. Peak memory is counted from before the warm-up.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, threading, time
 from pathlib import Path
@@ -140,10 +141,38 @@ def run_engine(model, sets, vecs, coeff, batch_size):
                 for j in range(len(conds)): out[(m, label, j, et)] = (r[f"c{j}"][m] - r["original"][m]).numpy()
     return out
 
-def run_floor_full(model, sets, vecs, coeff, batch_size):
-    "Bare full forward passes of the wrapped HF decoder (no hooks, no wrapper, no LM head): baseline + one per condition."
+def bare_hf(model, a, attn_implementation=None):
+    """A pristine Hugging Face copy of the benchmarked model (same weights, dtype, device). The Bridge swaps its own
+    components into `model.original_model`, so that one is not bare. Attention: HF's default (SDPA) unless given."""
     import torch
-    hf = model.original_model.model
+    from transformers import AutoModelForCausalLM
+    from steerattn.models import as_dtype
+    kw = dict(attn_implementation=attn_implementation) if attn_implementation else {}
+    if a.model == "gemma-shaped":
+        from transformers import Gemma2ForCausalLM
+        with torch.device(a.device): hf = Gemma2ForCausalLM(GEMMA_CFG(**kw))
+        return hf.to(as_dtype(a.dtype)).eval()
+    return AutoModelForCausalLM.from_pretrained(model.steerattn_info["path"], dtype=as_dtype(a.dtype), **kw).to(a.device).eval()
+
+def check_floor(model, a, sets, vecs, coeff):
+    "The floor's steered pass must be the engine's work: its last-layer attention to the entity equals the engine's."
+    import torch
+    from steerattn.steering import Condition, run_conditions
+    eager = bare_hf(model, a, attn_implementation="eager")
+    (label, _), (t, am, p) = next(iter(sets.items()))
+    t, am, p, v = t[:2], am[:2], p[:2], vecs[label][-1]
+    want = run_conditions(model, t, am, p, [Condition("c", [v], coeff_value=coeff)], ("attn_weights",), "entity_last", 2,
+                          progress=False)["c"]["attn_weights"][:, -1]
+    w = floor_suffix_pass(eager, t.to(a.device), am.to(a.device), p, [v], coeff)[1][:, :, -1].float().cpu()
+    got = torch.stack([w[b, :, [p[b][-1]]].sum(-1) for b in range(len(p))])
+    tol = 1e-4 if a.dtype == "float32" else 3e-2
+    if (got - want).abs().max() > tol: sys.exit(f"floor does not reproduce the engine's steered pass: max |Δ| {(got - want).abs().max():.2e}")
+    del eager
+
+def run_floor_full(hf, sets, vecs, coeff, batch_size):
+    "Bare full forward passes of the HF decoder (no hooks, no wrapper, no LM head): baseline + one per condition."
+    import torch
+    hf = hf.model
     with torch.no_grad():
         for label in ("known", "unknown"):
             for et in TYPES:
@@ -153,12 +182,12 @@ def run_floor_full(model, sets, vecs, coeff, batch_size):
                         hf(input_ids=t[i:i + batch_size], attention_mask=am[i:i + batch_size], use_cache=False)
     return {}
 
-def floor_suffix_pass(model, tokens, mask, pos, vecs, coeff):
+def floor_suffix_pass(hf, tokens, mask, pos, vecs, coeff):
     """The least compute the protocol needs, in bare HF modules: one full decoder pass for the baseline, then per
     condition the steered residual through the layers from the steering layer on, the last layer's attention only.
     (The layer kwargs are read once by a pre-hook on the baseline pass; steered passes run without hooks.)"""
     import torch
-    hf = model.original_model.model
+    hf = hf.model
     layers, start = hf.layers, vecs[0].layer
     kw = {}
     h = layers[start].register_forward_pre_hook(lambda m, a, k: kw.update(k), with_kwargs=True)
@@ -166,14 +195,14 @@ def floor_suffix_pass(model, tokens, mask, pos, vecs, coeff):
     finally: h.remove()
     resid = out.hidden_states[start]
     kw = {k: v for k, v in kw.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
-    rows = torch.arange(len(pos)); last = torch.tensor([p[-1] for p in pos])
+    rows, last = torch.arange(len(pos)), torch.tensor([p[-1] for p in pos])
     for v in vecs:
         x = resid.clone()
         x[rows, last] += coeff * v.direction.to(x.device, x.dtype)
         for l in range(start, len(layers) - 1):
             x = layers[l](x, **kw)
             x = x[0] if isinstance(x, tuple) else x
-        layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
+        return layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
 
 def run_floor(model, sets, vecs, coeff, batch_size):
     "Strict floor: `floor_suffix_pass` per batch (same batches as the engine)."
@@ -233,7 +262,12 @@ def worker(a):
     if a.length: fns = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor_vw)
     fn = fns[a.worker]
     extraction = timed_extraction(a.worker, dev)
-    model(sets[next(iter(sets))][0][:1, -1:])   # page every weight in (logits too): weights are not working memory
+    if a.worker.startswith("floor"):
+        check_floor(model, a, sets, vecs, coeff)
+        model = bare_hf(model, a)
+    model(sets[next(iter(sets))][0][:1, -1:].to(dev))   # page every weight in (logits too): weights are not working memory
+    if dev == "cpu":                                    # hand freed heap back, so the peak is this job's own
+        import ctypes, gc; gc.collect(); ctypes.CDLL("libc.so.6").malloc_trim(0)
     times, extract, res = [], [], None
     # memory is counted from before the warm-up: allocator pools grown there are part of the peak
     with PeakRSS(dev) as mem:
@@ -282,14 +316,17 @@ def run_engine_vw(model, sets, vecs, coeff, batch_size):
         out[("value_weighted", label, 0, et)] = (r["c0"]["value_weighted"] - r["original"]["value_weighted"]).numpy()
     return out
 
+def GEMMA_CFG(**kw):
+    from transformers import Gemma2Config
+    return Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=8,
+                        num_key_value_heads=4, head_dim=256, architectures=["Gemma2ForCausalLM"], **kw)
+
 def gemma_shaped(device, dtype):
     "A randomly initialised gemma-2-2b-shaped model (config only, no download) in a TransformerBridge."
     import torch
-    from transformers import Gemma2Config, Gemma2ForCausalLM
+    from transformers import Gemma2ForCausalLM
     from steerattn.models import bridge_from_hf, as_dtype, load_model
-    cfg = Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=8,
-                       num_key_value_heads=4, head_dim=256, architectures=["Gemma2ForCausalLM"])
-    with torch.device(device): hf = Gemma2ForCausalLM(cfg)
+    with torch.device(device): hf = Gemma2ForCausalLM(GEMMA_CFG())
     tok = load_model("default", device="cpu").tokenizer   # any fast tokenizer: token ids < 49152 exist in gemma's vocab
     return bridge_from_hf(hf, tok, name="gemma-2-2b-shaped", device=device, dtype=as_dtype(dtype))
 
@@ -338,6 +375,7 @@ def main():
     ap.add_argument("--lengths", default="16,64,128,256,512", help="prompt lengths for the value_weighted scaling runs ('' to skip)")
     ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs")
     ap.add_argument("--skip-reference", action="store_true", help="engine and floor only (e.g. at GPU scale)")
+    ap.add_argument("--full-floor", action="store_true", help="also time full passes per condition (a looser floor)")
     ap.add_argument("--resume", action="store_true", help="reuse measurements already finished with the same arguments")
     ap.add_argument("--out", default=str(ROOT/"bench"/"out"/"steering_bench.json"))
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -351,7 +389,7 @@ def main():
                                 measures=MEASURES, pos_type="entity_last", batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                                 repeats=a.repeats, reference_repeats=a.ref_repeats or a.repeats),
                   machine=dict(python=platform.python_version(), torch=torch.__version__, cpus=os.cpu_count(), platform=platform.platform()))
-    runs = {k: measure(k, a) for k in ("engine", "floor", "floor_full")}
+    runs = {k: measure(k, a) for k in ("engine", "floor") + (("floor_full",) if a.full_floor else ())}
     if not a.skip_reference: runs["reference"] = measure("reference", a, repeats=a.ref_repeats or a.repeats)
     report.update(runs)
     eng = runs["engine"]
@@ -364,7 +402,7 @@ def main():
         targets["engine >= 5x faster than reference"] = (report["speedup"], report["speedup"] >= 5)
         targets["engine >= 10x less peak memory"] = (report["memory_ratio"], report["memory_ratio"] >= 10)
     report["engine_over_floor"] = eng["median"] / runs["floor"]["median"]
-    report["engine_over_floor_full"] = eng["median"] / runs["floor_full"]["median"]
+    if a.full_floor: report["engine_over_floor_full"] = eng["median"] / runs["floor_full"]["median"]
     targets["engine <= 1.25x floor"] = (report["engine_over_floor"], report["engine_over_floor"] <= 1.25)
 
     print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {1 + a.n_random} conditions, {'+'.join(MEASURES)}, "
@@ -373,8 +411,8 @@ def main():
     for k, name in (("engine", "engine"), ("reference", "reference"), ("floor", "floor"), ("floor_full", "floor (full)")):
         if k in runs:
             r = runs[k]; print(f"{name:<12} {r['median']:>10.2f} {r['peak_bytes'] / 2**20:>14.1f} {r['median'] / eng['median']:>14.2f}")
-    print("floor: bare HF modules, baseline pass + each condition from the steering layer (the engine's distinct work);"
-          "\nfloor (full): bare HF decoder, one full pass per baseline and per condition (no LM head)")
+    print("floor: a pristine HF copy (default SDPA attention, no hooks, no LM head): baseline pass + each condition from\n"
+          "  the steering layer, the engine's distinct work" + ("; floor (full): one full pass per baseline and per condition" if a.full_floor else ""))
     if "max_abs_diff" in report:
         print(f"max |engine - reference| = {report['max_abs_diff']:.2e} (per measure, in units of max(1, max |reference|))")
 
