@@ -196,13 +196,15 @@ def floor_suffix_pass(hf, tokens, mask, pos, vecs, coeff):
     resid = out.hidden_states[start]
     kw = {k: v for k, v in kw.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
     rows, last = torch.arange(len(pos)), torch.tensor([p[-1] for p in pos])
+    out = None
     for v in vecs:
         x = resid.clone()
         x[rows, last] += coeff * v.direction.to(x.device, x.dtype)
         for l in range(start, len(layers) - 1):
             x = layers[l](x, **kw)
             x = x[0] if isinstance(x, tuple) else x
-        return layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
+        out = layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
+    return out                                      # the last condition's (attn_output, weights)
 
 def run_floor(model, sets, vecs, coeff, batch_size):
     "Strict floor: `floor_suffix_pass` per batch (same batches as the engine)."
