@@ -7,11 +7,11 @@ from __future__ import annotations
 import torch
 import einops
 
-from .hooks import positions_mask
+from .hooks import apply_hooks, positions_mask
 
 # %% auto 0
 __all__ = ['MEASURES', 'check_measures', 'last_row_scores', 'attention_hooks', 'attention_scores', 'get_value_weighted_patterns',
-           'get_output_value_weighted_patterns', 'get_attn_to_entity_tok_mean']
+           'get_output_value_weighted_patterns', 'full_attention_scores', 'get_attn_to_entity_tok_mean']
 
 # %% ../nbs/03_attention.ipynb 6
 MEASURES = ("attn_weights", "value_weighted", "output_value_weighted", "distance_based")
@@ -96,8 +96,8 @@ def get_output_value_weighted_patterns(model, cache, layer):
     "a_{q,k} · v_k W_O[h]: `[batch, query_pos, key_pos, head, d_model]`."
     return torch.einsum("bqkhd,hdm->bqkhm", get_value_weighted_patterns(model, cache, layer), model.W_O[layer])
 
-def _full_scores(model, cache, layer, type_pattern, eps=0.0):
-    "Full `[batch, head, query, key]` score matrix of one measure (reference implementation)."
+def full_attention_scores(model, cache, layer, type_pattern, eps=0.0):
+    "Full `[batch, head, query, key]` score matrix of one measure from a cache (for heatmaps and references; the engine never builds it)."
     if type_pattern == "attn_weights": return cache["pattern", layer]
     if type_pattern == "value_weighted":
         return einops.rearrange(get_value_weighted_patterns(model, cache, layer).norm(dim=-1, p=2), "b q k h -> b h q k")
@@ -112,7 +112,7 @@ def get_attn_to_entity_tok_mean(model, cache, entity_token_pos, n_layers, type_p
     check_measures(type_pattern)
     per_layer = []
     for layer in range(n_layers):
-        row = _full_scores(model, cache, layer, type_pattern)[:, :, -1]               # [b, h, k]
+        row = full_attention_scores(model, cache, layer, type_pattern)[:, :, -1]               # [b, h, k]
         s = torch.zeros(row.shape[0], row.shape[1])
         for b in range(row.shape[0]): s[b] = row[b, :, list(entity_token_pos[b])].sum(-1).cpu()
         per_layer.append(s)

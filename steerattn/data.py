@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb 2
 from __future__ import annotations
-import gzip, json, math, os, random, re, time, unicodedata, uuid
+import gzip, json, math, os, random, re, time, unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from rapidfuzz import fuzz
 
-from .models import cache_dir, tokenize, token_positions
+from .models import atomic_write, cache_dir, tokenize, token_positions
 
 # %% auto 0
 __all__ = ['DATASET_VERSION', 'ASSETS', 'ENTITY_FILE', 'ENTITY_SCHEMA', 'ENTITY_TYPES', 'ATTRIBUTES', 'ATTRIBUTE_KIND',
@@ -120,14 +120,8 @@ def build_entity_dataset(raw_dir, out=None) -> dict:
 
 def write_json_gz(path, obj):
     "Write `obj` as gzipped JSON atomically (temporary sibling, then rename); `mtime=0` keeps the bytes reproducible."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent/f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as g:
-            g.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_write(path) as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as g:
+        g.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
 
 def read_json_gz(path):
     with gzip.open(path, "rt", encoding="utf-8") as f: return json.load(f)

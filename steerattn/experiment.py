@@ -13,9 +13,9 @@ import torch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
-from .models import load_model
+from .models import atomic_write, load_model
 from .hooks import SteeringVector
-from .steering import Condition, SteeringResult, run_conditions, _atomic_write
+from .steering import Condition, SteeringResult, run_conditions
 from .stats import compute_significance_test_against_random, prompt_level_test
 from . import viz
 
@@ -91,7 +91,7 @@ class ResultsDir:
         self.write_json("config.json", dict(key=config.key, config=config.to_dict(), versions=versions()))
 
     def write_json(self, name, obj):
-        _atomic_write(self.path/name, lambda f: f.write(json.dumps(obj, indent=1, default=_jsonable).encode()))
+        with atomic_write(self.path/name, "w") as f: f.write(json.dumps(obj, indent=1, default=_jsonable))
 
     def run_path(self, name) -> Path: return self.path/"runs"/name
     def has(self, name) -> bool: return self.run_path(name).with_suffix(".json").exists() and self.run_path(name).with_suffix(".npz").exists()
@@ -302,7 +302,7 @@ def write_report(path, summary, results, cfg, heads, types):
             f"<h1>Steering vs attention: {cfg.model}</h1><p>SAE layer {summary['sae_layer']}, heads {summary['heads']}, "
             f"coefficient {cfg.coeff}, {cfg.n_random} random latents, prompts per label and type: {summary['counts']}</p>"
             f"<pre>{json.dumps(cfg.to_dict())}</pre><pre>{significance_markdown(summary, cfg)}</pre>{body}</body></html>")
-    _atomic_write(path, lambda f: f.write(html.encode()))
+    with atomic_write(path, "w") as f: f.write(html)
     return path
 
 # %% ../nbs/09_experiment.ipynb 17

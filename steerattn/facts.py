@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .models import tokenize, token_positions
+from .models import atomic_write, tokenize, token_positions
 
 # %% auto 0
 __all__ = ['RELATIONS', 'FACTS_VERSION', 'CURATED', 'relation_template', 'Fact', 'FactDataset', 'make_twins', 'curated_facts',
@@ -118,16 +118,9 @@ class FactDataset:
     def from_json(cls, d) -> FactDataset: return cls([Fact(**f) for f in d["facts"]], d.get("name", "facts"), d.get("version", FACTS_VERSION))
     def save(self, path):
         "Write gzipped JSON atomically (a temporary file renamed into place)."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as g:
-                g.write(json.dumps(self.to_json(), ensure_ascii=False, indent=0).encode())
-            os.chmod(tmp, 0o644)          # mkstemp creates 0600; a package asset must be world-readable
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp): os.remove(tmp)
-        return path
+        with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as g:
+            g.write(json.dumps(self.to_json(), ensure_ascii=False, indent=0).encode())
+        return Path(path)
     @classmethod
     def load(cls, path) -> FactDataset:
         with gzip.open(path, "rt", encoding="utf-8") as g: return cls.from_json(json.load(g))

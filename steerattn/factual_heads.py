@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .models import tokenize, token_positions
 from .stats import compute_bonferroni_correction, compute_fdr_correction, hedges_g, bootstrap_ci
-from .hooks import head_knockout_hooks
+from .hooks import attention_knockout_hooks, head_knockout_hooks
 from .facts import Fact, FactDataset, object_predictions, relation_template
 
 # %% auto 0
@@ -254,17 +254,6 @@ def _check_pairs(true_patterns, false_patterns):
             raise ValueError(f"mismatched pairs at index {i}: subject {a.subject!r} vs {b.subject!r}")
 
 # %% ../nbs/07_factual_heads.ipynb 20
-def _edge_knockout_hooks(heads, edge_mask):
-    "Set `hook_attn_scores[b, h, q, k] = -inf` where `edge_mask[b, q, k]`, for each (layer, head)."
-    by_layer = {}
-    for l, h in _as_heads(heads): by_layer.setdefault(l, []).append(h)
-    def make(hs):
-        def hook(scores, hook=None):      # [B, H, Q, K]
-            m = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device); m[hs] = True
-            return scores.masked_fill(m[None, :, None, None] & edge_mask.to(scores.device)[:, None], float("-inf"))
-        return hook
-    return [(f"blocks.{l}.attn.hook_attn_scores", make(hs)) for l, hs in sorted(by_layer.items())]
-
 def _knockout_builder(model, facts, heads, kind):
     "A `fwd_hooks` function for `object_predictions`: static head knockout, or per-batch attention knockout."
     if kind == "head": return head_knockout_hooks(_as_heads(heads), model)
@@ -273,10 +262,11 @@ def _knockout_builder(model, facts, heads, kind):
         batch = [facts[i].to_prompt() for i in idx]
         subj = token_positions(model, batch, [facts[i].subject for i in idx], occurrence=0)
         obj = token_positions(model, batch, [facts[i].object for i in idx], occurrence=-1)
-        S = tokens.shape[1]
-        em = torch.zeros(len(idx), S, S, dtype=torch.bool)
-        for b in range(len(idx)): em[b, obj[b][0] - 1:, subj[b]] = True   # queries predicting the object -> subject keys
-        return _edge_knockout_hooks(heads, em)
+        queries = [range(o[0] - 1, tokens.shape[1]) for o in obj]   # the positions predicting the object
+        by_layer = {}
+        for l, h in _as_heads(heads): by_layer.setdefault(l, []).append(h)
+        return [hk for l, hs in sorted(by_layer.items())
+                for hk in attention_knockout_hooks(model, subj, query_positions=queries, layers=[l], heads=hs)]
     return build
 
 def _summ(pred): return dict(p=float(np.exp(pred["logp"]).mean()), acc=float(pred["correct"].mean()), logp=float(pred["logp"].mean()))

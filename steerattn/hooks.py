@@ -245,7 +245,7 @@ def head_knockout_hooks(heads, model=None, positions=None):
 
 def attention_knockout_hooks(model,              # the model (for n_layers / n_heads)
                              key_positions,      # per-row lists of key positions, or a bool mask [B, S]
-                             query_positions=-1, # int, list of ints (same for every row), or 'all'
+                             query_positions=-1, # int, list of ints (every row), per-row lists, or 'all'
                              layers=None,        # default: every layer
                              heads=None):        # default: every head
     "`(hook_name, fn)` pairs that set `hook_attn_scores[b, h, q, k] = -inf` for the chosen edges."
@@ -256,19 +256,24 @@ def attention_knockout_hooks(model,              # the model (for n_layers / n_h
     hs = list(range(H)) if heads is None else [int(h) for h in heads]
     if any(not 0 <= h < H for h in hs): raise ValueError(f"head(s) {heads} out of range 0..{H - 1}")
     if isinstance(query_positions, int): query_positions = [query_positions]
+    per_row = query_positions != "all" and any(isinstance(q, (list, tuple, range)) for q in query_positions)
     def hook(scores, hook=None):   # [B, H, Q, K]
         B, _, Q, K = scores.shape
         km = key_positions.to(scores.device) if isinstance(key_positions, torch.Tensor) else positions_mask(key_positions, K, scores.device)
         if km.shape != (B, K): raise ValueError(f"key mask {tuple(km.shape)} does not match scores [B={B}, K={K}]")
-        qm = torch.ones(Q, dtype=torch.bool, device=scores.device)
-        if query_positions != "all":
+        if query_positions == "all": qm = torch.ones(B, Q, dtype=torch.bool, device=scores.device)
+        elif per_row:
+            if len(query_positions) != B: raise ValueError(f"{len(query_positions)} per-row query lists for a batch of {B}")
+            qm = positions_mask([list(q) for q in query_positions], Q, scores.device)
+        else:
             qm = torch.zeros(Q, dtype=torch.bool, device=scores.device); qm[list(query_positions)] = True
+            qm = qm.expand(B, Q)
         hm = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device); hm[hs] = True
-        block = hm[None, :, None, None] & qm[None, None, :, None] & km[:, None, None, :]
+        block = hm[None, :, None, None] & qm[:, None, :, None] & km[:, None, None, :]
         out = scores.masked_fill(block, float("-inf"))
         # a query whose every visible key is blocked would silently attend to padding: refuse
         visible = out > torch.finfo(out.dtype).min / 2
-        if (~visible.any(-1) & hm[None, :, None] & qm[None, None, :]).any():
+        if (~visible.any(-1) & hm[None, :, None] & qm[:, None, :]).any():
             raise ValueError("attention knockout blocks every key a query can see; keep at least one (e.g. BOS)")
         return out
     return [(f"blocks.{l}.attn.hook_attn_scores", hook) for l in layers]

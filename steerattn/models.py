@@ -12,8 +12,9 @@ from fastcore.script import call_parse
 
 # %% auto 0
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'cache_dir', 'default_device', 'as_dtype', 'atomic_dir',
-           'write_manifest', 'manifest_ok', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir', 'bridge_from_hf',
-           'load_model', 'byte_tokenizer', 'tiny_model', 'tokenize', 'token_positions', 'forward_masked', 'demo']
+           'atomic_write', 'write_manifest', 'manifest_ok', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir',
+           'bridge_from_hf', 'load_model', 'byte_tokenizer', 'tiny_model', 'tokenize', 'token_positions',
+           'forward_masked', 'demo']
 
 # %% ../nbs/00_models.ipynb 6
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -57,6 +58,18 @@ def atomic_dir(target):
         os.replace(tmp, target)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    "Yield a file open on a temporary sibling of `path`; on success it replaces `path` in one rename."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f: yield f
+        os.chmod(tmp, 0o644)          # mkstemp makes 0600; results and assets are shared files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
 
 def write_manifest(d, **meta):
     "Record the size of every file in `d` (written last, so its presence means the directory is complete)."
@@ -279,12 +292,10 @@ def demo(model_name:str="default",  # model to load (see `load_model`)
     t0 = time.perf_counter()
     model = load_model(model_name)
     print(f"loaded {model_name} in {time.perf_counter() - t0:.1f}s ({model.cfg.n_layers} layers x {model.cfg.n_heads} heads)")
-    start = prompt.index(entity); end = start + len(entity)
-    enc = model.tokenizer(prompt, return_offsets_mapping=True, add_special_tokens=False)
-    ent = [i + 1 for i, (a, b) in enumerate(enc["offset_mapping"]) if a < end and b > start]  # +1: BOS
+    from steerattn.attention import attention_scores   # attention builds on this module
     ids, mask = tokenize(model, [prompt])
-    _, cache = model.run_with_cache(ids, attention_mask=mask, names_filter=lambda n: n.endswith("hook_pattern"))
-    scores = torch.stack([cache["pattern", l][0, :, -1, ent].sum(-1) for l in range(model.cfg.n_layers)])
+    ent = token_positions(model, [prompt], [entity])[0]
+    scores = attention_scores(model, ids, mask, [ent])["attn_weights"][0]     # [layers, heads]
     vals, idx = scores.flatten().topk(min(top, scores.numel()))
     print(f"prompt: {prompt!r}\nentity tokens: {model.to_str_tokens(ids[0, ent])}")
     print(f"top {len(vals)} heads by attention from the last token to the entity:")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_steering.ipynb 2
 from __future__ import annotations
-import json, math, os, tempfile, time
+import json, math, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .models import atomic_write
 from .hooks import (SteeringVector, as_vectors, check_coeff, get_batch_pos, positions_mask,
                              steering_hooks, apply_hooks, ablate_fn)
 from .attention import MEASURES, check_measures, attention_hooks, get_attn_to_entity_tok_mean
@@ -210,15 +211,6 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     return out
 
 # %% ../nbs/05_steering.ipynb 21
-def _atomic_write(path, write):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
 @dataclass
 class SteeringResult:
     "Scores per condition (`'original'` included) and measure, `[N, n_layers, n_heads]`, with what produced them."
@@ -245,10 +237,10 @@ class SteeringResult:
         "Write `path.npz` (arrays) and `path.json` (metadata), each atomically."
         path = Path(path)
         arrays = {f"{c}/{m}": np.asarray(a) for c, d in self.scores.items() for m, a in d.items()}
-        _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **arrays))
+        with atomic_write(path.with_suffix(".npz")) as f: np.savez(f, **arrays)
         meta = dict(conditions=self.conditions, entity_types=self.entity_types, model_name=self.model_name,
                     settings=self.settings, keys=list(arrays))
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        with atomic_write(path.with_suffix(".json"), "w") as f: f.write(json.dumps(meta, indent=1))
         return path
 
     @classmethod

@@ -155,7 +155,7 @@ def reset_circuitsvis():
 def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, title="", max_width=700, html=True,
                                  prompt=None, tokens=None, attention_mask=None, batch_idx=0):
     "Heatmaps of `type_pattern` for `heads` [(layer, head), ...] on one prompt; `AttentionHeatmap` (or the tensor if `html=False`)."
-    from steerattn.attention import _full_scores, check_measures
+    from steerattn.attention import full_attention_scores, check_measures
     from steerattn.models import tokenize
     check_measures(type_pattern)
     for l, h in heads:
@@ -169,7 +169,7 @@ def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, t
         want = {f"blocks.{l}.attn.{n}" for l in layers for n in ("hook_pattern", "hook_v")}
         with torch.no_grad():
             _, local_cache = model.run_with_cache(tokens, attention_mask=attention_mask, names_filter=lambda n: n in want)
-    full = {l: _full_scores(model, local_cache, l, type_pattern)[batch_idx] for l in sorted({l for l, _ in heads})}
+    full = {l: full_attention_scores(model, local_cache, l, type_pattern)[batch_idx] for l in sorted({l for l, _ in heads})}
     pats = torch.stack([full[l][h] for l, h in heads]).float().cpu()       # [n_heads, q, k]
     if tokens is not None:
         keep = (attention_mask[batch_idx] if attention_mask is not None else torch.ones(tokens.shape[1])).bool().cpu()
