@@ -27,7 +27,7 @@ MEASURES = ("attn_weights", "value_weighted")
 
 
 # ---------------------------------------------------------------- workload
-def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None):
+def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None, n_top=1):
     "Prompt sets {(label, type): (tokens, mask, entity_positions)} and condition vectors per label."
     import torch
     from steerattn.data import load_entities, RELATIONS, PROMPT_TEMPLATE
@@ -54,7 +54,7 @@ def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None
             pos = token_positions(model, prompts, names, occurrence=-1)
             sets[(label, et)] = (toks, mask, pos)
     vecs = {label: [SteeringVector.random(model.cfg.d_model, layer, seed=seed + 100 * li + j, source=f"{label}{j}")
-                    for j in range(1 + n_random)] for li, label in enumerate(("known", "unknown"))}
+                    for j in range(n_top + n_random)] for li, label in enumerate(("known", "unknown"))}
     return sets, vecs, coeff
 
 
@@ -258,7 +258,7 @@ def worker(a):
     else:
         model = load_model(a.model, device=dev, dtype=a.dtype)
     torch.set_grad_enabled(False)
-    sets, vecs, coeff = workload(model, a.n, a.n_random, length=a.length or None)
+    sets, vecs, coeff = workload(model, a.n, a.n_random, length=a.length or None, n_top=a.n_top)
     if a.length: sets = dict(list(sets.items())[:2])   # scaling: one entity type, known + unknown
     fns = dict(reference=run_reference, engine=run_engine, floor=run_floor, floor_full=run_floor_full)
     if a.length: fns = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor_vw)
@@ -341,6 +341,7 @@ def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=N
     cmd = [sys.executable, __file__, "--worker", kind, "--n", str(n or a.n), "--repeats", str(repeats or a.repeats),
            "--n-random", str(a.n_random if n_random is None else n_random), "--batch-size", str(batch_size or a.batch_size),
            "--device", a.device, "--dtype", a.dtype, "--model", a.model, "--length", str(length), "--result", str(res)]
+    if a.n_top != 1: cmd += ["--n-top", str(a.n_top)]
     if a.resume and log.exists():
         r = json.loads(log.read_text())
         if r.get("cmd") == cmd[2:]: print(f"  {kind} {length or ''}: reused {log}", flush=True); return r
@@ -368,6 +369,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=64, help="prompts per entity type and label")
     ap.add_argument("--n-random", type=int, default=10)
+    ap.add_argument("--n-top", type=int, default=1, help="top latents per label (the paper's GPU scale: 3)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ref-repeats", type=int, default=None, help="repeats of the (slow) reference; default --repeats")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -387,7 +389,7 @@ def main():
     if a.worker: return worker(a)
 
     import torch
-    report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=1 + a.n_random,
+    report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=a.n_top + a.n_random,
                                 measures=MEASURES, pos_type="entity_last", batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                                 repeats=a.repeats, reference_repeats=a.ref_repeats or a.repeats),
                   machine=dict(python=platform.python_version(), torch=torch.__version__, cpus=os.cpu_count(), platform=platform.platform()))
@@ -407,7 +409,7 @@ def main():
     if a.full_floor: report["engine_over_floor_full"] = eng["median"] / runs["floor_full"]["median"]
     targets["engine <= 1.25x floor"] = (report["engine_over_floor"], report["engine_over_floor"] <= 1.25)
 
-    print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {1 + a.n_random} conditions, {'+'.join(MEASURES)}, "
+    print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {a.n_top + a.n_random} conditions, {'+'.join(MEASURES)}, "
           f"batch {a.batch_size}, {a.device}/{a.dtype}; median of {a.repeats} (reference {a.ref_repeats or a.repeats})")
     print(f"{'':<12} {'time (s)':>10} {'peak mem (MB)':>14} {'time / engine':>14}")
     for k, name in (("engine", "engine"), ("reference", "reference"), ("floor", "floor"), ("floor_full", "floor (full)")):
