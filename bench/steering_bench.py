@@ -30,7 +30,7 @@ MEASURES = ("attn_weights", "value_weighted")
 def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None, n_top=1):
     "Prompt sets {(label, type): (tokens, mask, entity_positions)} and condition vectors per label."
     import torch
-    from steerattn.data import load_entities, RELATIONS, PROMPT_TEMPLATE
+    from steerattn.entities import load_entities, RELATIONS, PROMPT_TEMPLATE
     from steerattn.models import tokenize, token_positions
     from steerattn.hooks import SteeringVector
     layer = model.cfg.n_layers // 2 if layer is None else layer
@@ -133,7 +133,7 @@ def run_engine(model, sets, vecs, coeff, batch_size):
     from steerattn.steering import Condition, run_conditions
     out = {}
     for label in ("known", "unknown"):
-        conds = [Condition(f"c{j}", [v], coeff_value=coeff) for j, v in enumerate(vecs[label])]
+        conds = [Condition(f"c{j}", [v], coeff=coeff) for j, v in enumerate(vecs[label])]
         for et in TYPES:
             t, am, p = sets[(label, et)]
             r = run_conditions(model, t, am, p, conds, MEASURES, "entity_last", batch_size, progress=False)
@@ -146,7 +146,7 @@ def bare_hf(model, a, attn_implementation=None):
     components into `model.original_model`, so that one is not bare. Attention: HF's default (SDPA) unless given."""
     import torch
     from transformers import AutoModelForCausalLM
-    from steerattn.models import as_dtype
+    from steerattn.core import as_dtype
     kw = dict(attn_implementation=attn_implementation) if attn_implementation else {}
     if a.model == "gemma-shaped":
         from transformers import Gemma2ForCausalLM
@@ -161,7 +161,7 @@ def check_floor(model, a, sets, vecs, coeff):
     eager = bare_hf(model, a, attn_implementation="eager")
     (label, _), (t, am, p) = next(iter(sets.items()))
     t, am, p, v = t[:2], am[:2], p[:2], vecs[label][-1]
-    want = run_conditions(model, t, am, p, [Condition("c", [v], coeff_value=coeff)], ("attn_weights",), "entity_last", 2,
+    want = run_conditions(model, t, am, p, [Condition("c", [v], coeff=coeff)], ("attn_weights",), "entity_last", 2,
                           progress=False)["c"]["attn_weights"][:, -1]
     w = floor_suffix_pass(eager, t.to(a.device), am.to(a.device), p, [v], coeff)[1][:, :, -1].float().cpu()
     got = torch.stack([w[b, :, [p[b][-1]]].sum(-1) for b in range(len(p))])
@@ -313,7 +313,7 @@ def run_engine_vw(model, sets, vecs, coeff, batch_size):
     from steerattn.steering import Condition, run_conditions
     out = {}
     for (label, et), (t, am, p) in sets.items():
-        r = run_conditions(model, t, am, p, [Condition("c0", [vecs[label][0]], coeff_value=coeff)], ("value_weighted",),
+        r = run_conditions(model, t, am, p, [Condition("c0", [vecs[label][0]], coeff=coeff)], ("value_weighted",),
                            "entity_last", batch_size, progress=False)
         out[("value_weighted", label, 0, et)] = (r["c0"]["value_weighted"] - r["original"]["value_weighted"]).numpy()
     return out
@@ -327,7 +327,8 @@ def gemma_shaped(device, dtype):
     "A randomly initialised gemma-2-2b-shaped model (config only, no download) in a TransformerBridge."
     import torch
     from transformers import Gemma2ForCausalLM
-    from steerattn.models import bridge_from_hf, as_dtype, load_model
+    from steerattn.core import as_dtype
+    from steerattn.models import bridge_from_hf, load_model
     with torch.device(device): hf = Gemma2ForCausalLM(GEMMA_CFG())
     tok = load_model("default", device="cpu").tokenizer   # any fast tokenizer: token ids < 49152 exist in gemma's vocab
     return bridge_from_hf(hf, tok, name="gemma-2-2b-shaped", device=device, dtype=as_dtype(dtype))

@@ -21,10 +21,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from tqdm.auto import tqdm
 
-from steerattn.models import atomic_dir, cache_dir, load_model, tokenize
+from steerattn.core import atomic_dir, cache_dir, raw_data_dir
+from steerattn.models import load_model, tokenize
 from steerattn.latents import generic_documents, prose_paragraphs, token_resid
 
-WIKIDATA = Path(os.environ.get("STEERATTN_WIKIDATA", "/work/shared/data/wikidata"))
+WIKIDATA = raw_data_dir(required=True)/"wikidata"   # $STEERATTN_RAW, else shared/data beside the repository
 ASSETS = Path(__file__).resolve().parents[1]/"steerattn"/"assets"
 
 # ---------------------------------------------------------------- 1. corpus
