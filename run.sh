@@ -27,7 +27,7 @@ case "$cmd" in
     .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"
     n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
     if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
-      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/08_viz.ipynb --out _docs_check
+      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --out _docs_check
     else
       echo "(Chromium not found: executing the tutorials without the browser check)"
       .venv/bin/nbdev_test --flags slow --n_workers 1 --path nbs/tutorials
