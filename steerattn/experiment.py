@@ -27,7 +27,7 @@ from .viz import significance_markdown, write_report
 # %% auto 0
 __all__ = ['COEFFS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
            'experiment_data', 'experiment_latents', 'steering_phase', 'statistics_phase', 'run_experiment', 'run',
-           'main', 'demo']
+           'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -301,6 +301,13 @@ def main():
     return 0   # console scripts exit with main()'s value
 
 # %% ../nbs/10_experiment.ipynb 33
+def entity_head_scores(model, prompt, entity) -> torch.Tensor:
+    "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
+    if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
+    ids, mask = tokenize(model, [prompt])
+    return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
+
+# %% ../nbs/10_experiment.ipynb 34
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run
@@ -311,12 +318,10 @@ def demo(model_name:str="default",  # model to load (see `load_model`)
     t0 = time.perf_counter()
     model = load_model(model_name)
     print(f"loaded {model_name} in {time.perf_counter() - t0:.1f}s ({model.cfg.n_layers} layers x {model.cfg.n_heads} heads)")
-    ids, mask = tokenize(model, [prompt])
-    ent = token_positions(model, [prompt], [entity])[0]
-    scores = attention_scores(model, ids, mask, [ent])["attn_weights"][0]     # [layers, heads]
+    scores = entity_head_scores(model, prompt, entity)
     vals, idx = scores.flatten().topk(min(top, scores.numel()))
+    ids, ent = tokenize(model, [prompt])[0], token_positions(model, [prompt], [entity])[0]
     print(f"prompt: {prompt!r}\nentity tokens: {model.to_str_tokens(ids[0, ent])}")
     print(f"top {len(vals)} heads by attention from the last token to the entity:")
     for v, i in zip(vals.tolist(), idx.tolist()):
-        print(f"  L{i // model.cfg.n_heads:>2}H{i % model.cfg.n_heads}  {v:.3f}")
-    return scores
+        print(f"  L{i // model.cfg.n_heads:>2}H{i % model.cfg.n_heads}  {v:.3f}")   # returns None: the console script exits 0
