@@ -1,13 +1,14 @@
 """Train the SAE that ships with steerattn for the offline default model (SmolLM2-135M-Instruct).
 
-    python scripts/train_default_sae.py [--layer 15] [--d-sae 2048] [--k 32] [--n-train-tokens 200000] ...
+    python scripts/train_default_sae.py [--layer 15] [--d-sae 2048] [--k 64] [--n-train-tokens 5200000] ...
 
 Steps (each cached, so a re-run resumes):
- 1. corpus: sentences generated from the WikiData entity dumps (player, movie, song, city; several templates
-    per type) + generic English text available on any Python install (docstrings of the standard library,
-    long descriptions of installed packages' metadata); split into train / held-out by document.
- 2. activations of `blocks.{layer}.hook_resid_pre` at every real token except BOS, the model run only up to
-    that layer (a pre-hook on the layer raises to stop the forward pass).
+ 1. corpus: `steerattn.latents.sae_corpus` -- paragraphs of true statements generated from the packaged
+    WikiData entities (two per entity, seeded) + the frozen generic prose (stdlib docstrings, shipped as
+    generic-v1.json.gz); held out by entity id. Nothing depends on what is installed.
+ 2. activations of `blocks.{layer}.hook_resid_pre` at every real token except BOS (texts cut into windows
+    of 63 tokens, each with its own BOS), the model run only up to that layer; written in shards of
+    500k tokens (atomic), so a killed collection resumes at the next shard.
  3. sae_lens's `SAETrainer` (TopK SAE) fed from the cached activations (a few epochs).
  4. held-out quality (explained variance, L0, dead latents) measured on float32 activations from the
     TransformerBridge, the weights stored in float16 in sae_lens's own format (cfg.json + safetensors) under
@@ -23,73 +24,12 @@ from tqdm.auto import tqdm
 
 from steerattn.core import atomic_dir, cache_dir, raw_data_dir
 from steerattn.models import load_model, tokenize
-from steerattn.latents import generic_documents, prose_paragraphs, token_resid
+from steerattn.latents import sae_corpus, token_resid
 
-WIKIDATA = raw_data_dir(required=True)/"wikidata"   # $STEERATTN_RAW, else shared/data beside the repository
 ASSETS = Path(__file__).resolve().parents[1]/"steerattn"/"assets"
 
-# ---------------------------------------------------------------- 1. corpus
-def _first(s, n=2): return ", ".join([x.strip() for x in str(s).split(",") if x.strip()][:n])
-
-TEMPLATES = {
-    "player": ["The basketball player {name} was born in {placebirthLabel}.",
-               "The player {name} was born in {datebirthyearLabel}.",
-               "{name} played for {teams}.",
-               "The player {name} is {recent_height} centimetres tall.",
-               "Fans remember {name}, who played for {teams}."],
-    "movie":  ["The movie {name} was directed by {directors}.",
-               "The movie {name} was released in {release_year}.",
-               "{name} is a {genres} starring {cast}.",
-               "The film {name}, written by {screenwriters}, came out in {release_year}.",
-               "Critics reviewed the movie {name} when it was released."],
-    "song":   ["The song {name} was performed by {performers}.",
-               "The song {name} appears on the album {albumLabel}.",
-               "{name} is a {genres} song released in {publicationYear}.",
-               "The song {name} by {performers} was released in {publicationYear}.",
-               "Everyone at the party sang along to {name}."],
-    "city":   ["The city {name} is located in {countryLabel}.",
-               "The city {name} has a population of {recent_population}.",
-               "{name} is a city in {countryLabel}.",
-               "The city {name} lies {above_sea_meters} metres above sea level.",
-               "Tourists visiting {name} often stay for a week."],
-}
-NAME_KEY = dict(player="humanLabel", movie="filmLabel", song="songLabel", city="cityLabel")
-
-def load_wikidata(kind):
-    "Raw records of one entity type from the WikiData dumps."
-    if kind == "movie": return [r for f in sorted((WIKIDATA/"movie").glob("*.json")) for r in json.loads(f.read_text())]
-    return json.loads((WIKIDATA/f"{kind}.json").read_text())
-
-def entity_sentences(kind, records, rng):
-    "One sentence per record, from a template whose fields the record has."
-    out = []
-    for r in records:
-        name = r.get(NAME_KEY[kind])
-        if not name or re.fullmatch(r"Q\d+", name): continue
-        f = dict(r, name=name, teams=_first(r.get("teamslist", "")), directors=_first(r.get("directors", "")),
-                 screenwriters=_first(r.get("screenwriters", "")), cast=_first(r.get("cast_list", "")),
-                 performers=_first(r.get("performers", "")), genres=_first(r.get("genres", ""), 1))
-        ok = [t for t in TEMPLATES[kind] if all(f.get(k) for k in re.findall(r"{(\w+)}", t))]
-        if ok: out.append(rng.choice(ok).format(**f))
-    return out
-
-def _heldout(key, frac): return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 16**8 < frac
-
-def build_corpus(seed=0, heldout_frac=0.03):
-    "(train_texts, heldout_texts, sources): entity sentences and generic paragraphs, split by entity / document."
-    rng = random.Random(seed)
-    train, held, sources = [], [], {}
-    for kind in TEMPLATES:
-        recs = load_wikidata(kind)
-        sents = entity_sentences(kind, recs, rng)
-        for s in sents: (held if _heldout(s, heldout_frac) else train).append(s)
-        sources[f"wikidata-{kind}"] = len(sents)
-    for src, doc in generic_documents():
-        paras = prose_paragraphs(doc)
-        dest = held if _heldout(doc[:200], heldout_frac) else train
-        dest.extend(paras); sources[src] = sources.get(src, 0) + len(paras)
-    rng.shuffle(train); rng.shuffle(held)
-    return train, held, sources
+# ---------------------------------------------------------------- 1. corpus: steerattn.latents.sae_corpus
+# (entity paragraphs generated from the packaged WikiData set + the frozen generic prose; deterministic)
 
 # ---------------------------------------------------------------- 2. activations
 class _Stop(Exception): pass
@@ -98,7 +38,8 @@ class _Stop(Exception): pass
 def hf_activations(hf, tok, texts, layer, max_len=64, tokens_per_batch=2048, max_tokens=None, desc="activations"):
     "resid_pre of `layer` at every real non-BOS token of `texts` (truncated to `max_len`), from a HF Llama model."
     from steerattn.models import _prepend_bos
-    enc = tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_len - 1)["input_ids"]
+    enc = [ids[i:i + max_len - 1] for ids in tok(list(texts), add_special_tokens=False)["input_ids"]
+           for i in range(0, len(ids), max_len - 1)]   # windows, not truncation: every token is used
     if max_tokens is not None:   # the first texts (in the given mixed order) that fill the budget
         cum, m = 0, 0
         while m < len(enc) and cum < max_tokens: cum += len(enc[m]); m += 1
@@ -147,13 +88,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layer", type=int, default=15)
     ap.add_argument("--d-sae", type=int, default=2048)
-    ap.add_argument("--k", type=int, default=32)
-    ap.add_argument("--n-train-tokens", type=int, default=200_000)
-    ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--batch", type=int, default=2048)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--n-train-tokens", type=int, default=5_200_000)
+    ap.add_argument("--n-views", type=int, default=2, help="paragraphs per entity in the corpus")
+    ap.add_argument("--texts-per-shard", type=int, default=6000, help="texts per activation shard (~500k tokens)")
+    ap.add_argument("--epochs", type=float, default=1)
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--model-dtype", default="bfloat16", help="dtype of the model while collecting training activations")
-    ap.add_argument("--n-heldout", type=int, default=160, help="held-out texts used for the quality numbers")
+    ap.add_argument("--n-heldout", type=int, default=600, help="held-out texts used for the quality numbers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-norm-ratio", type=float, default=10., help="drop tokens whose norm exceeds this multiple of the median")
     ap.add_argument("--threads", type=int, default=2)
@@ -162,28 +105,37 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
     t_start = time.perf_counter(); timings = {}
-    work = cache_dir()/"sae-train"/f"smollm2-L{a.layer}-{a.model_dtype}-{a.n_train_tokens}-s{a.seed}"
+    work = cache_dir()/"sae-train"/f"smollm2-L{a.layer}-{a.model_dtype}-v{a.n_views}-{a.texts_per_shard}-s{a.seed}"
     model = load_model()
-    train, held, sources = build_corpus(a.seed)
-    # half entity sentences, half generic prose, interleaved (both lists are already shuffled)
-    is_ent = [len(t) < 200 and ". " not in t for t in train]
-    ent = [t for t, e in zip(train, is_ent) if e]; gen = [t for t, e in zip(train, is_ent) if not e]
-    mixed = [x for i, g_ in enumerate(gen) for x in (*ent[3*i:3*i + 3], g_)] + ent[3*len(gen):]  # ~even in tokens
-    print(f"corpus: {len(train)} train / {len(held)} held-out texts; sources {sources}")
-    if not (work/"acts.safetensors").exists():
-        from safetensors.torch import save_file
-        from transformers import AutoModelForCausalLM
-        t0 = time.perf_counter()
-        hf = AutoModelForCausalLM.from_pretrained(model.steerattn_info["path"], dtype=getattr(torch, a.model_dtype)).eval()
-        acts = hf_activations(hf, model.tokenizer, mixed, a.layer, max_tokens=a.n_train_tokens, desc="train activations")
-        with atomic_dir(work) as d:
-            save_file({"acts": acts.to(torch.bfloat16).contiguous()}, str(d/"acts.safetensors"))
-            (d/"info.json").write_text(json.dumps(dict(seconds=time.perf_counter() - t0, n_tokens=len(acts))))
-        del hf
-    timings["collect_seconds"] = json.loads((work/"info.json").read_text())["seconds"]
+    train, held = sae_corpus(n_views=a.n_views, seed=a.seed)
+    from steerattn.latents import generic_paragraphs
+    gen = set(generic_paragraphs())
+    sources = dict(generic_paragraphs=sum(t in gen for t in train), entity_paragraphs=sum(t not in gen for t in train), n_heldout_texts=len(held),
+                   corpus="steerattn.latents.sae_corpus(n_views=%d, seed=%d)" % (a.n_views, a.seed))
+    print(f"corpus: {len(train)} train / {len(held)} held-out texts")
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM
+    hf = None
+    shards, n_have, t_collect = [], 0, 0.
+    texts_per_shard = a.texts_per_shard
+    for si, i in enumerate(range(0, len(train), texts_per_shard)):
+        if n_have >= a.n_train_tokens: break
+        f = work/f"shard-{si:03d}.safetensors"
+        if not f.exists():
+            if hf is None: hf = AutoModelForCausalLM.from_pretrained(model.steerattn_info["path"], dtype=getattr(torch, a.model_dtype)).eval()
+            t0 = time.perf_counter()
+            acts_i = hf_activations(hf, model.tokenizer, train[i:i + texts_per_shard], a.layer, desc=f"shard {si} (have {n_have:,} tokens)")
+            work.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(".tmp"); save_file({"acts": acts_i.to(torch.bfloat16).contiguous()}, str(tmp),
+                                                   metadata=dict(seconds=str(time.perf_counter() - t0))); os.replace(tmp, f)
+        sh = load_file(str(f))
+        from safetensors import safe_open
+        with safe_open(str(f), "pt") as fh: t_collect += float(fh.metadata().get("seconds", 0))
+        shards.append(sh["acts"]); n_have += len(sh["acts"])
+    del hf
+    timings["collect_seconds"] = t_collect
     if a.stage == "collect": return
-    from safetensors.torch import load_file
-    acts = load_file(str(work/"acts.safetensors"))["acts"]
+    acts = torch.cat(shards)[:a.n_train_tokens]; del shards
     # a few tokens (~0.05 %) carry "massive activations" (norm up to ~150x the median; they hold most of the
     # variance): an SAE trained on them spends its capacity there, so they are left out of training and of EV
     norms = acts.float().norm(dim=1); keep = norms <= a.max_norm_ratio * norms.median()

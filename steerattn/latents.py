@@ -15,19 +15,20 @@ from tqdm.auto import tqdm
 from transformer_lens.utilities import get_act_name
 
 from .core import (LABELS, ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_label, default_device, offline, other_label,
-                            read_json, run_until_stop, stop_forward, write_json)
+                            read_json, read_json_gz, run_until_stop, stop_forward, write_json, write_json_gz)
 from .models import DEFAULT_ALIASES, load_model, token_positions, tokenize
 from .hooks import apply_hooks
-from .entities import ENTITY_NOUN, PROMPT_TEMPLATE
+from .entities import ATTRIBUTE_KIND, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, load_entities
 from .labels import model_key, read_labels
 from .batches import get_valid_entities
 
 # %% auto 0
-__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'hook_layer', 'sae_hook_name', 'sae_layer', 'check_sae', 'load_sae', 'load_sae_from_disk',
-           'load_default_sae', 'gemma_scope_id', 'tiny_sae', 'resid_pre', 'entity_last_resid', 'token_resid',
-           'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction', 'latent_tuple', 'diff_means_tuple',
-           'generic_documents', 'prose_paragraphs', 'generic_texts', 'discovery_data', 'default_latent_stats',
-           'select_latents', 'latent_table', 'default_sae_quality']
+__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'EXTRA_TEMPLATES', 'hook_layer', 'sae_hook_name', 'sae_layer', 'check_sae',
+           'load_sae', 'load_sae_from_disk', 'load_default_sae', 'gemma_scope_id', 'tiny_sae', 'resid_pre',
+           'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction',
+           'latent_tuple', 'diff_means_tuple', 'generic_documents', 'prose_paragraphs', 'freeze_generic_corpus',
+           'generic_paragraphs', 'generic_texts', 'entity_paragraph', 'sae_corpus', 'discovery_data',
+           'default_latent_stats', 'select_latents', 'latent_table', 'default_sae_quality']
 
 # %% ../nbs/05_latents.ipynb 6
 def hook_layer(hook_name: str) -> int:
@@ -332,7 +333,7 @@ def diff_means_tuple(stats:LatentStats, label="known") -> tuple:
 
 # %% ../nbs/05_latents.ipynb 57
 def generic_documents() -> list[tuple[str, str]]:
-    "(source, text) of English prose available offline: stdlib docstrings and installed packages' descriptions."
+    "(source, text) of English prose in this Python's standard library docstrings (used once, to freeze the generic corpus)."
     docs = []
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for p in sorted(stdlib.glob("*.py")) + sorted(stdlib.glob("*/__init__.py")):
@@ -342,10 +343,6 @@ def generic_documents() -> list[tuple[str, str]]:
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 d = ast.get_docstring(node)
                 if d and len(d) > 200: docs.append(("stdlib-docstrings", d))
-    for dist in sorted(importlib.metadata.distributions(), key=lambda d: d.metadata["Name"] or ""):
-        body = dist.metadata.get_payload() if hasattr(dist.metadata, "get_payload") else None
-        body = body or dist.metadata.get("Description") or ""
-        if len(body) > 500: docs.append(("package-descriptions", body))
     return docs
 
 # %% ../nbs/05_latents.ipynb 58
@@ -361,13 +358,74 @@ def prose_paragraphs(text, min_chars=80) -> list[str]:
     return out
 
 # %% ../nbs/05_latents.ipynb 59
-def generic_texts(n:int=100, seed:int=0) -> list[str]:
-    "A seeded sample of `n` generic prose paragraphs (for the generic-text filter)."
+GENERIC_FILE = "generic-v1.json.gz"
+
+def freeze_generic_corpus(out=None) -> dict:
+    "Build the frozen generic corpus from this Python's stdlib docstrings; write it (atomically) to `out` if given."
     paras = sorted({p for _, d in generic_documents() for p in prose_paragraphs(d)})
-    if len(paras) < n: raise ValueError(f"only {len(paras)} generic paragraphs on this machine; asked for {n}")
+    data = dict(version=GENERIC_FILE.split("-")[1].split(".")[0], source="Python standard library docstrings (prose paragraphs)",
+                python=sysconfig.get_python_version(), n=len(paras), paragraphs=paras)
+    if out is not None: write_json_gz(out, data)
+    return data
+
+_GENERIC = {}
+def generic_paragraphs() -> list[str]:
+    "The frozen generic corpus shipped with steerattn (a list of prose paragraphs, sorted)."
+    if "p" not in _GENERIC:
+        path = asset_path(GENERIC_FILE)
+        if not path.exists(): raise FileNotFoundError(f"frozen generic corpus not found at {path}; reinstall steerattn (it ships {GENERIC_FILE})")
+        _GENERIC["p"] = read_json_gz(path)["paragraphs"]
+    return _GENERIC["p"]
+
+# %% ../nbs/05_latents.ipynb 60
+def generic_texts(n:int=100, seed:int=0) -> list[str]:
+    "A seeded sample of `n` paragraphs of the frozen generic corpus (for the generic-text filter)."
+    paras = generic_paragraphs()
+    if not 0 < n <= len(paras): raise ValueError(f"n must be between 1 and {len(paras)} (the frozen generic corpus); got {n}")
     return Random(seed).sample(paras, n)
 
-# %% ../nbs/05_latents.ipynb 62
+# %% ../nbs/05_latents.ipynb 64
+EXTRA_TEMPLATES = {
+    "player": ["{name} is a professional basketball player.", "{name} was born in {birthplace} in {birth_year}.",
+               "In a long career, {name} played for {teams}."],
+    "movie": ["{name} is a {release_year} {genres} film directed by {directors}.", "The cast of {name} includes {cast}.",
+              "{name} runs for {duration} minutes."],
+    "city": ["{name} is a city in {country}.", "{name} has about {population} inhabitants.", "{name} lies {elevation} metres above sea level."],
+    "song": ["\"{name}\" is a song by {performers}.", "{name} appeared on the album {album} in {year}.", "{name} is a {genres} song."],
+}
+
+def _value_text(vals, kind, rng) -> str:
+    if kind == "name":
+        vs = rng.sample(vals, min(len(vals), rng.choice([1, 1, 2, 3])))
+        return vs[0] if len(vs) == 1 else ", ".join(vs[:-1]) + " and " + vs[-1]
+    v = rng.choice(vals)
+    if kind == "year": return str(v)
+    v = round(float(v)); return f"{v:,}" if rng.random() < 0.5 else str(v)
+
+def entity_paragraph(entity_type, e, rng) -> str:
+    "A paragraph of true statements about entity record `e` (seeded by `rng`): prompt-template sentences and other phrasings."
+    kinds = ATTRIBUTE_KIND[entity_type]
+    vals = {a: _value_text(e[a], k, rng) for a, k in kinds.items() if e.get(a)}
+    sents = [f"{PROMPT_TEMPLATE.format(entity_type=ENTITY_NOUN[entity_type], entity_name=e['name'], relation=RELATIONS[entity_type][a])} {v}."
+             for a, v in vals.items()]
+    sents += [t.format(name=e["name"], **vals) for t in EXTRA_TEMPLATES[entity_type] if set(re.findall(r"{(\w+)}", t)) - {"name"} <= set(vals)]
+    rng.shuffle(sents)
+    return " ".join(sents[:rng.randint(3, 6)])
+
+def _held(key, frac): return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 16**8 < frac
+
+def sae_corpus(n_views:int=2, seed:int=0, heldout_frac:float=0.02) -> tuple[list[str], list[str]]:
+    "(train, heldout) texts for the default SAE: `n_views` paragraphs per packaged entity + the frozen generic prose, shuffled, seeded."
+    rng, train, held = Random(seed), [], []
+    for ty in ENTITY_TYPES:
+        for e in load_entities(ty):
+            dest = held if _held(e["id"], heldout_frac) else train
+            dest += [entity_paragraph(ty, e, rng) for _ in range(n_views)]
+    for p in generic_paragraphs(): (held if _held(p, heldout_frac) else train).append(p)
+    rng.shuffle(train); rng.shuffle(held)
+    return train, held
+
+# %% ../nbs/05_latents.ipynb 67
 def discovery_data(model, split="train", mode="greedy", entity_types=None, max_per_label=None, seed=42, labels=None, known_min=None) -> dict:
     "`{type: {label: (prompts, entities)}}` with prompts `'The {entity_type} {entity_name}'` for `split`'s labelled entities."
     labels = labels if labels is not None else read_labels(model, mode)
@@ -381,15 +439,15 @@ def discovery_data(model, split="train", mode="greedy", entity_types=None, max_p
             out[ty][l] = ([PROMPT_TEMPLATE.format(entity_type=ENTITY_NOUN[ty], entity_name=n, relation="").rstrip() for n in names], list(names))
     return out
 
-# %% ../nbs/05_latents.ipynb 63
+# %% ../nbs/05_latents.ipynb 68
 def _sae_key(sae):
     i = getattr(sae, "steerattn_info", {})
     return i.get("name") or (f"{i['release']}-{i['sae_id']}" if i.get("release") else Path(i.get("path", "sae")).name)
 
-# %% ../nbs/05_latents.ipynb 64
+# %% ../nbs/05_latents.ipynb 69
 def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
-# %% ../nbs/05_latents.ipynb 65
+# %% ../nbs/05_latents.ipynb 70
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
                          batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None) -> LatentStats:
     "`latent_stats` on `steerattn.data`'s labelled entities and `generic_texts(n_generic)`, cached on disk."
@@ -403,13 +461,13 @@ def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label
     stats.save(path)
     return stats
 
-# %% ../nbs/05_latents.ipynb 66
+# %% ../nbs/05_latents.ipynb 71
 def _top_idx(top_latents, label):
     i = top_latents.get(label, 0) if isinstance(top_latents, dict) else top_latents
     if not isinstance(i, int) or i < 0: raise ValueError(f"top_latents must be a non-negative int or {{'known': i, 'unknown': j}}; got {top_latents!r}")
     return i
 
-# %% ../nbs/05_latents.ipynb 67
+# %% ../nbs/05_latents.ipynb 72
 def select_latents(model_alias="default",        # "default" (the shipped SAE) or any model name when `sae` is given
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
@@ -440,7 +498,7 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
     random_unknown = [latent_tuple(sae, stats, i, "unknown") for i in stats.random(n_random, "unknown", seed + 1, **rk)]
     return known_latent, unknown_latent, random_known, random_unknown
 
-# %% ../nbs/05_latents.ipynb 68
+# %% ../nbs/05_latents.ipynb 73
 def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> list[dict]:
     "Rows (latent, general score, per-type scores, generic firing rate, mean activation) of the top `k` latents for `label`."
     rows = []
@@ -452,7 +510,7 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/05_latents.ipynb 72
+# %% ../nbs/05_latents.ipynb 77
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())
