@@ -338,7 +338,7 @@ def gemma_shaped(device, dtype):
 def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=None):
     "One measurement in a fresh subprocess; `--resume` reuses a finished one with the same arguments."
     out = ROOT/"bench"/"out"; out.mkdir(parents=True, exist_ok=True)
-    res, log = out/f"_{kind}_{length}.npz", out/f"_{kind}_{length}.json"
+    res, log = (out/f"_{kind}_{length}.npz").relative_to(ROOT), out/f"_{kind}_{length}.json"   # relative: no machine paths in the JSON
     cmd = [sys.executable, __file__, "--worker", kind, "--n", str(n or a.n), "--repeats", str(repeats or a.repeats),
            "--n-random", str(a.n_random if n_random is None else n_random), "--batch-size", str(batch_size or a.batch_size),
            "--device", a.device, "--dtype", a.dtype, "--model", a.model, "--length", str(length), "--result", str(res)]
@@ -347,7 +347,7 @@ def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=N
         r = json.loads(log.read_text())
         if r.get("cmd") == cmd[2:]: print(f"  {kind} {length or ''}: reused {log}", flush=True); return r
     t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if p.returncode: sys.exit(f"{kind} failed:\n{p.stderr[-3000:]}")
     r = json.loads(p.stdout.strip().splitlines()[-1]); r.update(result=str(res), cmd=cmd[2:])
     tmp = log.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); os.replace(tmp, log)
@@ -401,7 +401,7 @@ def main():
     targets = {}
     if "reference" in runs:
         ref = runs["reference"]
-        report["max_abs_diff"] = max_abs_diff(eng["result"], ref["result"])
+        report["max_abs_diff"] = max_abs_diff(ROOT/eng["result"], ROOT/ref["result"])
         report["speedup"] = ref["median"] / eng["median"]
         report["memory_ratio"] = ref["peak_bytes"] / max(eng["peak_bytes"], 1)
         targets["engine >= 5x faster than reference"] = (report["speedup"], report["speedup"] >= 5)
@@ -432,7 +432,7 @@ def main():
             if not a.skip_reference:
                 r = measure("reference", a, L, repeats=1, **kw)
                 row.update(reference=r["median"], reference_extraction=r["extraction_s"], reference_peak=r["peak_bytes"],
-                           max_abs_diff=max_abs_diff(e["result"], r["result"]))
+                           max_abs_diff=max_abs_diff(ROOT/e["result"], ROOT/r["result"]))
             report["scaling"].append(row)
         nan = float("nan")
         print(f"{'tokens':>7} {'engine s':>9} {'floor s':>8} {'extract s':>10} {'ref s':>8} {'ref extract s':>14} {'ref/eng':>8} "

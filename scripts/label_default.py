@@ -21,13 +21,14 @@ def main(n:int=800,          # entities per type (popularity order)
          step:int=100,       # entities per type per round
          threads:int=2,      # torch threads
          ship:bool=True,     # copy the labels into steerattn/assets after every round
+         sample_numbers:bool=False, # also draw 10 samples for number attributes (10x the decode cost)
          types:str=",".join(ENTITY_TYPES)):
     torch.set_num_threads(threads)
     model = load_model(); lm = labelling_model(model)
     order = {t: labelling_order(t) for t in types.split(",")}
     for k in range(step, n + step, step):
         t0 = time.perf_counter()
-        for t, ents in order.items(): label_entities_fast(lm, ents[:min(k, n)], t, chunk_size=step)
+        for t, ents in order.items(): label_entities_fast(lm, ents[:min(k, n)], t, chunk_size=step, sample_numbers=sample_numbers)
         for m in LABEL_MODES:
             lab = read_labels(model, m)
             if ship: write_json_gz(asset_path(labels_path(model, m).name), lab)

@@ -18,7 +18,7 @@ from .labels import label_rule, read_labels
 
 # %% auto 0
 __all__ = ['SPLITS', 'find_entity_positions', 'PromptBatch', 'make_batch', 'split_entities', 'entity_token_pos',
-           'get_valid_entities', 'entity_prompts', 'load_data']
+           'get_valid_entities', 'entity_prompts', 'across_entities', 'load_data']
 
 # %% ../nbs/02c_batches.ipynb 5
 def find_entity_positions(model_or_tokenizer, prompts, entities, occurrence=0) -> list[list[int]]:
@@ -132,7 +132,15 @@ def entity_prompts(tokenizer, entities, entity_type, label, valid_entities, prom
             answers.append(e[a]); names.append(n)
     return prompts, answers, names
 
-# %% ../nbs/02c_batches.ipynb 21
+# %% ../nbs/02c_batches.ipynb 22
+def across_entities(entities) -> list[int]:
+    "Row order visiting entities round robin (k-th prompt of every entity before any (k+1)-th), entities in first-seen order."
+    seen, rank = {}, []
+    for e in entities: rank.append(seen.get(e, 0)); seen[e] = seen.get(e, 0) + 1
+    first = {e: i for i, e in reversed(list(enumerate(entities)))}
+    return sorted(range(len(entities)), key=lambda i: (rank[i], first[entities[i]]))
+
+# %% ../nbs/02c_batches.ipynb 24
 def load_data(model, entity_type, split="test", mode="greedy", attribute=None, fixed_length=False, balance=False,
               labels=None, max_per_label=None, seed=42, prompt_template=PROMPT_TEMPLATE, known_min=None) -> dict:
     "`{'known': PromptBatch, 'unknown': PromptBatch}` of `split`'s attention prompts for `entity_type` (labels from `mode`)."
@@ -149,6 +157,8 @@ def load_data(model, entity_type, split="test", mode="greedy", attribute=None, f
         prompts, answers, entities = entity_prompts(model, ents, entity_type, k, names, prompt_template, attributes=attribute)
         if not prompts: continue
         attrs = [a for n in names for a in (ATTRIBUTES[entity_type] if attribute is None else [attribute]) if by_name[n][a]]
+        order = across_entities(entities)   # any prefix of the batch covers as many entities as it can
+        prompts, answers, entities, attrs = ([x[i] for i in order] for x in (prompts, answers, entities, attrs))
         out[k] = make_batch(model, prompts, entities, meta=dict(entity_type=[entity_type]*len(prompts), label=[k]*len(prompts), attribute=attrs, answers=answers))
     if not out: raise ValueError(f"no prompts for {entity_type!r} in split {split!r}")
     return out

@@ -264,7 +264,7 @@ def _binom_draw(p, n, key) -> int:
     return int(torch.binomial(torch.tensor([float(n)]), torch.tensor([min(max(p, 0.), 1.)]), generator=g).item())
 
 def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=256, seed:int=0, n_samples:int=10, min_correct:int=3,
-                        tokens_per_batch:int=8192, progress=True) -> dict:
+                        tokens_per_batch:int=8192, sample_numbers:bool=True, progress=True) -> dict:
     "Greedy *and* sampled labels of `entities` in one pass (teacher forcing for names/years, generation for numbers); cached, resumable. Returns `{mode: {name: record}}`."
     check_entity_type(entity_type)
     labs = {m: read_labels(model, m, root) for m in LABEL_MODES}
@@ -291,7 +291,8 @@ def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=
         qn = [(e, a) for e in chunk for a in ATTRIBUTES[entity_type] if kinds[a] == "number" and e[a]]
         if qn:
             prompts = [attribute_prompt(entity_type, e["name"], a) for e, a in qn]
-            for m, ns, gr in (("greedy", 1, True), ("sampled", n_samples, False)):
+            # sampling numbers costs n_samples decode loops; without it the sampled labels leave numbers out (recorded in the file)
+            for m, ns, gr in (("greedy", 1, True), ("sampled", n_samples, False))[:2 if sample_numbers else 1]:
                 outs = generate_batch(model, prompts, max_new_tokens=MAX_NEW_TOKENS["number"], n_samples=ns, greedy=gr, seed=seed + i)
                 for (e, a), comps in zip(qn, outs):
                     res[m][e["name"]]["correct"][a] = sum(is_correct(c, e[a], "number") for c in comps)
@@ -303,6 +304,7 @@ def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=
                 r["n_correct_attrs"] = sum(n >= cfg["min_correct"] for n in r["correct"].values())
                 r["label"] = label_rule(r["n_correct_attrs"])
                 done[m][name] = r
+            if m == "sampled": labs[m]["method"] = dict(TF_MODE, numbers_sampled=sample_numbers)
             labs[m]["seconds"] += dt / 2; labs[m]["n_prompts"] = labs[m].get("n_prompts", 0) + len(qs) + len(qn)
             write_json_gz(labels_path(model, m, root), labs[m])   # after every chunk: resumable
     return {m: {e["name"]: done[m][e["name"]] for e in entities if e["name"] in done[m]} for m in LABEL_MODES}
