@@ -21,13 +21,13 @@ from .hooks import as_vectors
 from .attention import attention_scores
 from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
-from .stats import n_random_beaten, prompt_level_test
+from .stats import entity_level_test, prompt_level_test, random_p_values
 from .viz import significance_markdown, write_report
 
 # %% auto 0
 __all__ = ['COEFFS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'experiment_data', 'experiment_latents', 'steering_phase', 'statistics_phase', 'run_experiment', 'run',
-           'main', 'entity_head_scores', 'demo']
+           'experiment_data', 'experiment_latents', 'steering_phase', 'result_entities', 'statistics_phase',
+           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -198,22 +198,48 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True) -> dict:
     return results
 
 # %% ../nbs/10_experiment.ipynb 23
-def statistics_phase(results, cfg, heads, types) -> tuple[dict, dict]:
-    "Phase 4: per measure and top latent, random latents beaten (pooled Welch) and the prompt-level tests."
-    significance, prompt_level = {}, {}
+def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
+
+# %% ../nbs/10_experiment.ipynb 24
+def result_entities(result) -> list | None:
+    "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
+    names = result.settings.get("entities")
+    return list(names) if names is not None and len(names) == _n_prompts(result) else None
+
+# %% ../nbs/10_experiment.ipynb 25
+def _entity_ids(result, entity_type) -> list:
+    "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
+    names = result_entities(result)
+    return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
+
+# %% ../nbs/10_experiment.ipynb 26
+def statistics_phase(results, cfg, heads, types) -> dict:
+    "Phase 4: the summary's statistics, per measure and row (top latent × label): prompt- and entity-level tests and p-values."
+    out = {k: {} for k in ("significance", "prompt_level", "random_p_values", "significance_entity", "entity_level", "random_p_values_entity")}
+    # entity ids are (type, name): a name may be both a movie and a song
+    ids = {lab: [x for et in types for x in _entity_ids(results[(lab, et)], et)] for lab in LABELS}
     for m in cfg.measures:
-        significance[m], prompt_level[m] = {}, {}
+        for k in out: out[k][m] = {}
         for lab in LABELS:
             diffs = {c: np.concatenate([results[(lab, et)].diff(c, m) for et in types]) for c in results[(lab, types[0])].scores if c != "original"}
             per_head = lambda d: {str(h): d[:, h.layer, h.head] for h in as_heads(heads)}
             randoms = [diffs[f"random{j}"] for j in range(cfg.n_random)]
             for i, rank in enumerate(cfg.top_latents):
                 row = f"top {other_label(lab)} latent #{rank} on {lab} entities"
-                significance[m][row] = n_random_beaten([per_head(r) for r in randoms], per_head(diffs[f"top{i}"]), lab)
-                prompt_level[m][row] = prompt_level_test(diffs[f"top{i}"], randoms, heads, lab, n_permutations=9999, seed=cfg.seed)
-    return significance, prompt_level
+                ps = random_p_values([per_head(r) for r in randoms], per_head(diffs[f"top{i}"]), lab)
+                out["random_p_values"][m][row] = ps
+                out["significance"][m][row] = int(sum(p < 0.05 for p in ps))       # n_random_beaten at its default alpha
+                out["prompt_level"][m][row] = prompt_level_test(diffs[f"top{i}"], randoms, heads, lab, n_permutations=9999, seed=cfg.seed)
+                el = entity_level_test(diffs[f"top{i}"], randoms, heads, lab, ids[lab], n_permutations=9999, seed=cfg.seed)
+                out["entity_level"][m][row] = el
+                out["random_p_values_entity"][m][row] = el["p_random"]
+                out["significance_entity"][m][row] = el["n_random_beaten"]
+    out["n_entities"] = {lab: {et: len(set(_entity_ids(results[(lab, et)], et))) for et in types} for lab in LABELS}
+    named = all(result_entities(results[(lab, et)]) is not None for lab in LABELS for et in types)
+    out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
+    return out
 
-# %% ../nbs/10_experiment.ipynb 24
+# %% ../nbs/10_experiment.ipynb 27
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True) -> dict:
     "Run phases 1–5 into `out`; finished steering runs are reused. `batches`/`latents` override phases 1/2."
@@ -234,11 +260,10 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     tick("steering", t0); t0 = time.perf_counter()
     ref = "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
     heads = cfg.heads or pick_heads(np.concatenate([results[(lab, et)].scores["original"][ref] for lab in LABELS for et in types]), layer, cfg.n_heads)
-    significance, prompt_level = statistics_phase(results, cfg, heads, types)
     summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, entity_types=types,
                    skipped_entity_types=[t for t in cfg.entity_types if t not in types], heads=[list(h) for h in heads], counts=counts,
                    latents={k: [v.meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
-                   random_tol=latents.get("random_tol"), significance=significance, prompt_level=prompt_level)
+                   random_tol=latents.get("random_tol"), **statistics_phase(results, cfg, heads, types))
     tick("statistics", t0); t0 = time.perf_counter()
     rd.write_json("summary.json", summary)
     (rd.path/"significance.md").write_text(significance_markdown(summary, cfg))
@@ -248,15 +273,15 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     rd.write_json("summary.json", summary)
     return summary
 
-# %% ../nbs/10_experiment.ipynb 26
+# %% ../nbs/10_experiment.ipynb 29
 def _csv(s, typ=str): return tuple(typ(x) for x in str(s).split(",") if x.strip())
 
-# %% ../nbs/10_experiment.ipynb 27
+# %% ../nbs/10_experiment.ipynb 30
 def _coeff(s):
     if s in (None, "", "auto"): return None
     return s if s in ("norm", "mean") else float(s)
 
-# %% ../nbs/10_experiment.ipynb 28
+# %% ../nbs/10_experiment.ipynb 31
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
@@ -287,7 +312,7 @@ def run(out:str="results/steering",                     # results directory (reu
     print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 32
 def main():
     "`steerattn run|demo [options]`."
     cmds = {"run": run, "demo": None}
@@ -300,14 +325,14 @@ def main():
     else: run()
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 33
+# %% ../nbs/10_experiment.ipynb 36
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 34
+# %% ../nbs/10_experiment.ipynb 37
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -11,8 +11,11 @@ from scipy import stats
 from .core import check_heads, check_label
 
 # %% auto 0
-__all__ = ['compare_means', 'n_random_beaten', 'per_prompt_mean', 'prompt_level_test', 'hedges_g', 'bootstrap_ci',
-           'compute_bonferroni_correction', 'compute_fdr_correction', 'binomial_band', 'false_positive_rate']
+__all__ = ['compare_means', 'random_p_values', 'n_random_beaten', 'per_prompt_mean', 'prompt_level_test', 'hedges_g',
+           'bootstrap_ci', 'entity_means', 'sign_flip_test', 'cluster_bootstrap_ci', 'entity_effect_test',
+           'entity_level_test', 'entity_random_p_values', 'n_random_beaten_entity', 'compute_bonferroni_correction',
+           'compute_fdr_correction', 'binomial_band', 'false_positive_rate', 'clustered_null',
+           'false_positive_rate_clustered']
 
 # %% ../nbs/07_stats.ipynb 5
 def _as_1d(x, name):
@@ -37,20 +40,31 @@ def _pool(results, heads=None):
     return np.concatenate([np.asarray(results[h], dtype=float).ravel() for h in heads])
 
 # %% ../nbs/07_stats.ipynb 10
-def n_random_beaten(random_results, top_results, label, alpha=0.05) -> int:
-    "How many random latents the top latent beats (one-tailed Welch on pooled head × prompt differences)."
+def _top_dict(top_results):
+    "The seed saved its {head: values} dict with np.save: a 0-d object array."
+    return top_results[()] if isinstance(top_results, np.ndarray) else top_results
+
+# %% ../nbs/07_stats.ipynb 11
+def random_p_values(random_results, top_results, label) -> list[float]:
+    "One-tailed Welch p-value (pooled head × prompt differences) of the top latent against each random latent, in order."
     check_label(label)
     if not len(random_results): raise ValueError("random_results is empty: need at least one random latent")
-    top = top_results[()] if isinstance(top_results, np.ndarray) else top_results
+    top = _top_dict(top_results)
     heads = list(top.keys())
-    top_pool, count = _pool(top, heads), 0
+    top_pool, ps = _pool(top, heads), []
     for rand in random_results:
         rand_pool = _pool(rand, heads)
+        # the paper's direction: known prompts steered 'unknown' should lose attention (top < random)
         a, b = (rand_pool, top_pool) if label == "known" else (top_pool, rand_pool)
-        count += compare_means(a, b, alpha)["significant"]
-    return int(count)
+        ps.append(compare_means(a, b)["p_value"])
+    return ps
 
-# %% ../nbs/07_stats.ipynb 13
+# %% ../nbs/07_stats.ipynb 12
+def n_random_beaten(random_results, top_results, label, alpha=0.05) -> int:
+    "How many random latents the top latent beats (one-tailed Welch on pooled head × prompt differences)."
+    return int(sum(p < alpha for p in random_p_values(random_results, top_results, label)))
+
+# %% ../nbs/07_stats.ipynb 15
 def per_prompt_mean(diffs, heads) -> np.ndarray:
     "Mean over `heads` [(layer, head), ...] of a [N, n_layers, n_heads] array -> [N]."
     d = np.asarray(diffs.detach().cpu() if isinstance(diffs, torch.Tensor) else diffs, dtype=float)
@@ -58,7 +72,7 @@ def per_prompt_mean(diffs, heads) -> np.ndarray:
     ls, hs = zip(*check_heads(heads, d.shape[1], d.shape[2]))
     return d[:, list(ls), list(hs)].mean(1)
 
-# %% ../nbs/07_stats.ipynb 14
+# %% ../nbs/07_stats.ipynb 16
 def prompt_level_test(top_diffs, random_diffs, heads, label, n_permutations=9999, seed=0) -> dict:
     "Paired and permutation tests, per prompt, of the top latent vs the mean of the random latents."
     check_label(label)
@@ -74,7 +88,7 @@ def prompt_level_test(top_diffs, random_diffs, heads, label, n_permutations=9999
     return dict(n=d.size, mean_diff=float(d.mean()), t_statistic=float(t.statistic), p_paired=float(t.pvalue),
                 p_permutation=float(perm.pvalue), hedges_g=hedges_g(top, rand), ci_mean_diff=bootstrap_ci(d, seed=seed))
 
-# %% ../nbs/07_stats.ipynb 16
+# %% ../nbs/07_stats.ipynb 18
 def hedges_g(a, b) -> float:
     "Hedges' g: standardised mean difference (a − b) with the small-sample correction."
     a, b = _as_1d(a, "a"), _as_1d(b, "b")
@@ -83,7 +97,7 @@ def hedges_g(a, b) -> float:
     if sp == 0: return 0.0 if a.mean() == b.mean() else float(np.sign(a.mean() - b.mean()) * np.inf)
     return float((a.mean() - b.mean()) / sp * (1 - 3 / (4 * (na + nb) - 9)))
 
-# %% ../nbs/07_stats.ipynb 17
+# %% ../nbs/07_stats.ipynb 19
 def bootstrap_ci(values, stat=np.mean, n_boot=2000, ci=0.95, seed=0) -> tuple[float, float]:
     "Percentile bootstrap confidence interval of `stat` over `values` (seeded)."
     v = _as_1d(values, "values")
@@ -91,7 +105,101 @@ def bootstrap_ci(values, stat=np.mean, n_boot=2000, ci=0.95, seed=0) -> tuple[fl
                           random_state=seed)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
-# %% ../nbs/07_stats.ipynb 21
+# %% ../nbs/07_stats.ipynb 23
+def _codes(entities, n) -> tuple[np.ndarray, list]:
+    "Integer code per prompt and the entity ids in first-seen order."
+    ids = list(entities)
+    if len(ids) != n: raise ValueError(f"{len(ids)} entity ids for {n} prompts")
+    index = {e: i for i, e in enumerate(dict.fromkeys(ids))}
+    return np.array([index[e] for e in ids], dtype=int), list(index)
+
+# %% ../nbs/07_stats.ipynb 24
+def entity_means(values, entities) -> tuple[np.ndarray, list]:
+    "Mean of `values` ([N] or [N, ...]) over each entity's prompts -> ([n_entities, ...], entity ids in first-seen order)."
+    v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=float)
+    inv, ids = _codes(entities, v.shape[0])
+    sums = np.zeros((len(ids),) + v.shape[1:])
+    np.add.at(sums, inv, v)
+    return sums / np.bincount(inv).reshape((-1,) + (1,) * (v.ndim - 1)), ids
+
+# %% ../nbs/07_stats.ipynb 25
+def sign_flip_test(d, alternative="greater", n_permutations=9999, seed=0) -> dict:
+    "Sign-flip permutation test of mean(d) vs 0 for paired differences `d`: exact when 2ⁿ ≤ `n_permutations`, else Monte Carlo (seeded)."
+    d = _as_1d(d, "d")
+    # scipy flips each value's sign for a one-sample 'samples' test, and enumerates all patterns when n_resamples ≥ 2ⁿ
+    res = stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=n_permutations,
+                                 alternative=alternative, random_state=seed)
+    return dict(n=d.size, mean=float(d.mean()), p_value=float(res.pvalue), exact=bool(2 ** d.size <= n_permutations))
+
+# %% ../nbs/07_stats.ipynb 26
+def cluster_bootstrap_ci(values, clusters, n_boot=2000, ci=0.95, seed=0, weighted=False) -> tuple[float, float]:
+    "Percentile CI of the mean resampling whole clusters (entities): of the cluster means, or of the prompt mean if `weighted`."
+    v = _as_1d(values, "values")
+    inv, ids = _codes(clusters, v.size)
+    if len(ids) < 2: raise ValueError(f"{len(ids)} cluster(s): resampling needs at least 2")
+    sums, sizes = np.bincount(inv, weights=v), np.bincount(inv)
+    idx = np.random.default_rng(seed).integers(0, len(ids), (n_boot, len(ids)))     # [n_boot, n_clusters] drawn with replacement
+    # weighted: the drawn clusters' prompts pooled (the prompt mean, with its clustering honoured)
+    boot = sums[idx].sum(1) / sizes[idx].sum(1) if weighted else (sums / sizes)[idx].mean(1)
+    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(lo), float(hi)
+
+# %% ../nbs/07_stats.ipynb 27
+def entity_effect_test(diffs, entities, heads=None, alternative="two-sided", n_permutations=9999, seed=0) -> dict:
+    "Steered − original `diffs` ([N], or [N, n_layers, n_heads] averaged over `heads`) averaged per entity, tested against 0."
+    v = per_prompt_mean(diffs, heads) if heads is not None else _as_1d(diffs, "diffs")
+    em, ids = entity_means(v, entities)
+    t = stats.ttest_1samp(em, 0.0, alternative=alternative)
+    sf = sign_flip_test(em, alternative, n_permutations, seed)
+    return dict(n=len(ids), n_prompts=v.size, mean_diff=float(em.mean()), t_statistic=float(t.statistic), p_t=float(t.pvalue),
+                p_permutation=sf["p_value"], exact=sf["exact"], ci_mean_diff=cluster_bootstrap_ci(v, entities, seed=seed))
+
+# %% ../nbs/07_stats.ipynb 29
+def _entity_p_random(top, rands, sign, entities, n_permutations, seed) -> list[float]:
+    "Sign-flip p of the entity-mean paired difference sign·(top − random) for each random latent's per-prompt values."
+    return [sign_flip_test(entity_means(sign * (top - r), entities)[0], "greater", n_permutations, seed)["p_value"] for r in rands]
+
+# %% ../nbs/07_stats.ipynb 30
+def entity_level_test(top_diffs, random_diffs, heads, label, entities, n_permutations=9999, seed=0, alpha=0.05) -> dict:
+    "`prompt_level_test` over entity means (t, sign-flip, cluster-bootstrap CI), plus the top latent vs each random latent."
+    check_label(label)
+    if not len(random_diffs): raise ValueError("random_diffs is empty: need at least one random latent")
+    top = per_prompt_mean(top_diffs, heads)
+    rands = np.stack([per_prompt_mean(r, heads) for r in random_diffs])          # [n_random, N]
+    if top.shape[0] != rands.shape[1]: raise ValueError(f"top has {top.shape[0]} prompts, random latents {rands.shape[1]}")
+    sign = -1.0 if label == "known" else 1.0       # known prompts steered 'unknown' should lose attention (top < random)
+    d = sign * (top - rands.mean(0))
+    em, ids = entity_means(d, entities)
+    t = stats.ttest_1samp(em, 0.0, alternative="greater")
+    sf = sign_flip_test(em, "greater", n_permutations, seed)
+    p_random = _entity_p_random(top, rands, sign, entities, n_permutations, seed)
+    return dict(n=len(ids), n_prompts=d.size, mean_diff=float(em.mean()), t_statistic=float(t.statistic), p_paired=float(t.pvalue),
+                p_permutation=sf["p_value"], exact=sf["exact"],
+                hedges_g=hedges_g(entity_means(top, entities)[0], entity_means(rands.mean(0), entities)[0]),
+                ci_mean_diff=cluster_bootstrap_ci(d, entities, seed=seed),
+                p_random=p_random, n_random_beaten=int(sum(p < alpha for p in p_random)))
+
+# %% ../nbs/07_stats.ipynb 31
+def _per_prompt(results, heads):
+    "Mean over `heads` of a seed-layout {head: [N] values} dict -> [N]."
+    return np.mean([np.asarray(results[h], dtype=float).ravel() for h in heads], 0)
+
+# %% ../nbs/07_stats.ipynb 32
+def entity_random_p_values(random_results, top_results, label, entities, n_permutations=9999, seed=0) -> list[float]:
+    "Entity-level sign-flip p-value of the top latent against each random latent (seed's {head: values} layout)."
+    check_label(label)
+    if not len(random_results): raise ValueError("random_results is empty: need at least one random latent")
+    top = _top_dict(top_results)
+    heads = list(top.keys())
+    rands = [_per_prompt(r, heads) for r in random_results]
+    return _entity_p_random(_per_prompt(top, heads), rands, -1.0 if label == "known" else 1.0, entities, n_permutations, seed)
+
+# %% ../nbs/07_stats.ipynb 33
+def n_random_beaten_entity(random_results, top_results, label, entities, alpha=0.05, n_permutations=9999, seed=0) -> int:
+    "How many random latents the top latent beats at the entity level (sign-flip over entity means)."
+    return int(sum(p < alpha for p in entity_random_p_values(random_results, top_results, label, entities, n_permutations, seed)))
+
+# %% ../nbs/07_stats.ipynb 43
 def _np(p):
     is_t = isinstance(p, torch.Tensor)
     a = np.asarray(p.detach().cpu() if is_t else p, dtype=float)
@@ -99,7 +207,7 @@ def _np(p):
     if np.isnan(a).any() or (a < 0).any() or (a > 1).any(): raise ValueError("p_values must lie in [0, 1] with no NaN")
     return a, is_t
 
-# %% ../nbs/07_stats.ipynb 22
+# %% ../nbs/07_stats.ipynb 44
 def compute_bonferroni_correction(p_values, alpha=0.05):
     "Significance mask at α / m and the corrected α."
     a, is_t = _np(p_values)
@@ -107,7 +215,7 @@ def compute_bonferroni_correction(p_values, alpha=0.05):
     mask = a < corrected
     return (torch.from_numpy(mask) if is_t else mask), corrected
 
-# %% ../nbs/07_stats.ipynb 23
+# %% ../nbs/07_stats.ipynb 45
 def compute_fdr_correction(p_values, alpha=0.05):
     "Benjamini–Hochberg: significance mask at FDR α and the adjusted p-values."
     a, is_t = _np(p_values)
@@ -115,13 +223,13 @@ def compute_fdr_correction(p_values, alpha=0.05):
     mask = adj < alpha
     return (torch.from_numpy(mask), torch.from_numpy(adj)) if is_t else (mask, adj)
 
-# %% ../nbs/07_stats.ipynb 26
+# %% ../nbs/07_stats.ipynb 48
 def binomial_band(alpha, n, level=0.999) -> tuple[float, float]:
     "Interval of rejection rates consistent with a calibrated test at `alpha` over `n` repeats."
     lo, hi = stats.binom.interval(level, n, alpha)
     return float(lo / n), float(hi / n)
 
-# %% ../nbs/07_stats.ipynb 27
+# %% ../nbs/07_stats.ipynb 49
 def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=40, n_heads=4, n_random=3,
                         prompt_sd=1.0, head_sd=1.0) -> float:
     "Fraction of null experiments where `test_fn(top, randoms)` gives p < alpha; all latents share each prompt's effect."
@@ -131,4 +239,20 @@ def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=4
         prompt = rng.normal(0, prompt_sd, (n_prompts, 1, 1))   # same prompts for every latent
         draw = lambda: prompt + rng.normal(0, head_sd, (n_prompts, 1, n_heads))
         hits += test_fn(draw(), [draw() for _ in range(n_random)]) < alpha
+    return hits / n_repeats
+
+# %% ../nbs/07_stats.ipynb 55
+def clustered_null(rng, n_entities=20, prompts_per_entity=8, n_heads=4, n_random=3, entity_sd=1.0, prompt_sd=1.0, head_sd=1.0):
+    "One null experiment: `(top, randoms, entities)`, `[N, 1, n_heads]` differences whose latent effects vary by entity only."
+    entities = np.repeat(np.arange(n_entities), prompts_per_entity)
+    prompt = rng.normal(0, prompt_sd, (entities.size, 1, 1))                         # same prompts for every latent
+    draw = lambda: prompt + rng.normal(0, entity_sd, (n_entities, 1, 1))[entities] + rng.normal(0, head_sd, (entities.size, 1, n_heads))
+    return draw(), [draw() for _ in range(n_random)], entities
+
+# %% ../nbs/07_stats.ipynb 56
+def false_positive_rate_clustered(test_fn, n_repeats=1000, alpha=0.05, seed=0, **null_kw):
+    "Rejection rate(s) at `alpha` of `test_fn(top, randoms, entities)` (one p-value or several) on `clustered_null` draws."
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_repeats): hits = hits + (np.asarray(test_fn(*clustered_null(rng, **null_kw))) < alpha)
     return hits / n_repeats

@@ -20,9 +20,10 @@ from .attention import check_measures, full_attention_scores
 
 # %% auto 0
 __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_difference_boxes',
-           'plot_significance_table', 'circuitsvis_bundle', 'AttentionHeatmap', 'reset_circuitsvis',
-           'attention_heatmap', 'plot_factual_recall_heads', 'plot_top_heads_comparison', 'plot_attention_to_subject',
-           'plot_head_scores_distribution', 'plot_knockout', 'significance_markdown', 'report_figures', 'write_report']
+           'plot_significance_table', 'plot_random_p_values', 'circuitsvis_bundle', 'AttentionHeatmap',
+           'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads', 'plot_top_heads_comparison',
+           'plot_attention_to_subject', 'plot_head_scores_distribution', 'plot_knockout', 'significance_markdown',
+           'report_figures', 'write_report']
 
 # %% ../nbs/09_viz.ipynb 5
 def offline_notebook():
@@ -114,15 +115,28 @@ def plot_significance_table(counts, n_random=10, title="Top latent vs random lat
     return fig
 
 # %% ../nbs/09_viz.ipynb 24
+def plot_random_p_values(p_values, alpha=0.05, title="Top latent vs each random latent: p-values"):
+    "Box + points of `p_values[kind][row] = [p per random latent]` on a log axis, with a line at `alpha`."
+    fig = go.Figure()
+    for i, (kind, rows) in enumerate(p_values.items()):
+        xs = [r for r, ps in rows.items() for _ in ps]
+        ys = [p for ps in rows.values() for p in ps]
+        fig.add_trace(go.Box(x=xs, y=np.clip(ys, 1e-300, 1), name=kind, boxpoints="all", jitter=0.4, pointpos=0,
+                             marker_color=_COLORS[i % len(_COLORS)], hovertemplate="%{x}<br>p = %{y:.3g}<extra></extra>"))
+    fig.add_hline(y=alpha, line=dict(color="crimson", dash="dash"), annotation_text=f"α = {alpha}")
+    fig.update_layout(boxmode="group", title=title, yaxis_type="log", yaxis_title="p-value", height=450, width=900, **_LAYOUT)
+    return fig
+
+# %% ../nbs/09_viz.ipynb 27
 _CV_STATE = {"bundle_sent": False}
 
-# %% ../nbs/09_viz.ipynb 25
+# %% ../nbs/09_viz.ipynb 28
 def circuitsvis_bundle() -> str:
     "The circuitsvis browser bundle (defines `window.CircuitsVis`)."
     import circuitsvis
     return (Path(circuitsvis.__file__).parent/"dist"/"cdn"/"iife.js").read_text(encoding="utf-8").replace("</script>", "<\\/script>")
 
-# %% ../nbs/09_viz.ipynb 26
+# %% ../nbs/09_viz.ipynb 29
 class AttentionHeatmap:
     "circuitsvis `AttentionHeads` figure for patterns [n_heads, q, k] that renders with no network."
     def __init__(self, attention, tokens, head_names=None, title="", max_value=None, min_value=None):
@@ -156,12 +170,12 @@ class AttentionHeatmap:
         if path: Path(path).write_text(page, encoding="utf-8")
         return page
 
-# %% ../nbs/09_viz.ipynb 27
+# %% ../nbs/09_viz.ipynb 30
 def reset_circuitsvis():
     "Make the next heatmap carry the circuitsvis bundle again (e.g. after clearing outputs)."
     _CV_STATE["bundle_sent"] = False
 
-# %% ../nbs/09_viz.ipynb 30
+# %% ../nbs/09_viz.ipynb 33
 def attention_heatmap(model, measure, heads, cache=None, title="", html=True, prompt=None, tokens=None,
                       attention_mask=None, batch_idx=0):
     "Heatmaps of `measure` for `heads` on one prompt: an `AttentionHeatmap` (or the `[1, n_heads, q, k]` tensor if `html=False`)."
@@ -186,7 +200,7 @@ def attention_heatmap(model, measure, heads, cache=None, title="", html=True, pr
     hm.patterns = pats[None]
     return hm
 
-# %% ../nbs/09_viz.ipynb 33
+# %% ../nbs/09_viz.ipynb 36
 def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
     "Two heatmaps (layer × head): effect (true − false) and −log10 p, stars on the top-k significant heads."
     eff, p = results["effect"].numpy(), results["p_values"].numpy()
@@ -205,7 +219,7 @@ def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
         fig.update_xaxes(title_text="head", row=1, col=c); fig.update_yaxes(title_text="layer", row=1, col=c)
     return fig.update_layout(title=title, height=max(400, 18 * L + 120), width=900)
 
-# %% ../nbs/09_viz.ipynb 34
+# %% ../nbs/09_viz.ipynb 37
 def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_k=10):
     "Mean subject attention (± s.e.m.) on true vs false facts for the top heads."
     hs = list(significant_heads)[:top_k]
@@ -218,7 +232,7 @@ def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_
                     error_y=dict(type="data", array=(v.std(0) / len(v) ** 0.5).numpy()))
     return fig.update_layout(barmode="group", title="Attention to the subject, top heads", yaxis_title="attention mass", height=380)
 
-# %% ../nbs/09_viz.ipynb 35
+# %% ../nbs/09_viz.ipynb 38
 def plot_attention_to_subject(pattern, layer, head, title=None):
     "Full attention of one head on one prompt, subject keys and the prediction row marked."
     A = pattern.attention[layer, head].numpy()
@@ -228,7 +242,7 @@ def plot_attention_to_subject(pattern, layer, head, title=None):
     fig.add_hline(y=pattern.prediction_position, line=dict(color="green", dash="dash"))
     return fig.update_layout(title=title or f"L{layer}H{head}: {pattern.prompt}", yaxis_autorange="reversed", height=450, width=520)
 
-# %% ../nbs/09_viz.ipynb 36
+# %% ../nbs/09_viz.ipynb 39
 def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=30):
     "Overlaid histograms of one head's subject attention on true and false facts."
     fig = go.Figure()
@@ -236,34 +250,63 @@ def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=
         fig.add_histogram(x=s[:, layer, head].numpy(), name=lab, marker_color=col, opacity=0.6, nbinsx=nbins)
     return fig.update_layout(barmode="overlay", title=f"L{layer}H{head}: attention to the subject", xaxis_title="attention mass", height=350)
 
-# %% ../nbs/09_viz.ipynb 37
+# %% ../nbs/09_viz.ipynb 40
 def plot_knockout(result):
     "Histogram of the random-k drops in P(object) with the top-k drop marked."
     fig = go.Figure(go.Histogram(x=result["random_drop_p"], name=f"{result['k']} random heads", marker_color="gray"))
     fig.add_vline(x=result["top_drop_p"], line=dict(color="crimson", width=3), annotation_text=f"top-{result['k']}")
     return fig.update_layout(title=f"{result['kind']} knockout: drop in P(true object)", xaxis_title="mean drop", height=330)
 
-# %% ../nbs/09_viz.ipynb 40
+# %% ../nbs/09_viz.ipynb 43
+def _ci(x): return f"{x['mean_diff']:.3g} [{x['ci_mean_diff'][0]:.3g}, {x['ci_mean_diff'][1]:.3g}]"
+
+# %% ../nbs/09_viz.ipynb 44
 def significance_markdown(summary, cfg) -> str:
-    "The paper-style table(s), one per measure, plus the prompt-level tests."
-    model = cfg.model if cfg.model != "default" else "smollm2-135m"
+    "The paper-style table(s), one per measure: random latents beaten and p-values, prompt- and entity-level side by side."
+    model, n = (cfg.model if cfg.model != "default" else "smollm2-135m"), cfg.n_random
+    ent = "entity_level" in summary            # older summaries: prompt-level columns only
     out = []
+    if ent and summary.get("entity_units", "entity") != "entity":
+        out += [f"Entity-level columns use prompts as units: {summary['entity_units']}.", ""]
     for m, rows in summary["significance"].items():
-        out += [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ [95% CI] |", "|---|---|---|---|"]
+        if ent:
+            out += [f"### {m}", "", f"| steering latent | {model}: k/{n} (prompt-level, pooled Welch) | k/{n} (entity-level, sign-flip) | "
+                    "prompt-level p (paired / permutation) | entity-level p (paired / sign-flip) | mean Δ [95% CI] | "
+                    "entity mean Δ [95% cluster CI] | prompts / entities |", "|---" * 8 + "|"]
+        else:
+            out += [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ [95% CI] |", "|---|---|---|---|"]
         for row, k in rows.items():
             pl = summary["prompt_level"][m][row]
-            out.append(f"| {row} | {k}/{cfg.n_random} | {pl['p_paired']:.3g} / {pl['p_permutation']:.3g} | "
-                       f"{pl['mean_diff']:.3g} [{pl['ci_mean_diff'][0]:.3g}, {pl['ci_mean_diff'][1]:.3g}] |")
+            if not ent:
+                out.append(f"| {row} | {k}/{n} | {pl['p_paired']:.3g} / {pl['p_permutation']:.3g} | {_ci(pl)} |")
+                continue
+            el = summary["entity_level"][m][row]
+            out.append(f"| {row} | {k}/{n} | {summary['significance_entity'][m][row]}/{n} | {pl['p_paired']:.3g} / {pl['p_permutation']:.3g} | "
+                       f"{el['p_paired']:.3g} / {el['p_permutation']:.3g}{' (exact)' if el['exact'] else ''} | {_ci(pl)} | {_ci(el)} | "
+                       f"{el['n_prompts']} / {el['n']} |")
+        if "random_p_values" in summary:
+            out += ["", "p-value against each random latent (prompt-level pooled Welch; entity-level sign-flip):", ""]
+            fmt = lambda ps: "[" + ", ".join(f"{p:.2g}" for p in ps) + "]"
+            for row in rows:
+                pe = summary.get("random_p_values_entity", {}).get(m, {}).get(row)
+                out.append(f"- {row}: prompts {fmt(summary['random_p_values'][m][row])}" + (f"; entities {fmt(pe)}" if pe is not None else ""))
         out.append("")
     return "\n".join(out)
 
-# %% ../nbs/09_viz.ipynb 41
+# %% ../nbs/09_viz.ipynb 46
 def report_figures(summary, results, cfg, heads, types) -> list:
     "(title, figure) pairs of the report: per measure the significance table, then per label the boxes, bars and scatter."
     figs = []
     for m in cfg.measures:
-        figs.append((f"Significance ({m})", plot_significance_table({cfg.model: summary["significance"][m]}, cfg.n_random,
+        counts = {cfg.model: summary["significance"][m]}
+        if "significance_entity" in summary:           # older summaries have prompt-level counts only
+            counts = {f"{cfg.model} (prompt-level)": summary["significance"][m], f"{cfg.model} (entity-level)": summary["significance_entity"][m]}
+        figs.append((f"Significance ({m})", plot_significance_table(counts, cfg.n_random,
                                                                         title=f"Top latent beats k of {cfg.n_random} random latents ({m})")))
+        if "random_p_values" in summary:
+            pv = {"prompt-level (pooled Welch)": summary["random_p_values"][m]}
+            if "random_p_values_entity" in summary: pv["entity-level (sign-flip)"] = summary["random_p_values_entity"][m]
+            figs.append((f"p-values per random latent ({m})", plot_random_p_values(pv, title=f"Top latent vs each random latent: p-values ({m})")))
         for lab in LABELS:
             by_cond = {"top latent #%d" % cfg.top_latents[0]: {et: results[(lab, et)].diff("top0", m) for et in types},
                        "random latents": {et: np.concatenate([results[(lab, et)].diff(f"random{j}", m) for j in range(cfg.n_random)])
@@ -279,7 +322,7 @@ def report_figures(summary, results, cfg, heads, types) -> list:
                 title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
     return figs
 
-# %% ../nbs/09_viz.ipynb 42
+# %% ../nbs/09_viz.ipynb 47
 def write_report(path, summary, results, cfg, heads, types):
     "A standalone HTML report (plotly.js inlined once); every user-given string is escaped."
     figs = report_figures(summary, results, cfg, heads, types)
