@@ -51,7 +51,7 @@ class ExperimentConfig:
     model: str = "default"                       # see `load_model`
     sae: str = "default"                         # 'default' (shipped), a path, or 'release/sae_id'
     entity_types: tuple = ENTITY_TYPES
-    n_per_type: int = 32                         # prompts per entity type and label (fewer if fewer exist)
+    n_per_type: int = 32                         # prompts per entity type and label, drawn across entities (paper: 100; 32 keeps the CPU run short)
     split: str = "test"
     label_mode: str = "greedy"                   # known/unknown labels: 'greedy' or 'sampled' (paper rule)
     known_min: int | None = None                 # correct attributes for 'known': None = paper's 2 (1 for the 135M default, see below)
@@ -287,7 +287,7 @@ def run(out:str="results/steering",                     # results directory (reu
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
         sae:str="default",                               # 'default', an SAE directory, or 'release/sae_id'
         entity_types:str="player,movie,city,song",       # comma-separated entity types
-        n_per_type:int=32,                               # prompts per entity type and label
+        n_per_type:int=32,                               # prompts per entity type and label (drawn across entities)
         split:str="test",                                # entity split for the prompts
         label_mode:str="greedy",                         # known/unknown labels: 'greedy' or 'sampled'
         known_min:int=None,                              # correct attributes for 'known' (default: 2; 1 for the 135M default model)

@@ -25,7 +25,9 @@ def fmt_p(p) -> str:
 
 def repo_root(start=None) -> Path:
     "The repository root (the folder holding settings.ini) above `start` (default: this module)."
-    p = Path(start or __file__).resolve()
+    try: here = Path(__file__)
+    except NameError: here = Path.cwd()          # inside the notebook
+    p = Path(start or here).resolve()
     for d in [p, *p.parents]:
         if (d/"settings.ini").exists(): return d
     raise FileNotFoundError(f"no settings.ini above {p}: not in a steerattn checkout")
