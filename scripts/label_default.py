@@ -1,6 +1,6 @@
 """Label the packaged WikiData entities known / unknown for the default model, most popular first, and ship the labels.
 
-    python scripts/label_default.py [--n 800] [--step 100] [--threads 2] [--no-ship]
+    python scripts/label_default.py [--n 800] [--step 100] [--threads 2] [--no_ship]
 
 Greedy and sampled labels come from one pass (`steerattn.labels.label_entities_fast`: teacher forcing for names and
 years, generation for numbers) on a bfloat16 copy of the model. Types are walked round robin, `--step` entities at a
@@ -20,7 +20,7 @@ from steerattn.labels import LABEL_MODES, labelling_model, labelling_order, labe
 def main(n:int=800,          # entities per type (popularity order)
          step:int=100,       # entities per type per round
          threads:int=2,      # torch threads
-         ship:bool=True,     # copy the labels into steerattn/assets after every round
+         no_ship:bool=False, # do not copy the labels into steerattn/assets after every round (a bool flag: call_parse makes it store_true)
          sample_numbers:bool=False, # also draw 10 samples for number attributes (10x the decode cost)
          types:str=",".join(ENTITY_TYPES)):
     torch.set_num_threads(threads)
@@ -31,7 +31,7 @@ def main(n:int=800,          # entities per type (popularity order)
         for t, ents in order.items(): label_entities_fast(lm, ents[:min(k, n)], t, chunk_size=step, sample_numbers=sample_numbers)
         for m in LABEL_MODES:
             lab = read_labels(model, m)
-            if ship: write_json_gz(asset_path(labels_path(model, m).name), lab)
+            if not no_ship: write_json_gz(asset_path(labels_path(model, m).name), lab)
         n_lab = {t: len(lab["entities"][t]) for t in order}
         print(f"round {k}: {n_lab} labelled; {lab.get('n_prompts', 0)} prompts in {2*lab['seconds']:.0f} s "
               f"({lab.get('n_prompts', 0)/max(2*lab['seconds'], 1e-9):.2f} prompts/s); round took {time.perf_counter()-t0:.0f} s", flush=True)

@@ -23,11 +23,13 @@ from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
 from .stats import entity_level_test, prompt_level_test, random_p_values
 from .viz import significance_markdown, write_report
+from .refusal import refusal_phase
+from .results import rule_text
 
 # %% auto 0
 __all__ = ['COEFFS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
            'experiment_data', 'experiment_latents', 'steering_phase', 'result_entities', 'statistics_phase',
-           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
+           'refusal_step', 'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -51,7 +53,7 @@ class ExperimentConfig:
     model: str = "default"                       # see `load_model`
     sae: str = "default"                         # 'default' (shipped), a path, or 'release/sae_id'
     entity_types: tuple = ENTITY_TYPES
-    n_per_type: int = 32                         # prompts per entity type and label, drawn across entities (paper: 100; 32 keeps the CPU run short)
+    n_per_type: int = 100                        # prompts per entity type and label, drawn across entities (the paper's 100)
     split: str = "test"
     label_mode: str = "greedy"                   # known/unknown labels: 'greedy' or 'sampled' (paper rule)
     known_min: int | None = None                 # correct attributes for 'known': None = paper's 2 (1 for the 135M default, see below)
@@ -64,6 +66,9 @@ class ExperimentConfig:
     n_heads: int = 4
     batch_size: int = 16
     seed: int = 42
+    refusal: bool = True                         # phase 5: refusal rates of steered chat answers (skipped without a chat template)
+    refusal_entities: int = 8                    # entities per type and label asked in phase 5
+    refusal_random: int = 3                      # random latents per label in phase 5 (the first of the experiment's)
 
     def __post_init__(self):
         self.entity_types, self.measures, self.top_latents = tuple(self.entity_types), tuple(self.measures), tuple(self.top_latents)
@@ -72,6 +77,9 @@ class ExperimentConfig:
         if bad: raise ValueError(f"unknown entity type(s) {bad}; valid: {list(ENTITY_TYPES)}")
         if self.n_per_type < 2: raise ValueError(f"n_per_type must be ≥ 2 (a t-test needs 2 samples), got {self.n_per_type}")
         if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
+        if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
+            raise ValueError(f"refusal_entities must be ≥ 1 and 0 ≤ refusal_random ≤ n_random ({self.n_random}); "
+                             f"got {self.refusal_entities}, {self.refusal_random}")
         if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
         if self.coeff is None: self.coeff = coeff_for_model(self.model)
         if self.known_min is None: self.known_min = 1 if _is_default(self.model) else 2
@@ -240,9 +248,24 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     return out
 
 # %% ../nbs/10_experiment.ipynb 27
+def _unique(xs) -> list: return list(dict.fromkeys(xs))
+
+def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
+    "Phase 5: `refusal_phase` on the first `refusal_entities` entities per type and label of the steering prompts; reused from `rd`."
+    f = rd.path/"refusal.json"
+    if f.exists():
+        old = read_json(f)
+        if old.get("key") == cfg.key: return old["refusal"]
+    ents = {et: {lab: _unique(batches[lab][et].entities)[:cfg.refusal_entities] for lab in LABELS} for et in types}
+    rnd = {lab: latents[f"random_{lab}"][:cfg.refusal_random] for lab in LABELS}
+    out = refusal_phase(model, ents, latents["known"][0], latents["unknown"][0], rnd, coeff=cfg.coeff, progress=progress)
+    rd.write_json("refusal.json", dict(key=cfg.key, refusal=out))
+    return out
+
+# %% ../nbs/10_experiment.ipynb 28
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True) -> dict:
-    "Run phases 1–5 into `out`; finished steering runs are reused. `batches`/`latents` override phases 1/2."
+    "Run phases 1–6 into `out`; finished steering runs (and the refusal phase) are reused. `batches`/`latents` override phases 1/2."
     rd, timings, t_all = ResultsDir(out, cfg, force), {}, time.perf_counter()
     def tick(name, t0): timings[name] = round(time.perf_counter() - t0, 2)
     torch.manual_seed(cfg.seed)
@@ -265,29 +288,32 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
                    latents={k: [v.meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
                    random_tol=latents.get("random_tol"), **statistics_phase(results, cfg, heads, types))
     tick("statistics", t0); t0 = time.perf_counter()
+    if cfg.refusal:
+        summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
+        tick("refusal", t0); t0 = time.perf_counter()
     rd.write_json("summary.json", summary)
-    (rd.path/"significance.md").write_text(significance_markdown(summary, cfg))
+    (rd.path/"significance.md").write_text(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
     write_report(rd.path/"report.html", summary, results, cfg, heads, types)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
     rd.write_json("summary.json", summary)
     return summary
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 30
 def _csv(s, typ=str): return tuple(typ(x) for x in str(s).split(",") if x.strip())
 
-# %% ../nbs/10_experiment.ipynb 30
+# %% ../nbs/10_experiment.ipynb 31
 def _coeff(s):
     if s in (None, "", "auto"): return None
     return s if s in ("norm", "mean") else float(s)
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 32
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
         sae:str="default",                               # 'default', an SAE directory, or 'release/sae_id'
         entity_types:str="player,movie,city,song",       # comma-separated entity types
-        n_per_type:int=32,                               # prompts per entity type and label (drawn across entities)
+        n_per_type:int=100,                              # prompts per entity type and label (drawn across entities)
         split:str="test",                                # entity split for the prompts
         label_mode:str="greedy",                         # known/unknown labels: 'greedy' or 'sampled'
         known_min:int=None,                              # correct attributes for 'known' (default: 2; 1 for the 135M default model)
@@ -300,19 +326,24 @@ def run(out:str="results/steering",                     # results directory (reu
         n_heads:int=4,                                   # heads to report when --heads is empty
         batch_size:int=16,                               # prompts per forward pass
         seed:int=42,                                     # seed for splits and random latents
+        no_refusal:bool=False,                           # skip phase 5 (refusal rates of steered chat answers)
+        refusal_entities:int=8,                          # entities per type and label asked in phase 5
+        refusal_random:int=3,                            # random latents per label in phase 5
         force:bool=False):                               # overwrite a results directory holding another config
     "Run the steering-vs-attention experiment and write a results directory with an HTML report."
     hs = tuple(tuple(int(x) for x in h.split(":")) for h in _csv(heads)) or None
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
                            label_mode=label_mode, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
                            top_latents=_csv(top_latents, int), n_random=n_random, heads=hs, n_heads=n_heads,
-                           batch_size=batch_size, seed=seed)
+                           batch_size=batch_size, seed=seed, refusal=not no_refusal, refusal_entities=refusal_entities,
+                           refusal_random=refusal_random)
     s = run_experiment(cfg, out, force=force)
-    print(significance_markdown(s, cfg))
+    print(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(s, cfg))
+    if "refusal" in s: print("\n" + s["refusal"]["markdown"])
     print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 32
+# %% ../nbs/10_experiment.ipynb 33
 def main():
     "`steerattn run|demo [options]`."
     cmds = {"run": run, "demo": None}
@@ -325,14 +356,14 @@ def main():
     else: run()
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 36
+# %% ../nbs/10_experiment.ipynb 39
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 37
+# %% ../nbs/10_experiment.ipynb 40
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -27,7 +27,7 @@ __all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'EXTRA_TEMPLATES', 'hook_l
            'load_sae', 'load_sae_from_disk', 'load_default_sae', 'gemma_scope_id', 'tiny_sae', 'resid_pre',
            'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction',
            'latent_tuple', 'diff_means_tuple', 'generic_documents', 'prose_paragraphs', 'freeze_generic_corpus',
-           'generic_paragraphs', 'generic_texts', 'entity_paragraph', 'sae_corpus', 'discovery_data',
+           'generic_paragraphs', 'generic_texts', 'entity_paragraph', 'sae_corpus', 'discovery_data', 'sae_fingerprint',
            'default_latent_stats', 'select_latents', 'latent_table', 'default_sae_quality']
 
 # %% ../nbs/05_latents.ipynb 6
@@ -444,16 +444,23 @@ def _sae_key(sae):
     i = getattr(sae, "steerattn_info", {})
     return i.get("name") or (f"{i['release']}-{i['sae_id']}" if i.get("release") else Path(i.get("path", "sae")).name)
 
-# %% ../nbs/05_latents.ipynb 69
-def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+def sae_fingerprint(sae) -> str:
+    "sha256 (12 hex) of the SAE's weights: a retrained SAE under the same name gets a new latent-stats cache."
+    h = hashlib.sha256()
+    for k, v in sorted(sae.state_dict().items()):
+        h.update(k.encode()); h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 # %% ../nbs/05_latents.ipynb 70
+def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+# %% ../nbs/05_latents.ipynb 71
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
                          batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None) -> LatentStats:
     "`latent_stats` on `steerattn.data`'s labelled entities and `generic_texts(n_generic)`, cached on disk."
     labels = read_labels(model, mode)
     data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min)
-    key = _key(data, n_generic, _sae_key(sae), FIRE_EPS)
+    key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS)
     path = cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
     if not rebuild and (path/"stats.json").exists(): return LatentStats.load(path)
     stats = latent_stats(model, sae, data, generic_texts(n_generic) if n_generic else None, batch_size, progress)
@@ -461,13 +468,13 @@ def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label
     stats.save(path)
     return stats
 
-# %% ../nbs/05_latents.ipynb 71
+# %% ../nbs/05_latents.ipynb 72
 def _top_idx(top_latents, label):
     i = top_latents.get(label, 0) if isinstance(top_latents, dict) else top_latents
     if not isinstance(i, int) or i < 0: raise ValueError(f"top_latents must be a non-negative int or {{'known': i, 'unknown': j}}; got {top_latents!r}")
     return i
 
-# %% ../nbs/05_latents.ipynb 72
+# %% ../nbs/05_latents.ipynb 73
 def select_latents(model_alias="default",        # "default" (the shipped SAE) or any model name when `sae` is given
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
@@ -498,7 +505,7 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
     random_unknown = [latent_tuple(sae, stats, i, "unknown") for i in stats.random(n_random, "unknown", seed + 1, **rk)]
     return known_latent, unknown_latent, random_known, random_unknown
 
-# %% ../nbs/05_latents.ipynb 73
+# %% ../nbs/05_latents.ipynb 74
 def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> list[dict]:
     "Rows (latent, general score, per-type scores, generic firing rate, mean activation) of the top `k` latents for `label`."
     rows = []
@@ -510,7 +517,7 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/05_latents.ipynb 77
+# %% ../nbs/05_latents.ipynb 78
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())

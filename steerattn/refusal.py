@@ -18,9 +18,10 @@ from .batches import PromptBatch
 from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn
 
 # %% auto 0
-__all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'EXPECTED', 'normalize_answer',
-           'refusal_reason', 'is_refusal', 'prompt_batch', 'refusal_prompts', 'row_steering_hooks', 'generate_steered',
-           'wilson_ci', 'mcnemar_exact', 'refusal_experiment', 'refusal_markdown', 'plot_refusal']
+__all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'EXPECTED', 'REFUSAL_ATTRIBUTES',
+           'normalize_answer', 'refusal_reason', 'is_refusal', 'prompt_batch', 'refusal_prompts', 'row_steering_hooks',
+           'generate_steered', 'wilson_ci', 'mcnemar_exact', 'refusal_experiment', 'refusal_markdown', 'plot_refusal',
+           'refusal_phase', 'refusal_phase_markdown', 'plot_refusal_phase']
 
 # %% ../nbs/11_refusal.ipynb 6
 _NT = {"can't": r"\bcan ?not\b|\bcan'?t\b", "don't": r"\bdo not\b|\bdont\b", "doesn't": r"\bdoes not\b|\bdoesnt\b",
@@ -364,4 +365,76 @@ def plot_refusal(result:dict, title=None):
                     error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo))
     fig.update_layout(barmode="group", yaxis=dict(title="refusal rate", range=[0, 1.1], tickformat=".0%"),
                       title=title or f"Refusals: {result['entity_type']} prompts, coeff {result['coeff']}", template="plotly_white")
+    return fig
+
+# %% ../nbs/11_refusal.ipynb 42
+REFUSAL_ATTRIBUTES = dict(player="birthplace", movie="release_year", city="country", song="year")
+
+def _pooled(results:dict) -> dict:
+    "Per label: the flags of every type concatenated; rates with Wilson CIs and the paired McNemar test."
+    out = {}
+    for label in LABELS:
+        Ls = [r["labels"][label] for r in results.values() if label in r["labels"]]
+        if not Ls: continue
+        cat = lambda k: [x for L in Ls for x in L["flags"][k]]
+        rnames = sorted({k for L in Ls for k in L["flags"] if k.startswith("random")})
+        orig, steer = cat("original"), cat("steered")
+        test = mcnemar_exact(orig, steer)
+        rnd = [x for L in Ls for k in L["flags"] if k.startswith("random") for x in L["flags"][k]]
+        out[label] = dict(n=len(orig), expected=EXPECTED[label], original=_rate(orig),
+                          steered=_rate(steer) | dict(p_value=test["p_value"], p_expected=test["p_" + EXPECTED[label]], b=test["b"], c=test["c"]),
+                          random=(_rate(rnd) | dict(n_latents=len(rnames))) if rnd else None)
+    return out
+
+def refusal_phase(model,                       # a TransformerBridge with a chat template
+                  entities:dict,               # {entity_type: {'known': [names], 'unknown': [names]}}
+                  known_latent, unknown_latent,
+                  random_latents=None,         # {'known': [...], 'unknown': [...]}
+                  coeff=None, attributes:dict|None=None, max_new_tokens:int=16, batch_size:int=64,
+                  classifier=is_refusal, progress:bool=True) -> dict:
+    "`refusal_experiment` per entity type (one attribute each, `REFUSAL_ATTRIBUTES`) plus the answers pooled over types."
+    if not getattr(model.tokenizer, "chat_template", None):
+        return dict(skipped="the model's tokenizer has no chat template (the refusal prompts are chat questions)")
+    attrs = REFUSAL_ATTRIBUTES | (attributes or {})
+    types = {}
+    for et in tqdm(list(entities), desc="refusal phase", disable=not progress):
+        if not any(entities[et].get(l) for l in LABELS): continue
+        types[et] = refusal_experiment(model, entities[et], et, known_latent, unknown_latent, random_latents, coeff=coeff,
+                                       attributes=attrs[et], max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                       classifier=classifier, progress=False)
+    if not types: raise ValueError("refusal_phase: no entity names in `entities`")
+    out = dict(types=types, pooled=_pooled(types), attributes={et: attrs[et] for et in types},
+               classifier=getattr(classifier, "__name__", str(classifier)), max_new_tokens=max_new_tokens,
+               coeff=next(iter(types.values()))["coeff"], seconds=round(sum(r["timing"]["seconds"] for r in types.values()), 2))
+    out["markdown"] = refusal_phase_markdown(out)
+    return out
+
+def refusal_phase_markdown(phase:dict) -> str:
+    "One table: per entity type and label, then pooled over types, the refusal rates [Wilson 95 % CI] and McNemar p."
+    if "skipped" in phase: return f"Refusal phase skipped: {phase['skipped']}."
+    lines = [f"Refusal rate ({phase['classifier']} on {phase['max_new_tokens']} greedy tokens; chat-style questions: "
+             + ", ".join(f"{et} → {a}" for et, a in phase["attributes"].items()) + f"; coeff {phase['coeff']}).", "",
+             "| entity type | prompts | original | steered | random latents | p (McNemar, two-sided) |", "|---|---|---|---|---|---|"]
+    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
+    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
+    for et, label, L in rows:
+        lines.append(f"| {et} | {_ROW_TITLE[label]} (n={L['n']}) | {_fmt(L['original'])} | {_fmt(L['steered'])} | {_fmt(L['random'])} "
+                     f"| {_p(L['steered']['p_value'])} |")
+    return "\n".join(lines)
+
+def plot_refusal_phase(phase:dict, title=None):
+    "Plotly bars: refusal rate per entity type and label (and pooled), original / steered / random latents, Wilson 95 % error bars."
+    import plotly.graph_objects as go
+    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
+    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
+    xs = [[et for et, _, _ in rows], [dict(known="known + unknown latent", unknown="unknown + known latent")[l] for _, l, _ in rows]]
+    fig = go.Figure()
+    for cond, color in [("original", "#7f7f7f"), ("steered", "#d62728"), ("random", "#1f77b4")]:
+        rs = [L[cond] for _, _, L in rows]
+        fig.add_bar(x=xs, y=[r and r["rate"] for r in rs], name=cond, marker_color=color,
+                    text=[r and f"{r['k']}/{r['n']}" for r in rs], textposition="outside",
+                    error_y=dict(type="data", symmetric=False, array=[r["ci"][1] - r["rate"] if r else 0 for r in rs],
+                                 arrayminus=[r["rate"] - r["ci"][0] if r else 0 for r in rs]))
+    fig.update_layout(barmode="group", yaxis=dict(title="refusal rate", range=[0, 1.1], tickformat=".0%"), template="plotly_white",
+                      title=title or f"Refusals per entity type (coeff {phase['coeff']})")
     return fig

@@ -10,12 +10,13 @@ from pathlib import Path
 from .core import read_json
 
 # %% auto 0
-__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'fmt_p', 'repo_root', 'bench_markdown', 'results_markdown', 'readme_blocks',
-           'check_readme', 'sync_readme']
+__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'LABELS_BENCH_FILE', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
+           'rule_text', 'results_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
 BENCH_FILE = "bench/steering_bench.cpu.json"
+LABELS_BENCH_FILE = "bench/labels_bench.cpu.json"
 
 def fmt_p(p) -> str:
     "A p-value for a table: two significant digits, scientific below 0.001."
@@ -51,7 +52,19 @@ def bench_markdown(bench:dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/13_results.ipynb 8
-def _rule(cfg) -> str:
+def labels_bench_markdown(bench:dict) -> str:
+    "The README's labelling-throughput table, from `bench/labels_bench.cpu.json`."
+    w, m = bench["workload"], bench["machine"]
+    lines = [f"`python bench/labels_bench.py` (labelling the {w['n_per_type']} most popular entities of each of {len(w['entity_types'])} types, "
+             f"{w['questions']} attribute questions, {w['protocol']}; {w['threads']} threads, {m['cpus']}-core CPU, torch {m['torch']}):", "",
+             "| labeller | time (s) | questions/s | speed-up | greedy verdicts equal to generation |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['seconds']:.1f} | {r['questions_per_s']:.2f} | {r['speedup_vs_generate']:.1f}× | "
+              f"{r['agreement_with_generate']:.1%} of {r['n_verdicts']} |" for name, r in bench["methods"].items()]
+    return "\n".join(lines)
+
+# %% ../nbs/13_results.ipynb 9
+def rule_text(cfg:dict) -> str:
+    "The known/unknown rule of a run's config, in words (README, report, significance.md)."
     km = cfg.get("known_min", 2)
     mode = "greedy (teacher-forced)" if cfg.get("label_mode") == "greedy" else "sampled (≥ 3 of 10 at T = 1)"
     return (f"{mode} labels; *known* = ≥ {km} correct attribute{'s' if km != 1 else ''}"
@@ -64,7 +77,7 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     lines = [f"`bash run.sh run` (model `{cfg['model']}`, SAE `{cfg['sae']}` at layer {summary['sae_layer']}, coefficient {cfg['coeff']}, "
              f"top latents {', '.join('#%d' % i for i in cfg['top_latents'])}, {cfg['n_random']} random latents, `{cfg['pos_type']}`, "
              f"split `{cfg['split']}`, ≤ {cfg['n_per_type']} prompts per type and label drawn across entities; "
-             f"{t.get('total', float('nan')):.0f} s on a 2-core CPU). {_rule(cfg)}.", ""]
+             f"{t.get('total', float('nan')):.0f} s on a 2-core CPU). {rule_text(cfg)}.", ""]
     if sae_quality:
         h = sae_quality["heldout"]
         lines += [f"Default SAE: TopK, width {sae_quality['d_sae']}, k = {sae_quality['k']}, trained on {sae_quality['training']['n_tokens']:,} tokens; "
@@ -87,7 +100,7 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     if summary.get("refusal"): lines += ["", summary["refusal"]["markdown"]] if "markdown" in summary["refusal"] else []
     return "\n".join(lines)
 
-# %% ../nbs/13_results.ipynb 9
+# %% ../nbs/13_results.ipynb 10
 def _sae_quality_file():
     from steerattn.core import asset_path
     return asset_path("sae-smollm2-L15")/"quality.json"
@@ -101,6 +114,8 @@ def readme_blocks(root=None) -> dict:
         q = _sae_quality_file()
         out["results"] = results_markdown(s, read_json(q) if q.exists() and s["config"]["sae"] == "default" else None)
     if (root/BENCH_FILE).exists(): out["bench"] = bench_markdown(read_json(root/BENCH_FILE))
+    if (root/LABELS_BENCH_FILE).exists():
+        out["bench"] = (out.get("bench", "") + "\n\n" + labels_bench_markdown(read_json(root/LABELS_BENCH_FILE))).strip()
     return out
 
 def _block_re(name): return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)\n?(<!-- {name}:end -->)", re.S)

@@ -17,6 +17,7 @@ from transformer_lens.utilities import get_act_name
 from .core import Head, LABELS, atomic_write, check_heads, other_label
 from .models import tokenize
 from .attention import check_measures, full_attention_scores
+from .results import rule_text
 
 # %% auto 0
 __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_difference_boxes',
@@ -320,6 +321,9 @@ def report_figures(summary, results, cfg, heads, types) -> list:
                 {et: results[(lab, et)].scores["original"][m] for et in types},
                 {et: results[(lab, et)].scores["top0"][m] for et in types}, "original", "steered", list(heads),
                 title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
+    if summary.get("refusal", {}).get("types"):      # phase 5 of `steerattn run`
+        from steerattn.refusal import plot_refusal_phase
+        figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
 # %% ../nbs/09_viz.ipynb 47
@@ -333,6 +337,9 @@ def write_report(path, summary, results, cfg, heads, types):
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto} pre{background:#f6f6f6;padding:8px}</style></head><body>"
             f"<h1>Steering vs attention: {esc(cfg.model)}</h1><p>SAE layer {summary['sae_layer']}, heads {esc(str(summary['heads']))}, "
             f"coefficient {esc(str(cfg.coeff))}, {cfg.n_random} random latents, prompts per label and type: {esc(str(summary['counts']))}</p>"
-            f"<pre>{esc(json.dumps(cfg.to_dict()))}</pre><pre>{esc(significance_markdown(summary, cfg))}</pre>{body}</body></html>")
+            f"<p>Labels: {esc(rule_text(cfg.to_dict()))}.</p>"
+            f"<pre>{esc(json.dumps(cfg.to_dict()))}</pre><pre>{esc(significance_markdown(summary, cfg))}</pre>"
+            + (f"<pre>{esc(summary['refusal']['markdown'])}</pre>" if "markdown" in summary.get("refusal", {}) else "")
+            + f"{body}</body></html>")
     with atomic_write(path, "w") as f: f.write(html)
     return path
