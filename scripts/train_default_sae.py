@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stage", choices=["collect", "train", "all"], default="all")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--shards", default="", help="collect only these shard indexes (comma-separated, in this order), then stop: "
+                                                 "a second process can fill the tail while the first works from the front")
     a = ap.parse_args()
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
     t_start = time.perf_counter(); timings = {}
@@ -118,8 +120,11 @@ def main():
     hf = None
     shards, n_have, t_collect = [], 0, 0.
     texts_per_shard = a.texts_per_shard
-    for si, i in enumerate(range(0, len(train), texts_per_shard)):
-        if n_have >= a.n_train_tokens: break
+    starts = list(enumerate(range(0, len(train), texts_per_shard)))
+    only = [int(x) for x in a.shards.split(",") if x.strip()]
+    if only: starts = [starts[j] for j in only]
+    for si, i in starts:
+        if n_have >= a.n_train_tokens and not only: break
         f = work/f"shard-{si:03d}.safetensors"
         if not f.exists():
             if hf is None: hf = AutoModelForCausalLM.from_pretrained(model.steerattn_info["path"], dtype=getattr(torch, a.model_dtype)).eval()
@@ -134,7 +139,7 @@ def main():
         shards.append(sh["acts"]); n_have += len(sh["acts"])
     del hf
     timings["collect_seconds"] = t_collect
-    if a.stage == "collect": return
+    if a.stage == "collect" or only: return
     acts = torch.cat(shards)[:a.n_train_tokens]; del shards
     # a few tokens (~0.05 %) carry "massive activations" (norm up to ~150x the median; they hold most of the
     # variance): an SAE trained on them spends its capacity there, so they are left out of training and of EV

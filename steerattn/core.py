@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
-import contextlib, gzip, importlib.util, json, os, re, shutil, tempfile, uuid, weakref
+import contextlib, gzip, hashlib, importlib.util, json, os, re, shutil, tempfile, time, uuid, weakref
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,9 +13,10 @@ import torch
 
 # %% auto 0
 __all__ = ['ASSETS', 'LABELS', 'ENTITY_TYPES', 'cache_dir', 'asset_path', 'raw_data_dir', 'offline', 'default_device', 'as_dtype',
-           'atomic_dir', 'atomic_write', 'write_manifest', 'manifest_ok', 'jsonable', 'write_json', 'read_json',
-           'write_json_gz', 'read_json_gz', 'Head', 'as_heads', 'check_heads', 'check_label', 'other_label',
-           'check_entity_type', 'hook_points', 'apply_hooks', 'StopForward', 'stop_forward', 'run_until_stop']
+           'check_device', 'atomic_dir', 'atomic_write', 'write_manifest', 'manifest_ok', 'jsonable', 'write_json',
+           'read_json', 'write_json_gz', 'read_json_gz', 'move_aside', 'content_hash', 'Head', 'as_heads',
+           'check_heads', 'check_label', 'other_label', 'check_entity_type', 'hook_points', 'apply_hooks',
+           'StopForward', 'stop_forward', 'run_until_stop']
 
 # %% ../nbs/00_core.ipynb 5
 def cache_dir() -> Path:
@@ -62,14 +63,31 @@ _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.flo
 def as_dtype(dtype) -> torch.dtype:
     "A `torch.dtype` from a dtype or its name (`'float32'`, `'bf16'`, ...); `None` means float32."
     if dtype is None: return torch.float32
-    if isinstance(dtype, torch.dtype): return dtype
+    if isinstance(dtype, torch.dtype):
+        # models run in floating point: an int dtype would fail only after the weights are loaded
+        if not dtype.is_floating_point: raise ValueError(f"dtype {dtype} is not a floating-point dtype; valid: {sorted(_DTYPES)}")
+        return dtype
     if dtype in _DTYPES: return _DTYPES[dtype]
     raise ValueError(f"Unknown dtype {dtype!r}; valid: a torch.dtype or one of {sorted(_DTYPES)}")
 
-# %% ../nbs/00_core.ipynb 16
-_MANIFEST = "steerattn-cache.json"
+# %% ../nbs/00_core.ipynb 14
+def check_device(device) -> str | None:
+    "`device` (a string or `torch.device`, `None` = `default_device()`) if torch can use it here, else a clear `ValueError`."
+    if device is None: return None
+    try: kind = torch.device(device).type
+    except (RuntimeError, TypeError) as e: raise ValueError(f"unknown device {device!r}; valid: 'cpu', 'cuda', 'cuda:N', 'mps'") from e
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here (torch {torch.__version__}); use device='cpu' or None")
+    if kind == "cuda" and torch.device(device).index is not None and torch.device(device).index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} asked for, but MPS is not available here; use device='cpu' or None")
+    return str(device)
 
 # %% ../nbs/00_core.ipynb 17
+_MANIFEST = "steerattn-cache.json"
+
+# %% ../nbs/00_core.ipynb 18
 @contextlib.contextmanager
 def atomic_dir(target):
     "Yield a temporary sibling of `target`; on success it replaces `target` in one rename."
@@ -84,7 +102,7 @@ def atomic_dir(target):
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
-# %% ../nbs/00_core.ipynb 18
+# %% ../nbs/00_core.ipynb 19
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     "Yield a file open on a temporary sibling of `path`; on success it replaces `path` in one rename."
@@ -97,14 +115,14 @@ def atomic_write(path, mode="wb"):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/00_core.ipynb 19
+# %% ../nbs/00_core.ipynb 20
 def write_manifest(d, **meta):
     "Record the size of every file in `d` (written last, so its presence means the directory is complete)."
     d = Path(d)
     files = {p.name: p.stat().st_size for p in sorted(d.iterdir()) if p.is_file() and p.name != _MANIFEST}
     (d/_MANIFEST).write_text(json.dumps(dict(files=files, **meta), indent=1))
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 21
 def manifest_ok(d) -> bool:
     "Is `d` a complete cache: manifest present and every file with its recorded size?"
     m = Path(d)/_MANIFEST
@@ -113,7 +131,7 @@ def manifest_ok(d) -> bool:
     except (ValueError, KeyError): return False
     return all((Path(d)/n).is_file() and (Path(d)/n).stat().st_size == s for n, s in files.items())
 
-# %% ../nbs/00_core.ipynb 23
+# %% ../nbs/00_core.ipynb 24
 def jsonable(x):
     "`json.dumps` default: numpy and torch scalars and arrays as Python values."
     if isinstance(x, (np.integer, np.floating, np.bool_)): return x.item()
@@ -121,13 +139,13 @@ def jsonable(x):
     if isinstance(x, Path): return str(x)
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
-# %% ../nbs/00_core.ipynb 24
+# %% ../nbs/00_core.ipynb 25
 def write_json(path, obj, indent=1) -> Path:
     "Write `obj` as JSON atomically."
     with atomic_write(path, "w") as f: f.write(json.dumps(obj, indent=indent, default=jsonable))
     return Path(path)
 
-# %% ../nbs/00_core.ipynb 25
+# %% ../nbs/00_core.ipynb 26
 def read_json(path):
     "Read a JSON (or gzipped JSON, by suffix) file; a corrupt file raises a `ValueError` naming it."
     path = Path(path)
@@ -139,7 +157,7 @@ def read_json(path):
         if isinstance(e, FileNotFoundError): raise
         raise ValueError(f"{path} is not valid JSON ({type(e).__name__}: {e}); delete it or re-create it") from e
 
-# %% ../nbs/00_core.ipynb 26
+# %% ../nbs/00_core.ipynb 27
 def write_json_gz(path, obj):
     "Write `obj` as gzipped JSON atomically; `mtime=0` keeps the bytes reproducible."
     with atomic_write(path) as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as g:
@@ -148,6 +166,35 @@ def write_json_gz(path, obj):
 def read_json_gz(path): return read_json(path)
 
 # %% ../nbs/00_core.ipynb 29
+def move_aside(path, why="") -> Path | None:
+    "Rename a corrupt `path` to `path.corrupt-<UTC time>` (a new name each time) and print why; `None` if it is gone."
+    path = Path(path)
+    if not path.exists(): return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    dest = path.with_name(f"{path.name}.corrupt-{stamp}-{uuid.uuid4().hex[:4]}")
+    os.replace(path, dest)
+    print(f"steerattn: {path} is unusable ({why or 'corrupt'}); moved aside to {dest.name} and recomputing it")
+    return dest
+
+# %% ../nbs/00_core.ipynb 30
+def content_hash(*parts) -> str:
+    "sha256 (16 hex) of `parts`: tensors and arrays by dtype, shape and bytes, everything else as sorted JSON."
+    h = hashlib.sha256()
+    def feed(x):
+        if isinstance(x, torch.Tensor): x = x.detach().cpu().float().numpy() if x.dtype == torch.bfloat16 else x.detach().cpu().numpy()
+        if isinstance(x, np.ndarray):
+            x = np.ascontiguousarray(x); h.update(f"nd{x.dtype.str}{x.shape}".encode()); h.update(x.tobytes())
+        elif isinstance(x, (list, tuple)):
+            h.update(f"[{len(x)}".encode())
+            for y in x: feed(y)
+        elif isinstance(x, dict):
+            h.update(f"{{{len(x)}".encode())
+            for k in sorted(x, key=str): feed(str(k)); feed(x[k])
+        else: h.update(json.dumps(x, default=jsonable).encode())
+    for p in parts: feed(p); h.update(b"|")
+    return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb 33
 class Head(NamedTuple):
     "An attention head: `(layer, head)`; prints as `L{layer}H{head}`."
     layer: int
@@ -165,7 +212,7 @@ class Head(NamedTuple):
         if isinstance(h, (tuple, list)) and len(h) == 2: return cls(int(h[0]), int(h[1]))
         raise ValueError(f"cannot read head {h!r}; write it as 'L15H5', '15:5' or (15, 5)")
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 34
 def as_heads(heads) -> list[Head]:
     "A list of `Head`s from any iterable of head spellings (a single spelling is one head)."
     if isinstance(heads, (str, Head)) or hasattr(heads, "layer"): heads = [heads]
@@ -178,7 +225,7 @@ def check_heads(heads, n_layers, n_heads, min_layer=0) -> list[Head]:
     if bad: raise ValueError(f"head(s) {bad} out of range: layers {min_layer}..{n_layers - 1}, heads 0..{n_heads - 1}")
     return hs
 
-# %% ../nbs/00_core.ipynb 33
+# %% ../nbs/00_core.ipynb 37
 LABELS = ("known", "unknown")
 ENTITY_TYPES = ("player", "movie", "city", "song")
 
@@ -197,17 +244,17 @@ def check_entity_type(entity_type) -> str:
         raise ValueError(f"Unknown entity type {entity_type!r}; valid entity types: {', '.join(ENTITY_TYPES)}")
     return entity_type
 
-# %% ../nbs/00_core.ipynb 36
+# %% ../nbs/00_core.ipynb 40
 _HOOK_POINTS = weakref.WeakKeyDictionary()
 
-# %% ../nbs/00_core.ipynb 37
+# %% ../nbs/00_core.ipynb 41
 def hook_points(model) -> dict:
     "`{name: HookPoint}` of `model` (aliases included), computed once per model."
     d = _HOOK_POINTS.get(model)
     if d is None: d = _HOOK_POINTS[model] = dict(model.hook_dict)
     return d
 
-# %% ../nbs/00_core.ipynb 38
+# %% ../nbs/00_core.ipynb 42
 @contextlib.contextmanager
 def apply_hooks(model, fwd_hooks=()):
     "Context manager: add `fwd_hooks` `[(name, fn)]` to `model`; always removes them on exit (also on errors)."
@@ -226,7 +273,7 @@ def apply_hooks(model, fwd_hooks=()):
             h.hook.remove()
             if h in hp.fwd_hooks: hp.fwd_hooks.remove(h)
 
-# %% ../nbs/00_core.ipynb 40
+# %% ../nbs/00_core.ipynb 44
 class StopForward(Exception):
     "Raised by a hook once everything needed from a forward pass has been recorded."
 

@@ -13,12 +13,13 @@ import torch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
-from .core import ENTITY_TYPES, LABELS, as_heads, other_label, read_json, write_json
-from .models import DEFAULT_ALIASES, load_model, tokenize, token_positions
+from .core import (ENTITY_TYPES, LABELS, as_heads, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
+                            write_json)
+from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source, tokenize, token_positions
 from .labels import read_labels
-from .batches import get_valid_entities, load_data
-from .hooks import as_vectors
-from .attention import attention_scores
+from .batches import SPLITS, get_valid_entities, load_data
+from .hooks import POS_TYPES, as_vectors, check_coeff
+from .attention import attention_scores, check_measures
 from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
 from .stats import entity_level_test, prompt_level_test, random_p_values
@@ -27,9 +28,10 @@ from .refusal import refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['COEFFS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'experiment_data', 'experiment_latents', 'steering_phase', 'result_entities', 'statistics_phase',
-           'refusal_step', 'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
+__all__ = ['COEFFS', 'DOCUMENTS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
+           'experiment_data', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
+           'statistics_phase', 'refusal_step', 'check_for_model', 'run_experiment', 'run', 'main', 'entity_head_scores',
+           'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -44,6 +46,8 @@ def coeff_for_model(name: str) -> float:
     for fam, c in COEFFS.items():
         if fam in n: return c
     if _is_default(n): return COEFFS["smollm"]
+    try: model_source(name)    # a model that cannot be found is reported as such, not as a missing coefficient
+    except OSError as e: raise ValueError(str(e)) from None
     raise ValueError(f"no default coefficient for model {name!r}; pass coeff explicitly (families: {sorted(COEFFS)})")
 
 # %% ../nbs/10_experiment.ipynb 8
@@ -71,10 +75,23 @@ class ExperimentConfig:
     refusal_random: int = 3                      # random latents per label in phase 5 (the first of the experiment's)
 
     def __post_init__(self):
-        self.entity_types, self.measures, self.top_latents = tuple(self.entity_types), tuple(self.measures), tuple(self.top_latents)
-        if self.heads is not None: self.heads = tuple(tuple(h) for h in as_heads(self.heads))
+        # every option is checked here, before a model loads; what needs the model (head ranges, n_heads) in `check_for_model`
+        self.entity_types, self.top_latents = tuple(self.entity_types), tuple(self.top_latents)
+        self.measures = check_measures(self.measures)
+        if self.heads is not None:
+            self.heads = tuple(tuple(h) for h in as_heads(self.heads))
+            if not self.heads: raise ValueError("heads is empty: give heads such as ((15, 5), (18, 5)), or None for the n_heads attending most")
         bad = [t for t in self.entity_types if t not in ENTITY_TYPES]
-        if bad: raise ValueError(f"unknown entity type(s) {bad}; valid: {list(ENTITY_TYPES)}")
+        if bad or not self.entity_types: raise ValueError(f"unknown entity type(s) {bad or 'none given'}; valid: {list(ENTITY_TYPES)}")
+        if self.split != "all" and self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}, all")
+        if self.pos_type not in POS_TYPES: raise ValueError(f"unknown pos_type {self.pos_type!r}; valid: {', '.join(POS_TYPES)}")
+        if not self.top_latents: raise ValueError("top_latents is empty: give the ranks of the top latents to test, e.g. (0,) or (0, 1, 2)")
+        if any(not isinstance(i, (int, np.integer)) or isinstance(i, bool) or i < 0 for i in self.top_latents):
+            raise ValueError(f"top_latents are ranks, integers ≥ 0 (0 is the top latent); got {list(self.top_latents)}")
+        if self.n_heads < 1: raise ValueError(f"n_heads must be ≥ 1 (heads to report when heads is None), got {self.n_heads}")
+        if self.batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per forward pass), got {self.batch_size}")
+        if self.sae != "default" and "/" not in self.sae and not Path(self.sae).expanduser().is_dir():
+            raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {self.sae!r}")
         if self.n_per_type < 2: raise ValueError(f"n_per_type must be ≥ 2 (a t-test needs 2 samples), got {self.n_per_type}")
         if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
         if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
@@ -82,6 +99,9 @@ class ExperimentConfig:
                              f"got {self.refusal_entities}, {self.refusal_random}")
         if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
         if self.coeff is None: self.coeff = coeff_for_model(self.model)
+        check_coeff(self.coeff)           # validated, not converted: the value is part of the config's key
+        if not isinstance(self.coeff, str) and self.coeff <= 0:
+            raise ValueError(f"coeff must be > 0 (it scales the latent added to the residual stream), 'norm' or 'mean'; got {self.coeff}")
         if self.known_min is None: self.known_min = 1 if _is_default(self.model) else 2
         if self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
 
@@ -89,28 +109,63 @@ class ExperimentConfig:
     @property
     def key(self) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
-# %% ../nbs/10_experiment.ipynb 11
+# %% ../nbs/10_experiment.ipynb 13
+DOCUMENTS = ("summary.json", "significance.md", "report.html", "refusal.json")   # summary.json first: written last, it marks a finished run
+
 class ResultsDir:
-    "A results directory bound to one `ExperimentConfig`."
-    def __init__(self, path, config: ExperimentConfig, force=False):
-        self.path, self.config = Path(path), config
-        cfg_file = self.path/"config.json"
-        if cfg_file.exists():
-            old = read_json(cfg_file)
-            if old.get("key") != config.key and not force:
-                raise FileExistsError(f"{self.path} holds results of a different config (key {old.get('key')}, this one {config.key}); "
-                                      "use another --out directory, or --force to overwrite it")
-            if old.get("key") != config.key:
-                for p in self.path.glob("runs/*"): p.unlink()
+    "A results directory bound to one `ExperimentConfig`; `claim` makes it this config's (nothing is written before)."
+    def __init__(self, path, config: ExperimentConfig, force=False, claim=True):
+        self.path, self.config, self.force = Path(path), config, force
+        self.old_key = self._old_key()
+        if self.old_key not in (None, config.key) and not force:
+            raise FileExistsError(f"{self.path} holds results of a different config (key {self.old_key}, this one {config.key}); "
+                                  "use another --out directory, or --force to overwrite it")
+        if claim: self.claim()
+
+    def _old_key(self):
+        f = self.path/"config.json"
+        if not f.exists(): return None
+        try: return str(read_json(f)["key"])
+        except (ValueError, KeyError, TypeError) as e:   # unreadable: kept aside, the folder is taken over like one without a config
+            move_aside(f, "not valid JSON" if isinstance(e, ValueError) else "no config key"); return None
+
+    def claim(self):
+        "Make the folder this config's: another config's documents go first (summary.json, the completion mark, first), config.json last."
         self.path.mkdir(parents=True, exist_ok=True)
-        self.write_json("config.json", dict(key=config.key, config=config.to_dict(), versions=versions()))
+        s = self.path/"summary.json"
+        if s.exists():
+            try: done_key = read_json(s).get("key")
+            except (ValueError, AttributeError) as e: done_key = None; move_aside(s, "not valid JSON")
+        if self.old_key != self.config.key or (s.exists() and done_key != self.config.key):
+            for n in DOCUMENTS: (self.path/n).unlink(missing_ok=True)
+        for tmp in [*self.path.glob(".*.tmp"), *self.path.glob("runs/.*.tmp")]: tmp.unlink(missing_ok=True)   # left by a killed write
+        self.write_json("config.json", dict(key=self.config.key, config=self.config.to_dict(), versions=versions()))
+        self.old_key = self.config.key
+        return self
 
     def write_json(self, name, obj): return write_json(self.path/name, obj)
 
     def run_path(self, name) -> Path: return self.path/"runs"/name
-    def has(self, name) -> bool: return self.run_path(name).with_suffix(".json").exists() and self.run_path(name).with_suffix(".npz").exists()
+    def load_run(self, name, inputs=None, n_rows=None):
+        "The saved run `name` if it is complete, readable and built from `inputs` (`n_rows` prompts); else `None` (a corrupt one moved aside)."
+        p = self.run_path(name); j, z = p.with_suffix(".json"), p.with_suffix(".npz")
+        if not (j.exists() and z.exists()): return None           # never finished (the .json is written last)
+        try:
+            r = SteeringResult.load(p); rows = _n_prompts(r)
+        except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as e:
+            for f in (z, j): move_aside(f, f"{type(e).__name__}: {str(e)[:200]}")
+            return None
+        why = [] if n_rows is None or rows == n_rows else [f"{rows} rows for {n_rows} prompts"]
+        if inputs is not None:
+            old = r.settings.get("inputs") or {}
+            why += [f"{k} differ" for k in inputs if old.get(k) != inputs[k]]
+        if why:
+            print(f"steerattn: run {name} in {self.path} is stale ({'; '.join(why)}); recomputing it")
+            return None
+        return r
+    def has(self, name, inputs=None, n_rows=None) -> bool: return self.load_run(name, inputs, n_rows) is not None
 
-# %% ../nbs/10_experiment.ipynb 12
+# %% ../nbs/10_experiment.ipynb 14
 _PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
 
 def versions() -> dict:
@@ -120,7 +175,7 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError: return None
     return dict(python=platform.python_version(), **{n: v(n) for n in _PACKAGES})
 
-# %% ../nbs/10_experiment.ipynb 15
+# %% ../nbs/10_experiment.ipynb 17
 def pick_heads(original, layer_min, n_heads):
     "The `n_heads` heads in layers ≥ `layer_min` with the highest mean score [N, L, H] (ties by position)."
     m = np.asarray(original).mean(0).copy()
@@ -128,7 +183,7 @@ def pick_heads(original, layer_min, n_heads):
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return tuple((int(i // m.shape[1]), int(i % m.shape[1])) for i in flat)
 
-# %% ../nbs/10_experiment.ipynb 17
+# %% ../nbs/10_experiment.ipynb 19
 def resolve_sae(spec: str, device=None):
     "'default' (shipped), a directory written by sae_lens, or 'release/sae_id' via `SAE.from_pretrained`."
     if spec == "default": return LT.load_default_sae(device=device)
@@ -138,7 +193,7 @@ def resolve_sae(spec: str, device=None):
         return LT.load_sae(release, sae_id, device=device)
     raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {spec!r}")
 
-# %% ../nbs/10_experiment.ipynb 18
+# %% ../nbs/10_experiment.ipynb 20
 def _conditions(latents, label, cfg):
     "Conditions for prompts of `label`: steer with the *other* label's top latents, and its random latents."
     tops, randoms = latents[other_label(label)], latents[f"random_{other_label(label)}"]
@@ -146,7 +201,7 @@ def _conditions(latents, label, cfg):
     conds += [Condition(f"random{j}", [r], coeff=cfg.coeff) for j, r in enumerate(randoms)]
     return conds
 
-# %% ../nbs/10_experiment.ipynb 19
+# %% ../nbs/10_experiment.ipynb 21
 def experiment_data(model, cfg) -> dict:
     "Phase 1: `{label: {entity_type: PromptBatch}}` (≤ `n_per_type` each); types lacking either label are left out."
     batches = {lab: {} for lab in LABELS}
@@ -160,7 +215,7 @@ def experiment_data(model, cfg) -> dict:
                          f"({cfg.label_mode} labels, known_min={cfg.known_min}); label more entities (steerattn.labels.label_subsets)")
     return batches
 
-# %% ../nbs/10_experiment.ipynb 20
+# %% ../nbs/10_experiment.ipynb 22
 def _discovery_types(model, cfg):
     "Entity types whose train split has both labels (latent scores need both)."
     labels, out = read_labels(model, cfg.label_mode), []
@@ -170,7 +225,7 @@ def _discovery_types(model, cfg):
     if not out: raise ValueError(f"no entity type has known and unknown entities in the train split (known_min={cfg.known_min}); label more entities")
     return out
 
-# %% ../nbs/10_experiment.ipynb 21
+# %% ../nbs/10_experiment.ipynb 23
 def experiment_latents(model, sae, cfg, progress=True) -> dict:
     "Phase 2: top known/unknown latents (ranks `cfg.top_latents`) and random latents, discovered on the train split."
     stats = LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress,
@@ -189,38 +244,59 @@ def experiment_latents(model, sae, cfg, progress=True) -> dict:
             if "|score|" not in str(e): raise
     raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n-random) or label more entities")
 
-# %% ../nbs/10_experiment.ipynb 22
-def steering_phase(model, batches, latents, cfg, rd, progress=True) -> dict:
-    "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; finished runs in `rd` are reused."
-    results = {}
+# %% ../nbs/10_experiment.ipynb 24
+def _steerattn_version():
+    try: return importlib.metadata.version("steerattn")
+    except importlib.metadata.PackageNotFoundError: return None
+
+def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
+    "Content hashes of what one steering run is built from: a saved run is reused only when all of them match."
+    return dict(prompts=content_hash(batch.tokens, batch.attention_mask, batch.entity_positions, batch.prompts, batch.entities),
+                latents=content_hash([(c.meta(), [v.direction for v in c.steering_latents + c.ablate_latents]) for c in conds]),
+                model=model_fp, labels=labels, steerattn=_steerattn_version(),
+                options=content_hash(dict(measures=cfg.measures, pos_type=cfg.pos_type, coeff=cfg.coeff, batch_size=cfg.batch_size)))
+
+# %% ../nbs/10_experiment.ipynb 25
+def labels_hash(model, cfg, entity_type) -> str:
+    "Content hash of the labels of `entity_type` the prompts were chosen by (a relabelled entity invalidates the type's runs)."
+    return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.known_min)
+
+# %% ../nbs/10_experiment.ipynb 26
+def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None) -> dict:
+    "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; saved runs built from the same inputs are reused."
+    results, fp = {}, model_fingerprint(model)
     units = [(lab, et, b) for lab in LABELS for et, b in batches[lab].items()]
     for lab, et, b in tqdm(units, desc="steering runs", disable=not progress):
-        name = f"{lab}-{et}"
-        if not rd.has(name):
-            conds = _conditions(latents, lab, cfg)
+        name, conds = f"{lab}-{et}", _conditions(latents, lab, cfg)
+        inputs = run_inputs(fp, b, conds, cfg, (labels or {}).get(et))
+        r = rd.load_run(name, inputs, len(b))
+        if r is None:
             raw = run_conditions(model, b.tokens, b.attention_mask, b.entity_positions, conds, cfg.measures, cfg.pos_type,
                                  cfg.batch_size, progress=False)
             SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()}, [c.meta() for c in conds], [et] * len(b),
-                           cfg.model, dict(label=lab, entity_type=et, prompts=b.prompts, entities=b.entities)).save(rd.run_path(name))
-        results[(lab, et)] = SteeringResult.load(rd.run_path(name))
+                           cfg.model, dict(label=lab, entity_type=et, prompts=b.prompts, entities=b.entities, inputs=inputs)
+                           ).save(rd.run_path(name))
+            r = rd.load_run(name, inputs, len(b))
+            if r is None: raise RuntimeError(f"{rd.run_path(name)} did not read back after writing it; is the disk full?")
+        results[(lab, et)] = r
     return results
 
-# %% ../nbs/10_experiment.ipynb 23
+# %% ../nbs/10_experiment.ipynb 27
 def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
 
-# %% ../nbs/10_experiment.ipynb 24
+# %% ../nbs/10_experiment.ipynb 28
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/10_experiment.ipynb 25
+# %% ../nbs/10_experiment.ipynb 29
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/10_experiment.ipynb 26
+# %% ../nbs/10_experiment.ipynb 30
 def statistics_phase(results, cfg, heads, types) -> dict:
     "Phase 4: the summary's statistics, per measure and row (top latent × label): prompt- and entity-level tests and p-values."
     out = {k: {} for k in ("significance", "prompt_level", "random_p_values", "significance_entity", "entity_level", "random_p_values_entity")}
@@ -247,39 +323,68 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/10_experiment.ipynb 27
+# %% ../nbs/10_experiment.ipynb 31
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
-    "Phase 5: `refusal_phase` on the first `refusal_entities` entities per type and label of the steering prompts; reused from `rd`."
-    f = rd.path/"refusal.json"
-    if f.exists():
-        old = read_json(f)
-        if old.get("key") == cfg.key: return old["refusal"]
+    "Phase 5: `refusal_phase` on the first `refusal_entities` entities per type and label of the steering prompts; reused from `rd` when built from the same inputs."
     ents = {et: {lab: _unique(batches[lab][et].entities)[:cfg.refusal_entities] for lab in LABELS} for et in types}
     rnd = {lab: latents[f"random_{lab}"][:cfg.refusal_random] for lab in LABELS}
+    vecs = [latents["known"][0], latents["unknown"][0], *rnd["known"], *rnd["unknown"]]
+    inputs = dict(entities=content_hash(ents), latents=content_hash([(v.meta(), v.direction) for v in vecs]), coeff=cfg.coeff,
+                  model=model_fingerprint(model), steerattn=_steerattn_version())
+    f = rd.path/"refusal.json"
+    if f.exists():
+        try:
+            old = read_json(f)
+            why = [f"{k} differ" for k in inputs if (old.get("inputs") or {}).get(k) != inputs[k]]
+            if not why: return old["refusal"]
+            print(f"steerattn: {f} is stale ({'; '.join(why)}); recomputing it")
+        except (ValueError, KeyError, TypeError, AttributeError) as e: move_aside(f, f"{type(e).__name__}: {str(e)[:200]}")
     out = refusal_phase(model, ents, latents["known"][0], latents["unknown"][0], rnd, coeff=cfg.coeff, progress=progress)
-    rd.write_json("refusal.json", dict(key=cfg.key, refusal=out))
+    rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/10_experiment.ipynb 28
+# %% ../nbs/10_experiment.ipynb 32
+def check_for_model(cfg, model, layer):
+    "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    if not 0 <= layer < L: raise ValueError(f"the SAE's layer {layer} is outside the model's layers 0..{L - 1}: wrong SAE for this model?")
+    if cfg.heads is not None:
+        try: check_heads(cfg.heads, L, H)
+        except ValueError as e: raise ValueError(f"--heads: {e}") from None
+        below = [f"{l}:{h}" for l, h in cfg.heads if l < layer]
+        if below: raise ValueError(f"--heads: {below} are below the steering layer {layer}, where steering changes nothing; "
+                                   f"valid: layers {layer}..{L - 1}, heads 0..{H - 1}")
+    elif cfg.n_heads > (L - layer) * H:
+        raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
+                         f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
+
+# %% ../nbs/10_experiment.ipynb 33
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True) -> dict:
-    "Run phases 1–6 into `out`; finished steering runs (and the refusal phase) are reused. `batches`/`latents` override phases 1/2."
-    rd, timings, t_all = ResultsDir(out, cfg, force), {}, time.perf_counter()
+    "Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused. `batches`/`latents` override phases 1/2."
+    if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
+    rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing
     def tick(name, t0): timings[name] = round(time.perf_counter() - t0, 2)
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     model = model if model is not None else load_model(cfg.model)
     if latents is None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae))
+    check_for_model(cfg, model, min(v.layer for k in LABELS for v in as_vectors(latents[k])) if latents else LT.sae_layer(sae))
+    rd.claim()                                          # every check passed: the folder is this config's from here on
     tick("load", t0); t0 = time.perf_counter()
-    batches = batches if batches is not None else experiment_data(model, cfg)
+    labels = None
+    if batches is None:
+        batches = experiment_data(model, cfg)
+        labels = {et: labels_hash(model, cfg, et) for et in batches["known"]}
     types, counts = list(batches["known"]), {lab: {et: len(b) for et, b in batches[lab].items()} for lab in LABELS}
     tick("data", t0); t0 = time.perf_counter()
     latents = {k: v if k == "random_tol" else as_vectors(v) for k, v in (latents or experiment_latents(model, sae, cfg, progress)).items()}
     layer = min(v.layer for v in latents["known"] + latents["unknown"])
+    check_for_model(cfg, model, layer)
     tick("latents", t0); t0 = time.perf_counter()
-    results = steering_phase(model, batches, latents, cfg, rd, progress)
+    results = steering_phase(model, batches, latents, cfg, rd, progress, labels=labels)
     tick("steering", t0); t0 = time.perf_counter()
     ref = "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
     heads = cfg.heads or pick_heads(np.concatenate([results[(lab, et)].scores["original"][ref] for lab in LABELS for et in types]), layer, cfg.n_heads)
@@ -291,23 +396,26 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     if cfg.refusal:
         summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
         tick("refusal", t0); t0 = time.perf_counter()
-    rd.write_json("summary.json", summary)
-    (rd.path/"significance.md").write_text(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
+    with atomic_write(rd.path/"significance.md", "w") as f: f.write(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
     write_report(rd.path/"report.html", summary, results, cfg, heads, types)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
-    rd.write_json("summary.json", summary)
+    rd.write_json("summary.json", summary)     # last: its presence (with this key) marks the run finished
     return summary
 
-# %% ../nbs/10_experiment.ipynb 30
-def _csv(s, typ=str): return tuple(typ(x) for x in str(s).split(",") if x.strip())
+# %% ../nbs/10_experiment.ipynb 35
+def _csv(s, typ=str, what="value"):
+    try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
+    except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 36
 def _coeff(s):
     if s in (None, "", "auto"): return None
-    return s if s in ("norm", "mean") else float(s)
+    if s in ("norm", "mean"): return s
+    try: return float(s)
+    except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/10_experiment.ipynb 32
+# %% ../nbs/10_experiment.ipynb 37
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
@@ -331,10 +439,10 @@ def run(out:str="results/steering",                     # results directory (reu
         refusal_random:int=3,                            # random latents per label in phase 5
         force:bool=False):                               # overwrite a results directory holding another config
     "Run the steering-vs-attention experiment and write a results directory with an HTML report."
-    hs = tuple(tuple(int(x) for x in h.split(":")) for h in _csv(heads)) or None
+    # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
                            label_mode=label_mode, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
-                           top_latents=_csv(top_latents, int), n_random=n_random, heads=hs, n_heads=n_heads,
+                           top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
                            batch_size=batch_size, seed=seed, refusal=not no_refusal, refusal_entities=refusal_entities,
                            refusal_random=refusal_random)
     s = run_experiment(cfg, out, force=force)
@@ -343,7 +451,7 @@ def run(out:str="results/steering",                     # results directory (reu
     print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 33
+# %% ../nbs/10_experiment.ipynb 38
 def main():
     "`steerattn run|demo [options]`."
     cmds = {"run": run, "demo": None}
@@ -352,18 +460,22 @@ def main():
         sys.exit(2)
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"steerattn {cmd}"
-    if cmd == "demo": demo()
-    else: run()
+    try:
+        if cmd == "demo": demo()
+        else: run()
+    except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
+        print(f"steerattn {cmd}: error: {e}", file=sys.stderr)
+        return 2
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 39
+# %% ../nbs/10_experiment.ipynb 48
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 40
+# %% ../nbs/10_experiment.ipynb 49
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -315,11 +315,17 @@ def knockout_experiment(model, facts, heads, kind="head", n_random=20, seed=0, b
                 p_empirical=float((1 + (rand_p >= d_p.mean()).sum()) / (n_random + 1)), random_heads=drawn)
 
 # %% ../nbs/08_factual_heads.ipynb 38
-def attention_entropy(patterns) -> torch.Tensor:
-    "[N, L, H] entropy (nats) of the prediction position's attention."
-    return torch.stack([-(p.last_row.clamp_min(1e-12).log() * p.last_row).sum(-1) for p in patterns])
+def _need_patterns(patterns, who):
+    "A clear error for an empty pattern list (instead of torch's `stack expects a non-empty TensorList`)."
+    if not len(patterns): raise ValueError(f"{who}: got no attention patterns; pass the list from `extract_attention_patterns` or `extract_fact_patterns`")
 
 # %% ../nbs/08_factual_heads.ipynb 39
+def attention_entropy(patterns) -> torch.Tensor:
+    "[N, L, H] entropy (nats) of the prediction position's attention."
+    _need_patterns(patterns, "attention_entropy")
+    return torch.stack([-(p.last_row.clamp_min(1e-12).log() * p.last_row).sum(-1) for p in patterns])
+
+# %% ../nbs/08_factual_heads.ipynb 40
 def compare_entropy(entropy, heads) -> dict:
     "Mean entropy of `heads` vs all other heads (head-level Welch test, Hedges' g)."
     e = entropy.float().mean(0) if entropy.dim() == 3 else entropy.float()
@@ -331,7 +337,7 @@ def compare_entropy(entropy, heads) -> dict:
     return dict(mean_recall=float(a.mean()), mean_other=float(b.mean()), t=float(t.statistic), p_value=float(t.pvalue),
                 hedges_g=hedges_g(a, b), n_recall=len(a), n_other=len(b), per_head=e)
 
-# %% ../nbs/08_factual_heads.ipynb 42
+# %% ../nbs/08_factual_heads.ipynb 43
 def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, min_pairs=5, **kw) -> dict:
     "Run `identify_factual_recall_heads` per relation; return the per-relation sets and their Jaccard overlaps."
     relations = list(relations)
@@ -349,14 +355,14 @@ def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, 
     return dict(relations=names, results=results, sets=sets, jaccard=jac, shared=shared, unique=unique,
                 n_pairs={r: int((rel == r).sum()) for r in names})
 
-# %% ../nbs/08_factual_heads.ipynb 45
+# %% ../nbs/08_factual_heads.ipynb 46
 def object_attention_scores(analyzer, patterns) -> torch.Tensor:
     "[N, L, H] attention from the prediction position to the object's tokens."
     miss = [p.prompt for p in patterns if not p.object_positions]
     if miss: raise ValueError(f"patterns without object_positions (use extract_fact_patterns or objects=): {miss[:3]}")
     return torch.stack([analyzer.compute_attention_scores(p, p.object_positions) for p in patterns])
 
-# %% ../nbs/08_factual_heads.ipynb 46
+# %% ../nbs/08_factual_heads.ipynb 47
 def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dict:
     "Head tests with subject keys and with object keys, and the correlation of their effects over heads."
     subj = analyzer.identify_factual_recall_heads(true_patterns, false_patterns, **kw)
@@ -365,7 +371,7 @@ def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dic
     r = sps.pearsonr(subj["effect"].flatten().numpy(), obj["effect"].flatten().numpy())
     return dict(subject=subj, object=obj, effect_correlation=float(r.statistic), effect_correlation_p=float(r.pvalue))
 
-# %% ../nbs/08_factual_heads.ipynb 48
+# %% ../nbs/08_factual_heads.ipynb 49
 @torch.no_grad()
 def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) -> list[torch.Tensor]:
     "Per prompt, [L, H, S]: attention mass on the subject's tokens from every query position."
@@ -387,13 +393,13 @@ def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) ->
         out += [rows[b, :, :, n_pad[b]:].clone() for b in range(len(batch))]
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 51
+# %% ../nbs/08_factual_heads.ipynb 52
 def with_prefix(fact, prefix) -> Fact:
     "The same fact with `prefix` before its template (braces escaped)."
     esc = prefix.replace("{", "{{").replace("}", "}}")
     return Fact(fact.subject, esc + relation_template(fact.relation), fact.object, fact.is_true, fact.pair_id, fact.source)
 
-# %% ../nbs/08_factual_heads.ipynb 52
+# %% ../nbs/08_factual_heads.ipynb 53
 def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
     "Each fact prefixed with `n_shots` true facts of the same relation drawn (seeded) from `pool`, never itself."
     rng = np.random.default_rng(seed)
@@ -408,7 +414,7 @@ def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
         out.append(with_prefix(f, "".join(s.to_prompt() + ". " for s in shots)))
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 53
+# %% ../nbs/08_factual_heads.ipynb 54
 def misleading_facts(true_facts, false_facts) -> list[Fact]:
     "Each true fact prefixed with 'Many people believe that <its false twin>.'"
     if len(true_facts) != len(false_facts): raise ValueError(f"mismatched pairs: {len(true_facts)} true vs {len(false_facts)} false")
@@ -418,12 +424,12 @@ def misleading_facts(true_facts, false_facts) -> list[Fact]:
         s = f.to_prompt(); out.append(with_prefix(t, f"Many people believe that {s[0].lower() + s[1:] if s[:4] == 'The ' else s}. "))
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 54
+# %% ../nbs/08_factual_heads.ipynb 55
 def _pattern_pairs_effect(analyzer, tf, ff, batch_size, **kw):
     tp, fp = analyzer.extract_fact_patterns(tf, batch_size), analyzer.extract_fact_patterns(ff, batch_size)
     return tp, fp, analyzer.identify_factual_recall_heads(tp, fp, **kw)
 
-# %% ../nbs/08_factual_heads.ipynb 55
+# %% ../nbs/08_factual_heads.ipynb 56
 def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3, seed=0, batch_size=16, **kw) -> dict:
     "Head tests and accuracy zero-shot vs with `n_shots` same-relation examples (same shots for each twin)."
     true_facts, false_facts = list(true_facts), list(false_facts)
@@ -440,7 +446,7 @@ def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3,
     out["jaccard"] = len(a & b) / max(1, len(a | b)); out["n_shots"] = n_shots; out["example"] = shots[0].to_prompt()
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 56
+# %% ../nbs/08_factual_heads.ipynb 57
 @torch.no_grad()
 def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batch_size=16) -> dict:
     "P(true object), accuracy and the recall heads' subject attention, without vs with a misleading sentence."
@@ -459,12 +465,13 @@ def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batc
     out["example"] = mis[0].to_prompt()
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 59
+# %% ../nbs/08_factual_heads.ipynb 60
 PROFILE_FEATURES = ("bos", "subject", "object", "self", "previous", "other", "entropy")
 
-# %% ../nbs/08_factual_heads.ipynb 60
+# %% ../nbs/08_factual_heads.ipynb 61
 def head_profiles(patterns) -> torch.Tensor:
     "[L, H, 7] mean attention profile per head (see `PROFILE_FEATURES`)."
+    _need_patterns(patterns, "head_profiles")
     feats = []
     for p in patterns:
         r, S = p.last_row, p.seq_len
@@ -479,9 +486,10 @@ def head_profiles(patterns) -> torch.Tensor:
         feats.append(torch.stack([mass[..., 0], mass[..., 1], mass[..., 4], mass[..., 2], mass[..., 3], mass[..., 5], ent], -1))
     return torch.stack(feats).mean(0)
 
-# %% ../nbs/08_factual_heads.ipynb 61
+# %% ../nbs/08_factual_heads.ipynb 62
 def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
     "Ward clustering of heads by attention profile; with `heads`, how many of them fall in each cluster."
+    _need_patterns(patterns, "cluster_heads")
     prof = head_profiles(patterns)
     L, H, F = prof.shape
     if not 2 <= n_clusters <= L * H: raise ValueError(f"n_clusters must be in 2..{L * H}; got {n_clusters}")
@@ -496,7 +504,7 @@ def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
         out["heads_per_cluster"] = np.bincount([labels[l, h] for l, h in hs], minlength=k)
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 64
+# %% ../nbs/08_factual_heads.ipynb 65
 def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list[dict]:
     "Per model: number of significant heads, their normalised depth, and the top heads (models may be loaders)."
     items = list(models.items()) if isinstance(models, dict) else [(getattr(getattr(m, "cfg", None), "model_name", str(i)), m) for i, m in enumerate(models)]
@@ -515,7 +523,7 @@ def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list
         if model is not m: del model
     return rows
 
-# %% ../nbs/08_factual_heads.ipynb 65
+# %% ../nbs/08_factual_heads.ipynb 66
 def checkpoint_evolution(checkpoints, true_facts, false_facts, **kw) -> list[dict]:
     "`compare_models` over training checkpoints `{step: model or loader}`, rows sorted by step."
     rows = compare_models(dict(checkpoints), true_facts, false_facts, **kw)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from .core import as_dtype, atomic_dir, cache_dir, default_device, manifest_ok, offline, write_manifest
+from .core import as_dtype, atomic_dir, cache_dir, check_device, content_hash, default_device, manifest_ok, offline, write_manifest
 
 # %% auto 0
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir',
-           'bridge_from_hf', 'load_model', 'byte_tokenizer', 'tiny_model', 'tokenize', 'token_positions',
-           'forward_masked']
+           'bridge_from_hf', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint',
+           'tokenize', 'check_context', 'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -93,9 +93,11 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file
                dtype=None,               # torch dtype or name; default float32
                rebuild_cache=False):     # re-convert the default model even if cached
     "Load a causal LM as a TransformerLens `TransformerBridge` with a left-padding tokenizer."
-    dtype, t0 = as_dtype(dtype), time.perf_counter()
+    dtype, t0 = as_dtype(dtype), time.perf_counter()      # both checked before anything loads
+    device = check_device(device)
     info = dict(name=str(name_or_path))
     name = str(name_or_path)
+    model_source(name)
     if name in DEFAULT_ALIASES or name.endswith(".gguf"):
         gguf = smollm2_gguf() if name in DEFAULT_ALIASES else Path(name)
         path, hit = cached_gguf_dir(gguf, rebuild=rebuild_cache)
@@ -125,7 +127,27 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file
     model.steerattn_info = info
     return model
 
-# %% ../nbs/01_models.ipynb 19
+# %% ../nbs/01_models.ipynb 14
+def model_source(name) -> str:
+    "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
+    name = str(name)
+    if name in DEFAULT_ALIASES: return "gguf"
+    if name.endswith(".gguf"):
+        if not Path(name).expanduser().is_file(): raise FileNotFoundError(f"unknown model {name!r}: no such .gguf file")
+        return "gguf"
+    if Path(name).expanduser().is_dir(): return "local"
+    if offline():   # the hub is off: only the local Hugging Face cache can have it
+        from huggingface_hub import try_to_load_from_cache
+        try: hit = isinstance(try_to_load_from_cache(name, "config.json"), str)
+        except Exception: hit = False    # not even a valid repo id
+        if not hit:
+            raise OSError(f"unknown model {name!r}: not one of {list(DEFAULT_ALIASES)}, a .gguf file or a directory, and "
+                          "HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched and it is not there. "
+                          "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
+                          "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
+    return "hub"
+
+# %% ../nbs/01_models.ipynb 20
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -146,7 +168,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 20
+# %% ../nbs/01_models.ipynb 21
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -163,7 +185,19 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 25
+# %% ../nbs/01_models.ipynb 22
+def model_fingerprint(model) -> str:
+    "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
+    cfg = model.cfg
+    parts = [dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, n_ctx=getattr(cfg, "n_ctx", None),
+                  vocab=getattr(cfg, "d_vocab", None))]
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            flat = p.detach().flatten()
+            parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
+    return content_hash(*parts)
+
+# %% ../nbs/01_models.ipynb 27
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -174,10 +208,23 @@ def tokenize(model, prompts, prepend_bos=True):
     ids, mask = enc["input_ids"], enc["attention_mask"]
     if prepend_bos and tok.bos_token_id is not None:
         ids, mask = _prepend_bos(ids, mask, tok.bos_token_id, tok.pad_token_id)
+    check_context(model, mask.sum(1))
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 26
+# %% ../nbs/01_models.ipynb 28
+def check_context(model, lengths, what="prompt"):
+    "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    if not n_ctx: return
+    lengths = [int(x) for x in lengths]
+    bad = [(i, n) for i, n in enumerate(lengths) if n > n_ctx]
+    if bad:   # a longer prompt runs silently on rotary models, with positions the model never saw
+        i, n = bad[0]
+        raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
+                         f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
+
+# %% ../nbs/01_models.ipynb 29
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -187,7 +234,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 28
+# %% ../nbs/01_models.ipynb 31
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -213,7 +260,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 30
+# %% ../nbs/01_models.ipynb 33
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."

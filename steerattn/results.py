@@ -70,6 +70,11 @@ def rule_text(cfg:dict) -> str:
     return (f"{mode} labels; *known* = ≥ {km} correct attribute{'s' if km != 1 else ''}"
             + (" (the paper's rule)" if km == 2 else f", relaxed from the paper's 2: the strictest rule that leaves this model known entities") + "; *unknown* = 0")
 
+def _phases(t:dict) -> str:
+    "`: steering 300 s, latents 80 s, ...`: the phases that took ≥ 5 s, longest first."
+    ph = sorted(((k, v) for k, v in t.items() if k != "total" and v >= 5), key=lambda kv: -kv[1])
+    return (": " + ", ".join(f"{k} {v:.0f} s" for k, v in ph)) if ph else ""
+
 def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_weights",)) -> str:
     "The README's results section, from a run's `summary.json` (and the shipped SAE's `quality.json`)."
     cfg, n_ent, counts = summary["config"], summary.get("n_entities", {}), summary["counts"]
@@ -77,7 +82,7 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     lines = [f"`bash run.sh run` (model `{cfg['model']}`, SAE `{cfg['sae']}` at layer {summary['sae_layer']}, coefficient {cfg['coeff']}, "
              f"top latents {', '.join('#%d' % i for i in cfg['top_latents'])}, {cfg['n_random']} random latents, `{cfg['pos_type']}`, "
              f"split `{cfg['split']}`, ≤ {cfg['n_per_type']} prompts per type and label drawn across entities; "
-             f"{t.get('total', float('nan')):.0f} s on a 2-core CPU). {rule_text(cfg)}.", ""]
+             f"{t.get('total', float('nan')):.0f} s on a 2-core CPU{_phases(t)}). {rule_text(cfg)}.", ""]
     if sae_quality:
         h = sae_quality["heldout"]
         lines += [f"Default SAE: TopK, width {sae_quality['d_sae']}, k = {sae_quality['k']}, trained on {sae_quality['training']['n_tokens']:,} tokens; "

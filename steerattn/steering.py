@@ -14,6 +14,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from transformer_lens.utilities import get_act_name
 
+from .models import check_context
 from .core import atomic_write, read_json, run_until_stop, stop_forward, write_json
 from .hooks import (ablate_fn, apply_hooks, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn,
                              steering_hooks)
@@ -184,6 +185,8 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     "`{condition name: {measure: [N, n_layers, n_heads]}}`, with the baseline under `'original'`."
     measures, (conditions, names) = check_measures(measures), _check_run(model, tokens, entity_positions, conditions, original)
     if attention_mask is None: attention_mask = infer_attention_mask(tokens, model.tokenizer.pad_token_id)
+    check_context(model, attention_mask.sum(1))
+    if batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per pass), got {batch_size}")
     dev, (N, L, H) = next(model.parameters()).device, (tokens.shape[0], model.cfg.n_layers, model.cfg.n_heads)
     tokens, attention_mask = tokens.to(dev), attention_mask.to(dev)
     max_rows = max_rows or batch_size   # bigger stacks bought no speed on CPU, only memory (bench/)
