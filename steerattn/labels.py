@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 from rapidfuzz import fuzz
 
-from .core import ENTITY_TYPES, asset_path, cache_dir, check_entity_type, read_json_gz, write_json_gz
+from .core import ENTITY_TYPES, asset_path, cache_dir, check_entity_type, move_aside, read_json_gz, write_json_gz
 from .models import tokenize
 from .entities import ATTRIBUTES, ATTRIBUTE_KIND, DATASET_VERSION, attribute_prompt, load_entities, popularity
 
@@ -151,7 +151,10 @@ def read_labels(model, mode="greedy", root=None) -> dict:
     "Labels of `model` in `mode`: the on-disk cache if present, else (default cache only) the packaged asset, else an empty record."
     for p in [labels_path(model, mode, root)] + ([asset_path(labels_path(model, mode).name)] if root is None else []):
         if p.exists():
-            lab = read_json_gz(p)
+            try: lab = read_json_gz(p)
+            except ValueError as e:        # a damaged cache is kept aside; the asset or an empty record takes over (labelling resumes)
+                if p.is_relative_to(cache_dir()) or root is not None: move_aside(p, str(e)); continue
+                raise
             if lab.get("dataset_version") == DATASET_VERSION: return lab
     return _empty_labels(model, mode)
 

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from transformer_lens.utilities import get_act_name
 
-from .core import (LABELS, ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_label, default_device, offline, other_label,
+from .core import (move_aside, LABELS, ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_label, default_device, offline, other_label,
                             read_json, read_json_gz, run_until_stop, stop_forward, write_json, write_json_gz)
 from .models import DEFAULT_ALIASES, load_model, token_positions, tokenize
 from .hooks import apply_hooks
@@ -28,7 +28,7 @@ __all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'EXTRA_TEMPLATES', 'hook_l
            'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction',
            'latent_tuple', 'diff_means_tuple', 'generic_documents', 'prose_paragraphs', 'freeze_generic_corpus',
            'generic_paragraphs', 'generic_texts', 'entity_paragraph', 'sae_corpus', 'discovery_data', 'sae_fingerprint',
-           'default_latent_stats', 'select_latents', 'latent_table', 'default_sae_quality']
+           'load_cached_stats', 'default_latent_stats', 'select_latents', 'latent_table', 'default_sae_quality']
 
 # %% ../nbs/05_latents.ipynb 6
 def hook_layer(hook_name: str) -> int:
@@ -149,6 +149,7 @@ def resid_pre(model, tokens, attention_mask, layer:int) -> torch.Tensor:
 def entity_last_resid(model, prompts, entities, layer:int, batch_size:int=16, occurrence:int=0, progress=True) -> torch.Tensor:
     "Residual stream `[N, d_model]` (float32, cpu) at `blocks.{layer}.hook_resid_pre` at each entity's last token."
     if len(prompts) != len(entities): raise ValueError(f"{len(prompts)} prompts but {len(entities)} entities; give one entity per prompt")
+    if not len(prompts): raise ValueError("entity_last_resid: got no prompts (give prompts and their entities)")
     if not 0 <= layer < model.cfg.n_layers: raise ValueError(f"layer {layer} out of range: the model has layers 0..{model.cfg.n_layers - 1}")
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=f"resid L{layer}", disable=not progress, leave=False):
@@ -455,6 +456,16 @@ def sae_fingerprint(sae) -> str:
 def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 # %% ../nbs/05_latents.ipynb 71
+def load_cached_stats(path) -> LatentStats | None:
+    "`LatentStats.load(path)`, or `None` when there is nothing there; damaged files are moved aside (and named) so they get recomputed."
+    path = Path(path)
+    if not (path/"stats.json").exists() and not (path/"stats.safetensors").exists(): return None
+    try: return LatentStats.load(path)
+    except Exception as e:               # a killed write or a damaged file: keep it for inspection, recompute
+        for f in ("stats.json", "stats.safetensors"): move_aside(path/f, f"{type(e).__name__}: {str(e)[:200]}")
+        return None
+
+# %% ../nbs/05_latents.ipynb 73
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
                          batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None) -> LatentStats:
     "`latent_stats` on `steerattn.data`'s labelled entities and `generic_texts(n_generic)`, cached on disk."
@@ -462,19 +473,19 @@ def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label
     data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min)
     key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS)
     path = cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
-    if not rebuild and (path/"stats.json").exists(): return LatentStats.load(path)
+    if not rebuild and (cached := load_cached_stats(path)) is not None: return cached
     stats = latent_stats(model, sae, data, generic_texts(n_generic) if n_generic else None, batch_size, progress)
     stats.meta.update(split=split, mode=mode, seed=seed, labels_model=labels.get("model"))
     stats.save(path)
     return stats
 
-# %% ../nbs/05_latents.ipynb 72
+# %% ../nbs/05_latents.ipynb 74
 def _top_idx(top_latents, label):
     i = top_latents.get(label, 0) if isinstance(top_latents, dict) else top_latents
     if not isinstance(i, int) or i < 0: raise ValueError(f"top_latents must be a non-negative int or {{'known': i, 'unknown': j}}; got {top_latents!r}")
     return i
 
-# %% ../nbs/05_latents.ipynb 73
+# %% ../nbs/05_latents.ipynb 75
 def select_latents(model_alias="default",        # "default" (the shipped SAE) or any model name when `sae` is given
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
@@ -505,7 +516,7 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
     random_unknown = [latent_tuple(sae, stats, i, "unknown") for i in stats.random(n_random, "unknown", seed + 1, **rk)]
     return known_latent, unknown_latent, random_known, random_unknown
 
-# %% ../nbs/05_latents.ipynb 74
+# %% ../nbs/05_latents.ipynb 76
 def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> list[dict]:
     "Rows (latent, general score, per-type scores, generic firing rate, mean activation) of the top `k` latents for `label`."
     rows = []
@@ -517,7 +528,7 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/05_latents.ipynb 78
+# %% ../nbs/05_latents.ipynb 80
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())
