@@ -4,8 +4,10 @@
 
 # %% ../nbs/12_compat.ipynb 2
 from __future__ import annotations
-from .core import as_heads
-from .models import load_model
+import logging, os, random
+import numpy as np, torch
+from .core import Head, as_heads, check_heads
+from .models import load_model, tokenize
 from .hooks import SteeringVector, get_batch_pos
 from .attention import cache_entity_scores, get_output_value_weighted_patterns, get_value_weighted_patterns
 from .batches import entity_prompts, find_entity_positions, get_valid_entities, load_data
@@ -13,25 +15,33 @@ from .facts import FactDataset, load_facts
 from .latents import select_latents
 from .steering import Condition, run_conditions
 from .stats import compare_means, compute_bonferroni_correction, compute_fdr_correction, n_random_beaten
-from .factual_heads import AttentionAnalyzer
+from .factual_heads import AttentionAnalyzer, AttentionPattern
+from .attention import full_attention_scores
 from .viz import (attention_heatmap, plot_attention_to_subject, plot_factual_recall_heads, plot_head_differences,
-                           plot_head_scores_distribution, plot_heads_scatter_entity_types, plot_top_heads_comparison)
+                           plot_head_scores_distribution, plot_heads_scatter_entity_types, plot_top_heads_comparison,
+                           plot_attention_comparison_interactive, plot_aggregated_attention_flow, plot_head_boxes)
+from transformer_lens.utilities import get_act_name
+from fastcore.basics import patch_to
 
 # %% auto 0
-__all__ = ['compute_attn_original', 'compute_attn_steered', 'compute_attn_original_vs_steered', 'get_attn_to_entity_tok_mean',
-           'compute_significance_test_against_random', 'create_prompts_and_answers', 'load_latents',
-           'visualize_attention_patterns', 'create_sample_dataset', 'load_model', 'get_batch_pos',
+__all__ = ['PAPER_HEADS', 'PAPER_MODEL_SHAPES', 'compute_attn_original', 'compute_attn_steered',
+           'compute_attn_original_vs_steered', 'get_attn_to_entity_tok_mean',
+           'compute_significance_test_against_random', 'create_prompts_and_answers', 'load_latents', 'seed_heads',
+           'visualize_attention_patterns', 'paper_heads_dict', 'setup_logging', 'set_seed', 'TokenList', 'char_spans',
+           'token_positions_exact', 'with_token_ids', 'create_sample_dataset', 'load_model', 'get_batch_pos',
            'get_value_weighted_patterns', 'get_output_value_weighted_patterns', 'compare_means',
            'compute_bonferroni_correction', 'compute_fdr_correction', 'find_entity_positions', 'get_valid_entities',
            'load_data', 'AttentionAnalyzer', 'FactDataset', 'plot_head_differences', 'plot_heads_scatter_entity_types',
            'plot_factual_recall_heads', 'plot_attention_to_subject', 'plot_head_scores_distribution',
-           'plot_top_heads_comparison', 'SteeringVector']
+           'plot_top_heads_comparison', 'SteeringVector', 'plot_attention_comparison_interactive',
+           'plot_aggregated_attention_flow', 'plot_head_boxes']
 
 # %% ../nbs/12_compat.ipynb 5
 _all_ = ["load_model", "get_batch_pos", "get_value_weighted_patterns", "get_output_value_weighted_patterns", "compare_means",
          "compute_bonferroni_correction", "compute_fdr_correction", "find_entity_positions", "get_valid_entities", "load_data",
          "AttentionAnalyzer", "FactDataset", "plot_head_differences", "plot_heads_scatter_entity_types", "plot_factual_recall_heads",
-         "plot_attention_to_subject", "plot_head_scores_distribution", "plot_top_heads_comparison", "SteeringVector"]
+         "plot_attention_to_subject", "plot_head_scores_distribution", "plot_top_heads_comparison", "SteeringVector",
+         "plot_attention_comparison_interactive", "plot_aggregated_attention_flow", "plot_head_boxes"]
 
 # %% ../nbs/12_compat.ipynb 7
 def _first_n(N, tokens, pos, am):
@@ -96,14 +106,155 @@ def load_latents(model_alias="default", top_latents=0, random_n_latents=10, filt
     "The seed's name for `select_latents`: `known_latent, unknown_latent, random_latents_known, random_latents_unknown`."
     return select_latents(model_alias, top_latents, n_random=random_n_latents, filter_generic=filter_with_pile, **kwargs)
 
-# %% ../nbs/12_compat.ipynb 23
-def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, title="", max_width=700, html=True, **kwargs):
-    "The seed's name for `attention_heatmap` (`heads` as (layer, head) pairs or 'L15H5'; `max_width` is accepted for compatibility)."
-    return attention_heatmap(model, type_pattern, as_heads(heads), cache=local_cache, title=title, html=html, **kwargs)
+# %% ../nbs/12_compat.ipynb 24
+def seed_heads(heads, n_heads) -> list[Head]:
+    "Heads in the seed's spellings: flat indices `layer * n_heads + head` (int, list of ints, 1-D tensor) or pairs / 'L15H5' / `Head`s."
+    if isinstance(heads, (torch.Tensor, np.ndarray)): heads = heads.tolist()
+    if isinstance(heads, (int, np.integer)): heads = [heads]
+    if isinstance(heads, (list, tuple)) and heads and all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) for h in heads):
+        return [Head(int(h) // n_heads, int(h) % n_heads) for h in heads]
+    return as_heads(heads)
 
-# %% ../nbs/12_compat.ipynb 26
+# %% ../nbs/12_compat.ipynb 25
+def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, title="", max_width=700, html=True,
+                                 tokens=None, attention_mask=None, prompt=None, batch_idx=0):
+    "Patterns `[batch, n_heads, dest_pos, src_pos]` of `heads` for every batch row of `local_cache` (or of `prompt`/`tokens`); `html=True` also draws row `batch_idx`."
+    hs = check_heads(seed_heads(heads, model.cfg.n_heads), model.cfg.n_layers, model.cfg.n_heads)
+    if local_cache is None:
+        if tokens is None:
+            if prompt is None: raise ValueError("pass local_cache, tokens (+ attention_mask) or prompt")
+            tokens, attention_mask = tokenize(model, [prompt] if isinstance(prompt, str) else list(prompt))
+        want = {get_act_name(n, l) for l in {h.layer for h in hs} for n in ("pattern", "v")}
+        with torch.no_grad():
+            _, local_cache = model.run_with_cache(tokens, attention_mask=attention_mask, names_filter=lambda n: n in want)
+    full = {l: full_attention_scores(model, local_cache, l, type_pattern) for l in sorted({h.layer for h in hs})}
+    pats = torch.stack([full[l][:, h] for l, h in hs], 1).detach().float().cpu()
+    if html:
+        from IPython.display import display
+        display(attention_heatmap(model, type_pattern, hs, cache=local_cache, title=title, tokens=tokens, attention_mask=attention_mask,
+                                  batch_idx=batch_idx, max_width=max_width))
+    return pats
+
+# %% ../nbs/12_compat.ipynb 28
+PAPER_HEADS = {"gemma-2-2b": [[15, 5], [18, 5], [20, 3], [25, 4]],
+               "gemma-2-9b": [[25, 2], [26, 2], [29, 14], [33, 7], [37, 12], [39, 7]],
+               "Llama-3.1-8B": [[25, 2], [26, 2], [29, 14], [33, 7], [37, 12], [39, 7]]}     # as the seed: the 9B list
+PAPER_MODEL_SHAPES = {"gemma-2-2b": (26, 8), "gemma-2-9b": (42, 16), "Llama-3.1-8B": (32, 32)}   # (n_layers, n_heads)
+
+def _paper_alias(model_alias) -> str:
+    name = str(model_alias).split("/")[-1].lower().replace("meta-llama-", "llama-")
+    for k in PAPER_HEADS:
+        if name == k.lower() or name.startswith(k.lower() + "-"): return k     # 'gemma-2-2b-it' -> 'gemma-2-2b'
+    raise KeyError(f"no paper heads for {model_alias!r}; the seed gives them for {list(PAPER_HEADS)}")
+
+# %% ../nbs/12_compat.ipynb 29
+def paper_heads_dict(model_alias, model=None, check=False) -> dict:
+    "The seed's `heads_dict`: `{'known': [[layer, head], ...], 'unknown': [...]}` for `model_alias`; `model=`/`check=True` range-check them."
+    k = _paper_alias(model_alias)
+    heads = [list(h) for h in PAPER_HEADS[k]]
+    if model is not None: check_heads(heads, model.cfg.n_layers, model.cfg.n_heads)
+    elif check: check_heads(heads, *PAPER_MODEL_SHAPES[k])
+    return {"known": heads, "unknown": [list(h) for h in heads]}
+
+# %% ../nbs/12_compat.ipynb 32
+def setup_logging(level="INFO", log_file=None, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s") -> logging.Logger:
+    "Log to stderr (and `log_file`) at `level`; safe to call again (it replaces its own handlers). Returns the `steerattn` logger."
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, "_steerattn", False)]: root.removeHandler(h); h.close()
+    hs = [logging.StreamHandler()] + ([logging.FileHandler(log_file, encoding="utf-8")] if log_file else [])
+    for h in hs: h._steerattn = True; h.setFormatter(logging.Formatter(fmt)); root.addHandler(h)
+    lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
+    root.setLevel(lvl)
+    log = logging.getLogger("steerattn"); log.setLevel(lvl)
+    return log
+
+# %% ../nbs/12_compat.ipynb 33
+def set_seed(seed=42, deterministic=False) -> int:
+    "Seed Python's `random`, NumPy's global generator and torch (CPU and every GPU); `deterministic` also asks torch for deterministic kernels."
+    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)      # for subprocesses; this interpreter's hash seed is fixed at start-up
+    if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
+    return seed
+
+# %% ../nbs/12_compat.ipynb 36
+class TokenList(list):
+    "Per-token strings that remember their token ids (and prompt), so positions can be looked up exactly."
+    def __init__(self, tokens=(), ids=None, prompt=None):
+        super().__init__(tokens)
+        self.ids = None if ids is None else [int(i) for i in ids]
+        self.prompt = prompt
+        if self.ids is not None and len(self.ids) != len(self):
+            raise ValueError(f"{len(self)} token strings but {len(self.ids)} ids")
+
+# %% ../nbs/12_compat.ipynb 37
+def char_spans(tokenizer, ids) -> tuple[str, list[tuple[int, int]]]:
+    "The text of `ids` (special tokens dropped) and each token's character span in it; a token holding part of a character covers it."
+    special = set(tokenizer.all_special_ids)
+    dec = lambda xs: tokenizer.decode(xs, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    text, spans, done = dec(ids), [], 0
+    for i, t in enumerate(ids):
+        if t in special: spans.append((done, done)); continue
+        pre = dec(ids[:i + 1])
+        n = done
+        while n < min(len(pre), len(text)) and pre[n] == text[n]: n += 1
+        # characters after n are an unfinished one (decoded as U+FFFD): this token holds some of its bytes
+        end = n + 1 if n < len(pre) and n < len(text) else n
+        spans.append((done, max(end, done)))
+        done = n
+    return text, spans
+
+# %% ../nbs/12_compat.ipynb 38
+def _ids_of(model, tokens):
+    "Token ids (BOS included, as the model saw them) from a pattern, a `TokenList`, ids, a prompt, or plain token strings."
+    if isinstance(tokens, AttentionPattern):
+        if getattr(tokens.tokens, "ids", None) is not None: return tokens.tokens.ids
+        ids = tokenize(model, [tokens.prompt])[0][0].tolist()
+        if len(ids) != tokens.seq_len: raise ValueError(f"{tokens.prompt!r} re-tokenises to {len(ids)} tokens, the pattern has {tokens.seq_len}")
+        return ids
+    if isinstance(tokens, str): return tokenize(model, [tokens])[0][0].tolist()
+    if getattr(tokens, "ids", None) is not None: return tokens.ids
+    if isinstance(tokens, torch.Tensor): return tokens.flatten().tolist()
+    toks = list(tokens)
+    if toks and all(isinstance(t, (int, np.integer)) for t in toks): return [int(t) for t in toks]
+    # plain strings: only safe when no character was split between tokens
+    if any("\ufffd" in t for t in toks):
+        raise ValueError("these token strings hold '\ufffd' (a character split between tokens), so the text cannot be rebuilt from them; "
+                         "pass the AttentionPattern, the token ids or a TokenList instead")
+    bos = model.tokenizer.bos_token
+    ids = tokenize(model, ["".join(toks[1:] if toks and toks[0] == bos else toks)])[0][0].tolist()
+    if len(ids) != len(toks): raise ValueError(f"the tokens do not re-tokenise to {len(toks)} tokens; pass the AttentionPattern or the ids")
+    return ids
+
+# %% ../nbs/12_compat.ipynb 39
+def token_positions_exact(model, tokens, words, occurrence=-1) -> list[int]:
+    "Positions of `words` (a string, or words joined by spaces) in `tokens`, found from token ids: exact for any Unicode."
+    sub = words if isinstance(words, str) else " ".join(words)
+    if not sub: raise ValueError("empty subject")
+    ids = _ids_of(model, tokens)
+    text, spans = char_spans(model.tokenizer, ids)
+    starts = [j for j in range(len(text)) if text.startswith(sub, j)]
+    if not starts: raise ValueError(f"{sub!r} does not occur in {text!r}")
+    try: start = starts[occurrence]
+    except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {text!r}") from None
+    end, pos = start + len(sub), []
+    for j, (a, b) in enumerate(spans):
+        while a < b and text[a].isspace(): a += 1         # a leading space belongs to no word
+        if a < end and b > start: pos.append(j)
+    return pos
+
+# %% ../nbs/12_compat.ipynb 40
+def with_token_ids(model, pattern) -> AttentionPattern:
+    "`pattern` with `tokens` turned into a `TokenList` carrying the ids the model saw (in place; returned for chaining)."
+    if getattr(pattern.tokens, "ids", None) is None:
+        pattern.tokens = TokenList(pattern.tokens, ids=_ids_of(model, pattern), prompt=pattern.prompt)
+    return pattern
+
+# %% ../nbs/12_compat.ipynb 41
 def create_sample_dataset(n_pairs=None, relations=None, seed=0) -> FactDataset:
     "The seed's name for `load_facts`: the packaged true facts with their false twins."
     return load_facts(n_pairs, relations, seed)
 
-AttentionAnalyzer._find_token_positions = AttentionAnalyzer.find_token_positions   # the seed calls the private name
+@patch_to(AttentionAnalyzer)
+def _find_token_positions(self, tokens, words, occurrence=-1) -> list[int]:
+    "The seed's private name: `token_positions_exact` with this analyzer's model."
+    return token_positions_exact(self.model, tokens, words, occurrence)

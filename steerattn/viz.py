@@ -14,17 +14,18 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 from transformer_lens.utilities import get_act_name
 
-from .core import Head, LABELS, atomic_write, check_heads, other_label
+from .core import Head, LABELS, as_heads, atomic_write, check_heads, other_label
 from .models import tokenize
 from .attention import check_measures, full_attention_scores
 from .results import rule_text
 
 # %% auto 0
 __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_difference_boxes',
-           'plot_significance_table', 'plot_random_p_values', 'circuitsvis_bundle', 'AttentionHeatmap',
-           'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads', 'plot_top_heads_comparison',
-           'plot_attention_to_subject', 'plot_head_scores_distribution', 'plot_knockout', 'significance_markdown',
-           'report_figures', 'write_report']
+           'plot_head_boxes', 'plot_significance_table', 'plot_random_p_values', 'circuitsvis_bundle',
+           'AttentionHeatmap', 'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads',
+           'plot_top_heads_comparison', 'plot_attention_to_subject', 'plot_head_scores_distribution',
+           'plot_attention_comparison_interactive', 'aggregated_attention_flow', 'plot_aggregated_attention_flow',
+           'plot_knockout', 'significance_markdown', 'report_figures', 'write_report']
 
 # %% ../nbs/09_viz.ipynb 5
 def offline_notebook():
@@ -69,7 +70,7 @@ _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # %% ../nbs/09_viz.ipynb 15
 def plot_heads_scatter_entity_types(attn_heads_A, attn_heads_B, A_label, B_label, heads, head_colors=None,
                                     title="Attention to the entity per prompt"):
-    "Scatter of A vs B (dicts entity_type -> [N, n_layers, n_heads]) for `heads`; colour = head, marker = entity type."
+    "Scatter of A vs B (dicts entity_type -> [N, n_layers, n_heads]) for `heads`; colour = head, marker = entity type, one legend for each."
     if set(attn_heads_A) != set(attn_heads_B):
         raise ValueError(f"A and B must have the same entity types; got {sorted(attn_heads_A)} and {sorted(attn_heads_B)}")
     head_colors = head_colors or {h: _COLORS[i % len(_COLORS)] for i, h in enumerate(map(tuple, heads))}
@@ -81,11 +82,21 @@ def plot_heads_scatter_entity_types(attn_heads_A, attn_heads_B, A_label, B_label
             x, y = a[:, l, h], b[:, l, h]
             lim = [min(lim[0], x.min(), y.min()), max(lim[1], x.max(), y.max())]
             fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=f"{str(Head(l, h))} · {et}",
-                                     legendgroup=str(Head(l, h)),
+                                     legendgroup=str(Head(l, h)), showlegend=False,
                                      marker=dict(color=head_colors[(l, h)], symbol=_MARKERS[j % len(_MARKERS)], size=7, opacity=0.7),
                                      hovertemplate=f"{str(Head(l, h))} {et}<br>{A_label}=%{{x:.3f}}<br>{B_label}=%{{y:.3f}}<extra></extra>"))
     fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line=dict(color="black", dash="dash", width=1), name="no change", hoverinfo="skip"))
-    fig.update_layout(title=title, xaxis_title=A_label, yaxis_title=B_label, width=700, height=600, **_LAYOUT)
+    # two legends, as in the seed: colours name the heads (a click hides that head), marker shapes name the entity types
+    for i, (l, h) in enumerate(heads):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(Head(l, h)), legendgroup=str(Head(l, h)),
+                                 marker=dict(color=head_colors[(l, h)], symbol="circle", size=9), legend="legend",
+                                 legendgrouptitle_text="head" if i == 0 else None))
+    for j, et in enumerate(attn_heads_A):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=et, legendgroup=f"type:{et}", legend="legend2",
+                                 marker=dict(color="#555", symbol=_MARKERS[j % len(_MARKERS)], size=9),
+                                 legendgrouptitle_text="entity type" if j == 0 else None))
+    fig.update_layout(title=title, xaxis_title=A_label, yaxis_title=B_label, width=760, height=600, **_LAYOUT)
+    fig.update_layout(legend=dict(x=1.02, y=1, yanchor="top"), legend2=dict(x=1.02, y=0.35, yanchor="top"))
     return fig
 
 # %% ../nbs/09_viz.ipynb 18
@@ -105,6 +116,47 @@ def plot_difference_boxes(diffs, heads, title="Steered − original attention, b
     return fig
 
 # %% ../nbs/09_viz.ipynb 21
+def _head_values(v, heads):
+    "`{head label: 1-D values}` from an array [N, L, H], a dict of arrays by entity type, a `{'L15H5': values}` dict, or a list of those."
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):          # the seed's list of random-latent results
+        parts = [_head_values(x, heads) for x in v]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if isinstance(v, dict):
+        try: by_head = {str(Head.parse(k)): k for k in v}
+        except ValueError: by_head = None
+        if by_head is not None:                                                 # {'L15H5': values}
+            want = [str(h) for h in (as_heads(heads) if heads is not None else map(Head.parse, v))]
+            miss = [h for h in want if h not in by_head]
+            if miss: raise ValueError(f"heads {miss} not in the values (they hold {list(by_head)})")
+            return {h: _np(v[by_head[h]]).ravel() for h in want}
+        v = np.concatenate([_np(x) for x in v.values()])                        # {entity_type: [N, L, H]}
+    if heads is None: raise ValueError("pass `heads` for values given as [N, n_layers, n_heads] arrays")
+    a = _check_heads(v, as_heads(heads))
+    return {str(h): a[:, h.layer, h.head] for h in as_heads(heads)}
+
+# %% ../nbs/09_viz.ipynb 22
+def _is_head_key(k):
+    if not isinstance(k, str): return False
+    try: Head.parse(k); return True
+    except ValueError: return False
+
+# %% ../nbs/09_viz.ipynb 23
+def plot_head_boxes(values, heads=None, title="Steered − original attention per head", measure="attention weight", points="outliers"):
+    "One box per head and condition; `values` is one condition or `{condition: values}` (see `_head_values` for the forms)."
+    one = not isinstance(values, dict) or any(_is_head_key(k) for k in values)   # a bare array or the seed's {'L15H5': values}
+    conds = {"values": values} if one else values
+    fig = go.Figure()
+    for i, (cond, v) in enumerate(conds.items()):
+        hv = _head_values(v, heads)
+        fig.add_trace(go.Box(x=[h for h, ys in hv.items() for _ in ys], y=np.concatenate(list(hv.values())), name=str(cond),
+                             marker_color=_COLORS[i % len(_COLORS)], boxmean=True, boxpoints=points,
+                             hovertemplate="%{x}<br>%{y:.4f}<extra>" + _html.escape(str(cond)) + "</extra>"))
+    fig.update_layout(boxmode="group", title=title, xaxis_title="head", yaxis_title=f"Δ {measure}", height=450,
+                      width=max(500, 160 * len(hv) + 200), **_LAYOUT)
+    fig.add_hline(y=0, line_color="black", line_width=1)
+    return fig
+
+# %% ../nbs/09_viz.ipynb 26
 def plot_significance_table(counts, n_random=10, title="Top latent vs random latents: significant comparisons"):
     "Table figure from `counts[model][row] = k`; cells read 'k/n'."
     models = list(counts)
@@ -115,7 +167,7 @@ def plot_significance_table(counts, n_random=10, title="Top latent vs random lat
     fig.update_layout(title=title, height=140 + 55 * len(rows), width=300 + 160 * len(models), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
-# %% ../nbs/09_viz.ipynb 24
+# %% ../nbs/09_viz.ipynb 29
 def plot_random_p_values(p_values, alpha=0.05, title="Top latent vs each random latent: p-values"):
     "Box + points of `p_values[kind][row] = [p per random latent]` on a log axis, with a line at `alpha`."
     fig = go.Figure()
@@ -128,19 +180,19 @@ def plot_random_p_values(p_values, alpha=0.05, title="Top latent vs each random 
     fig.update_layout(boxmode="group", title=title, yaxis_type="log", yaxis_title="p-value", height=450, width=900, **_LAYOUT)
     return fig
 
-# %% ../nbs/09_viz.ipynb 27
+# %% ../nbs/09_viz.ipynb 32
 _CV_STATE = {"bundle_sent": False}
 
-# %% ../nbs/09_viz.ipynb 28
+# %% ../nbs/09_viz.ipynb 33
 def circuitsvis_bundle() -> str:
     "The circuitsvis browser bundle (defines `window.CircuitsVis`)."
     import circuitsvis
     return (Path(circuitsvis.__file__).parent/"dist"/"cdn"/"iife.js").read_text(encoding="utf-8").replace("</script>", "<\\/script>")
 
-# %% ../nbs/09_viz.ipynb 29
+# %% ../nbs/09_viz.ipynb 34
 class AttentionHeatmap:
     "circuitsvis `AttentionHeads` figure for patterns [n_heads, q, k] that renders with no network."
-    def __init__(self, attention, tokens, head_names=None, title="", max_value=None, min_value=None):
+    def __init__(self, attention, tokens, head_names=None, title="", max_value=None, min_value=None, max_width=None):
         a = _np(attention)
         if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[1] != len(tokens):
             raise ValueError(f"attention must be [n_heads, n_tokens, n_tokens] with n_tokens = len(tokens) = {len(tokens)}; got {a.shape}")
@@ -149,6 +201,7 @@ class AttentionHeatmap:
         self.props = dict(attention=a.round(5).tolist(), tokens=self.tokens, attentionHeadNames=self.head_names)
         if max_value is not None: self.props["maxValue"] = max_value
         if min_value is not None: self.props["minValue"] = min_value
+        self.max_width = max_width     # pixels; None: as wide as the page
 
     def _body(self, with_bundle):
         div = "circuits-vis-" + uuid.uuid4().hex[:12]
@@ -158,7 +211,8 @@ class AttentionHeatmap:
         js = (f"(function draw(n){{ if (window.CircuitsVis) CircuitsVis.render('{div}', CircuitsVis.AttentionHeads, {json.dumps(self.props)});"
               f" else if (n > 0) setTimeout(function(){{draw(n-1)}}, 100);"
               f" else document.getElementById('{div}').innerText = 'circuitsvis bundle not loaded: run steerattn.viz.reset_circuitsvis() and re-run this cell'; }})(100);")
-        return f'{head}<div id="{div}" class="steerattn-heatmap" style="margin: 15px 0;"></div>{bundle}<script>{js}</script>'
+        width = f" max-width: {int(self.max_width)}px;" if self.max_width else ""
+        return f'{head}<div id="{div}" class="steerattn-heatmap" style="margin: 15px 0;{width}"></div>{bundle}<script>{js}</script>'
 
     def _repr_html_(self):
         first = not _CV_STATE["bundle_sent"]
@@ -171,14 +225,14 @@ class AttentionHeatmap:
         if path: Path(path).write_text(page, encoding="utf-8")
         return page
 
-# %% ../nbs/09_viz.ipynb 30
+# %% ../nbs/09_viz.ipynb 35
 def reset_circuitsvis():
     "Make the next heatmap carry the circuitsvis bundle again (e.g. after clearing outputs)."
     _CV_STATE["bundle_sent"] = False
 
-# %% ../nbs/09_viz.ipynb 33
+# %% ../nbs/09_viz.ipynb 38
 def attention_heatmap(model, measure, heads, cache=None, title="", html=True, prompt=None, tokens=None,
-                      attention_mask=None, batch_idx=0):
+                      attention_mask=None, batch_idx=0, max_width=None):
     "Heatmaps of `measure` for `heads` on one prompt: an `AttentionHeatmap` (or the `[1, n_heads, q, k]` tensor if `html=False`)."
     check_measures(measure)
     heads = check_heads(heads, model.cfg.n_layers, model.cfg.n_heads)
@@ -197,11 +251,11 @@ def attention_heatmap(model, measure, heads, cache=None, title="", html=True, pr
     else: toks = [f"t{i}" for i in range(pats.shape[-1])]
     if not html: return pats[None]
     hm = AttentionHeatmap(pats, toks, [str(h) for h in heads], title=title or measure,
-                          max_value=None if measure == "attn_weights" else float(pats.max()), min_value=0.0)
+                          max_value=None if measure == "attn_weights" else float(pats.max()), min_value=0.0, max_width=max_width)
     hm.patterns = pats[None]
     return hm
 
-# %% ../nbs/09_viz.ipynb 36
+# %% ../nbs/09_viz.ipynb 41
 def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
     "Two heatmaps (layer × head): effect (true − false) and −log10 p, stars on the top-k significant heads."
     eff, p = results["effect"].numpy(), results["p_values"].numpy()
@@ -220,7 +274,7 @@ def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
         fig.update_xaxes(title_text="head", row=1, col=c); fig.update_yaxes(title_text="layer", row=1, col=c)
     return fig.update_layout(title=title, height=max(400, 18 * L + 120), width=900)
 
-# %% ../nbs/09_viz.ipynb 37
+# %% ../nbs/09_viz.ipynb 42
 def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_k=10):
     "Mean subject attention (± s.e.m.) on true vs false facts for the top heads."
     hs = list(significant_heads)[:top_k]
@@ -233,7 +287,7 @@ def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_
                     error_y=dict(type="data", array=(v.std(0) / len(v) ** 0.5).numpy()))
     return fig.update_layout(barmode="group", title="Attention to the subject, top heads", yaxis_title="attention mass", height=380)
 
-# %% ../nbs/09_viz.ipynb 38
+# %% ../nbs/09_viz.ipynb 43
 def plot_attention_to_subject(pattern, layer, head, title=None):
     "Full attention of one head on one prompt, subject keys and the prediction row marked."
     A = pattern.attention[layer, head].numpy()
@@ -243,7 +297,7 @@ def plot_attention_to_subject(pattern, layer, head, title=None):
     fig.add_hline(y=pattern.prediction_position, line=dict(color="green", dash="dash"))
     return fig.update_layout(title=title or f"L{layer}H{head}: {pattern.prompt}", yaxis_autorange="reversed", height=450, width=520)
 
-# %% ../nbs/09_viz.ipynb 39
+# %% ../nbs/09_viz.ipynb 44
 def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=30):
     "Overlaid histograms of one head's subject attention on true and false facts."
     fig = go.Figure()
@@ -251,17 +305,107 @@ def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=
         fig.add_histogram(x=s[:, layer, head].numpy(), name=lab, marker_color=col, opacity=0.6, nbinsx=nbins)
     return fig.update_layout(barmode="overlay", title=f"L{layer}H{head}: attention to the subject", xaxis_title="attention mass", height=350)
 
-# %% ../nbs/09_viz.ipynb 40
+# %% ../nbs/09_viz.ipynb 45
+def _tick(i, t): return f"{i}:{t}"
+
+# %% ../nbs/09_viz.ipynb 46
+def plot_attention_comparison_interactive(true_pattern, false_pattern, layer, head, title=None, colorscale="Blues"):
+    "The same head's attention on a true and a false fact, side by side on one colour scale; subject keys and the prediction row marked."
+    mats = [p.attention[layer, head].detach().float().cpu().numpy() for p in (true_pattern, false_pattern)]
+    zmax = max(float(m.max()) for m in mats) or 1.0          # one scale, so the two panels compare directly
+    short = lambda s: s if len(s) <= 60 else s[:57] + "…"
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=[f"TRUE: {short(true_pattern.prompt)}", f"FALSE: {short(false_pattern.prompt)}"])
+    scores = []
+    for c, (p, A) in enumerate(zip((true_pattern, false_pattern), mats), start=1):
+        ticks = [_tick(i, t) for i, t in enumerate(p.tokens)]
+        fig.add_trace(go.Heatmap(z=A, x=ticks, y=ticks, coloraxis="coloraxis", name="true" if c == 1 else "false",
+                                 hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>"), 1, c)
+        subj, q = list(p.subject_positions or []), p.prediction_position
+        for k in subj: fig.add_vline(x=k, line=dict(color="red", dash="dash", width=1), row=1, col=c)
+        fig.add_hline(y=q, line=dict(color="green", dash="dash", width=1), row=1, col=c)
+        # the cells the head test scores: prediction row × subject keys
+        fig.add_trace(go.Scatter(x=[ticks[k] for k in subj], y=[ticks[q]] * len(subj), mode="markers", showlegend=c == 1,
+                                 name="prediction → subject", legendgroup="cells", customdata=A[q, subj],
+                                 marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)),
+                                 hovertemplate="prediction %{y} → subject %{x}<br>attention %{customdata:.3f}<extra></extra>"), 1, c)
+        scores.append(float(A[q, subj].sum()) if subj else float("nan"))
+        fig.update_xaxes(title_text="key", tickangle=-60, row=1, col=c); fig.update_yaxes(title_text="query", autorange="reversed", row=1, col=c)
+    n = max(len(true_pattern.tokens), len(false_pattern.tokens))
+    fig.update_layout(title=title or f"L{layer}H{head}: attention to the subject {scores[0]:.3f} (true) vs {scores[1]:.3f} (false)",
+                      coloraxis=dict(colorscale=colorscale, cmin=0, cmax=zmax, colorbar=dict(title="attention")),
+                      width=min(1400, 500 + 2 * 28 * n), height=min(800, 300 + 24 * n), template="plotly_white",
+                      legend=dict(orientation="h", y=-0.25))
+    fig.layout.meta = dict(subject_attention=scores, layer=layer, head=head)
+    return fig
+
+# %% ../nbs/09_viz.ipynb 47
+_AGG = {"mean": np.mean, "max": np.max, "sum": np.sum}
+
+def aggregated_attention_flow(patterns, aggregation="mean", query="last", skip_first=True) -> dict:
+    "Per head and per key offset (k − q), attention aggregated over prompts and positions; see `plot_aggregated_attention_flow`."
+    if aggregation not in _AGG: raise ValueError(f"aggregation must be one of {list(_AGG)}; got {aggregation!r}")
+    if query not in ("last", "all"): raise ValueError(f"query must be 'last' or 'all'; got {query!r}")
+    patterns = list(patterns)
+    if not patterns: raise ValueError("plot_aggregated_attention_flow: no patterns given")
+    f, k0 = _AGG[aggregation], int(bool(skip_first))
+    n_max = max(p.seq_len for p in patterns)
+    L, H = patterns[0].last_row.shape[:2]
+    per_prompt, by_off = [], [[] for _ in range(n_max)]          # by_off[d]: rows at offset k − q = −d
+    for p in patterns:
+        rows = (p.last_row[:, :, None, :] if query == "last" else p.attention).detach().float().cpu().numpy()  # [L, H, Q, S]
+        qs = [p.seq_len - 1] if query == "last" else list(range(k0, p.seq_len))
+        vals = []
+        for i, q in enumerate(qs):
+            r = rows[:, :, i if query == "last" else q, k0:q + 1]              # keys k0..q (causal)
+            if r.shape[-1] == 0: continue
+            vals.append(f(r, axis=-1))
+            for k in range(k0, q + 1): by_off[q - k].append(rows[:, :, i if query == "last" else q, k])
+        if vals: per_prompt.append(np.max(vals, 0) if aggregation == "max" else np.mean(vals, 0))
+    if not per_prompt: raise ValueError("every prompt is too short: with skip_first=True a prompt needs at least 2 tokens")
+    per_prompt = np.stack(per_prompt)                                           # [N, L, H]
+    head = per_prompt.max(0) if aggregation == "max" else per_prompt.mean(0)
+    pool = (lambda xs: np.max(xs, 0)) if aggregation == "max" else (lambda xs: np.mean(xs, 0))
+    used = [d for d in range(n_max) if by_off[d]]
+    flow = np.stack([pool(np.stack(by_off[d])) for d in used], -1)            # [L, H, n_offsets]
+    return dict(head=head, per_prompt=per_prompt, flow=flow[..., ::-1], offsets=-np.array(used)[::-1],
+                counts=np.array([len(by_off[d]) for d in used])[::-1], aggregation=aggregation, query=query, skip_first=skip_first)
+
+# %% ../nbs/09_viz.ipynb 48
+def plot_aggregated_attention_flow(patterns, aggregation="mean", title=None, query="last", skip_first=True):
+    "Layer × head map of attention aggregated over prompts and key positions, and layer × key-offset flows (keys aligned on the query)."
+    r = aggregated_attention_flow(patterns, aggregation, query, skip_first)
+    L, H = r["head"].shape
+    by_layer = r["flow"].max(1) if aggregation == "max" else r["flow"].mean(1)   # [L, n_offsets]
+    what = {"mean": "mean over keys", "max": "max over keys", "sum": "sum over keys"}[aggregation]
+    rows = "the prediction (last) position" if query == "last" else "every query position"
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6], horizontal_spacing=0.12,
+                        subplot_titles=(f"per head: {what}, {'max' if aggregation == 'max' else 'mean'} over prompts",
+                                        "per layer: by key offset k − q (0 = the query itself)"))
+    fig.add_trace(go.Heatmap(z=r["head"], colorscale="Viridis", colorbar=dict(x=0.40, len=0.9, title=aggregation),
+                             hovertemplate="L%{y}H%{x}<br>%{z:.4f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Heatmap(z=by_layer, x=r["offsets"], colorscale="Viridis", colorbar=dict(x=1.0, len=0.9),
+                             customdata=np.tile(r["counts"], (L, 1)),
+                             hovertemplate="layer %{y}, offset %{x}<br>%{z:.4f}<br>(%{customdata} rows)<extra></extra>"), 1, 2)
+    fig.update_xaxes(title_text="head", row=1, col=1); fig.update_xaxes(title_text="key offset k − q", row=1, col=2)
+    fig.update_yaxes(title_text="layer", row=1, col=1); fig.update_yaxes(title_text="layer", row=1, col=2)
+    skip = "; first key (BOS) left out" if skip_first else ""
+    fig.update_layout(title=dict(text=(title or f"{aggregation.capitalize()} attention flow") +
+                                 f"<br><sup>{len(r['per_prompt'])} prompts, queries: {rows}{skip}; prompts of different lengths aligned on the query</sup>"),
+                      height=max(420, 16 * L + 160), width=1000, template="plotly_white")
+    return fig
+
+# %% ../nbs/09_viz.ipynb 49
 def plot_knockout(result):
     "Histogram of the random-k drops in P(object) with the top-k drop marked."
     fig = go.Figure(go.Histogram(x=result["random_drop_p"], name=f"{result['k']} random heads", marker_color="gray"))
     fig.add_vline(x=result["top_drop_p"], line=dict(color="crimson", width=3), annotation_text=f"top-{result['k']}")
     return fig.update_layout(title=f"{result['kind']} knockout: drop in P(true object)", xaxis_title="mean drop", height=330)
 
-# %% ../nbs/09_viz.ipynb 43
+# %% ../nbs/09_viz.ipynb 55
 def _ci(x): return f"{x['mean_diff']:.3g} [{x['ci_mean_diff'][0]:.3g}, {x['ci_mean_diff'][1]:.3g}]"
 
-# %% ../nbs/09_viz.ipynb 44
+# %% ../nbs/09_viz.ipynb 56
 def significance_markdown(summary, cfg) -> str:
     "The paper-style table(s), one per measure: random latents beaten and p-values, prompt- and entity-level side by side."
     model, n = (cfg.model if cfg.model != "default" else "smollm2-135m"), cfg.n_random
@@ -294,7 +438,7 @@ def significance_markdown(summary, cfg) -> str:
         out.append("")
     return "\n".join(out)
 
-# %% ../nbs/09_viz.ipynb 46
+# %% ../nbs/09_viz.ipynb 58
 def report_figures(summary, results, cfg, heads, types) -> list:
     "(title, figure) pairs of the report: per measure the significance table, then per label the boxes, bars and scatter."
     figs = []
@@ -326,7 +470,7 @@ def report_figures(summary, results, cfg, heads, types) -> list:
         figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
-# %% ../nbs/09_viz.ipynb 47
+# %% ../nbs/09_viz.ipynb 59
 def write_report(path, summary, results, cfg, heads, types):
     "A standalone HTML report (plotly.js inlined once); every user-given string is escaped."
     figs = report_figures(summary, results, cfg, heads, types)
