@@ -15,33 +15,33 @@ from .facts import FactDataset, load_facts
 from .latents import select_latents
 from .steering import Condition, run_conditions
 from .stats import compare_means, compute_bonferroni_correction, compute_fdr_correction, n_random_beaten
-from .factual_heads import AttentionAnalyzer, AttentionPattern
+from .factual_heads import AttentionAnalyzer, AttentionPattern, TokenList, char_spans, token_positions_exact, _ids_of
 from .attention import full_attention_scores
 from .viz import (attention_heatmap, plot_attention_to_subject, plot_factual_recall_heads, plot_head_differences,
                            plot_head_scores_distribution, plot_heads_scatter_entity_types, plot_top_heads_comparison,
                            plot_attention_comparison_interactive, plot_aggregated_attention_flow, plot_head_boxes)
 from transformer_lens.utilities import get_act_name
-from fastcore.basics import patch_to
 
 # %% auto 0
 __all__ = ['PAPER_HEADS', 'PAPER_MODEL_SHAPES', 'compute_attn_original', 'compute_attn_steered',
            'compute_attn_original_vs_steered', 'get_attn_to_entity_tok_mean',
            'compute_significance_test_against_random', 'create_prompts_and_answers', 'load_latents', 'seed_heads',
-           'visualize_attention_patterns', 'paper_heads_dict', 'setup_logging', 'set_seed', 'TokenList', 'char_spans',
-           'token_positions_exact', 'with_token_ids', 'create_sample_dataset', 'load_model', 'get_batch_pos',
-           'get_value_weighted_patterns', 'get_output_value_weighted_patterns', 'compare_means',
-           'compute_bonferroni_correction', 'compute_fdr_correction', 'find_entity_positions', 'get_valid_entities',
-           'load_data', 'AttentionAnalyzer', 'FactDataset', 'plot_head_differences', 'plot_heads_scatter_entity_types',
-           'plot_factual_recall_heads', 'plot_attention_to_subject', 'plot_head_scores_distribution',
-           'plot_top_heads_comparison', 'SteeringVector', 'plot_attention_comparison_interactive',
-           'plot_aggregated_attention_flow', 'plot_head_boxes']
+           'visualize_attention_patterns', 'paper_heads_dict', 'setup_logging', 'set_seed', 'with_token_ids',
+           'create_sample_dataset', 'load_model', 'get_batch_pos', 'get_value_weighted_patterns',
+           'get_output_value_weighted_patterns', 'compare_means', 'compute_bonferroni_correction',
+           'compute_fdr_correction', 'find_entity_positions', 'get_valid_entities', 'load_data', 'AttentionAnalyzer',
+           'FactDataset', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_factual_recall_heads',
+           'plot_attention_to_subject', 'plot_head_scores_distribution', 'plot_top_heads_comparison', 'SteeringVector',
+           'plot_attention_comparison_interactive', 'plot_aggregated_attention_flow', 'plot_head_boxes', 'TokenList',
+           'char_spans', 'token_positions_exact']
 
 # %% ../nbs/12_compat.ipynb 5
 _all_ = ["load_model", "get_batch_pos", "get_value_weighted_patterns", "get_output_value_weighted_patterns", "compare_means",
          "compute_bonferroni_correction", "compute_fdr_correction", "find_entity_positions", "get_valid_entities", "load_data",
          "AttentionAnalyzer", "FactDataset", "plot_head_differences", "plot_heads_scatter_entity_types", "plot_factual_recall_heads",
          "plot_attention_to_subject", "plot_head_scores_distribution", "plot_top_heads_comparison", "SteeringVector",
-         "plot_attention_comparison_interactive", "plot_aggregated_attention_flow", "plot_head_boxes"]
+         "plot_attention_comparison_interactive", "plot_aggregated_attention_flow", "plot_head_boxes",
+         "TokenList", "char_spans", "token_positions_exact"]
 
 # %% ../nbs/12_compat.ipynb 7
 def _first_n(N, tokens, pos, am):
@@ -177,84 +177,15 @@ def set_seed(seed=42, deterministic=False) -> int:
     return seed
 
 # %% ../nbs/12_compat.ipynb 36
-class TokenList(list):
-    "Per-token strings that remember their token ids (and prompt), so positions can be looked up exactly."
-    def __init__(self, tokens=(), ids=None, prompt=None):
-        super().__init__(tokens)
-        self.ids = None if ids is None else [int(i) for i in ids]
-        self.prompt = prompt
-        if self.ids is not None and len(self.ids) != len(self):
-            raise ValueError(f"{len(self)} token strings but {len(self.ids)} ids")
-
-# %% ../nbs/12_compat.ipynb 37
-def char_spans(tokenizer, ids) -> tuple[str, list[tuple[int, int]]]:
-    "The text of `ids` (special tokens dropped) and each token's character span in it; a token holding part of a character covers it."
-    special = set(tokenizer.all_special_ids)
-    dec = lambda xs: tokenizer.decode(xs, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    text, spans, done = dec(ids), [], 0
-    for i, t in enumerate(ids):
-        if t in special: spans.append((done, done)); continue
-        pre = dec(ids[:i + 1])
-        n = done
-        while n < min(len(pre), len(text)) and pre[n] == text[n]: n += 1
-        # characters after n are an unfinished one (decoded as U+FFFD): this token holds some of its bytes
-        end = n + 1 if n < len(pre) and n < len(text) else n
-        spans.append((done, max(end, done)))
-        done = n
-    return text, spans
-
-# %% ../nbs/12_compat.ipynb 38
-def _ids_of(model, tokens):
-    "Token ids (BOS included, as the model saw them) from a pattern, a `TokenList`, ids, a prompt, or plain token strings."
-    if isinstance(tokens, AttentionPattern):
-        if getattr(tokens.tokens, "ids", None) is not None: return tokens.tokens.ids
-        ids = tokenize(model, [tokens.prompt])[0][0].tolist()
-        if len(ids) != tokens.seq_len: raise ValueError(f"{tokens.prompt!r} re-tokenises to {len(ids)} tokens, the pattern has {tokens.seq_len}")
-        return ids
-    if isinstance(tokens, str): return tokenize(model, [tokens])[0][0].tolist()
-    if getattr(tokens, "ids", None) is not None: return tokens.ids
-    if isinstance(tokens, torch.Tensor): return tokens.flatten().tolist()
-    toks = list(tokens)
-    if toks and all(isinstance(t, (int, np.integer)) for t in toks): return [int(t) for t in toks]
-    # plain strings: only safe when no character was split between tokens
-    if any("\ufffd" in t for t in toks):
-        raise ValueError("these token strings hold '\ufffd' (a character split between tokens), so the text cannot be rebuilt from them; "
-                         "pass the AttentionPattern, the token ids or a TokenList instead")
-    bos = model.tokenizer.bos_token
-    ids = tokenize(model, ["".join(toks[1:] if toks and toks[0] == bos else toks)])[0][0].tolist()
-    if len(ids) != len(toks): raise ValueError(f"the tokens do not re-tokenise to {len(toks)} tokens; pass the AttentionPattern or the ids")
-    return ids
-
-# %% ../nbs/12_compat.ipynb 39
-def token_positions_exact(model, tokens, words, occurrence=-1) -> list[int]:
-    "Positions of `words` (a string, or words joined by spaces) in `tokens`, found from token ids: exact for any Unicode."
-    sub = words if isinstance(words, str) else " ".join(words)
-    if not sub: raise ValueError("empty subject")
-    ids = _ids_of(model, tokens)
-    text, spans = char_spans(model.tokenizer, ids)
-    starts = [j for j in range(len(text)) if text.startswith(sub, j)]
-    if not starts: raise ValueError(f"{sub!r} does not occur in {text!r}")
-    try: start = starts[occurrence]
-    except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {text!r}") from None
-    end, pos = start + len(sub), []
-    for j, (a, b) in enumerate(spans):
-        while a < b and text[a].isspace(): a += 1         # a leading space belongs to no word
-        if a < end and b > start: pos.append(j)
-    return pos
-
-# %% ../nbs/12_compat.ipynb 40
 def with_token_ids(model, pattern) -> AttentionPattern:
     "`pattern` with `tokens` turned into a `TokenList` carrying the ids the model saw (in place; returned for chaining)."
     if getattr(pattern.tokens, "ids", None) is None:
         pattern.tokens = TokenList(pattern.tokens, ids=_ids_of(model, pattern), prompt=pattern.prompt)
     return pattern
 
-# %% ../nbs/12_compat.ipynb 41
+# %% ../nbs/12_compat.ipynb 37
 def create_sample_dataset(n_pairs=None, relations=None, seed=0) -> FactDataset:
     "The seed's name for `load_facts`: the packaged true facts with their false twins."
     return load_facts(n_pairs, relations, seed)
 
-@patch_to(AttentionAnalyzer)
-def _find_token_positions(self, tokens, words, occurrence=-1) -> list[int]:
-    "The seed's private name: `token_positions_exact` with this analyzer's model."
-    return token_positions_exact(self.model, tokens, words, occurrence)
+AttentionAnalyzer._find_token_positions = AttentionAnalyzer.find_token_positions   # the seed's private name

@@ -24,11 +24,11 @@ from .hooks import attention_knockout_hooks, head_knockout_hooks
 from .facts import Fact, object_predictions, relation_template
 
 # %% auto 0
-__all__ = ['PROFILE_FEATURES', 'AttentionPattern', 'FactualHead', 'TopHead', 'AttentionAnalyzer', 'knockout_experiment',
-           'attention_entropy', 'compare_entropy', 'relation_specific_heads', 'object_attention_scores',
-           'compare_subject_object', 'subject_attention_by_position', 'with_prefix', 'few_shot_facts',
-           'misleading_facts', 'few_shot_experiment', 'misleading_context_experiment', 'head_profiles', 'cluster_heads',
-           'compare_models', 'checkpoint_evolution']
+__all__ = ['PROFILE_FEATURES', 'AttentionPattern', 'FactualHead', 'TopHead', 'TokenList', 'char_spans', 'token_positions_exact',
+           'AttentionAnalyzer', 'knockout_experiment', 'attention_entropy', 'compare_entropy',
+           'relation_specific_heads', 'object_attention_scores', 'compare_subject_object',
+           'subject_attention_by_position', 'with_prefix', 'few_shot_facts', 'misleading_facts', 'few_shot_experiment',
+           'misleading_context_experiment', 'head_profiles', 'cluster_heads', 'compare_models', 'checkpoint_evolution']
 
 # %% ../nbs/08_factual_heads.ipynb 6
 @dataclass(eq=False)
@@ -80,13 +80,79 @@ def _check_top_k(top_k, n):
     if not 1 <= top_k <= n: raise ValueError(f"top_k must be between 1 and the number of heads ({n}); got {top_k}")
 
 # %% ../nbs/08_factual_heads.ipynb 11
+class TokenList(list):
+    "Per-token strings that remember their token ids (and prompt), so positions can be looked up exactly."
+    def __init__(self, tokens=(), ids=None, prompt=None):
+        super().__init__(tokens)
+        self.ids = None if ids is None else [int(i) for i in ids]
+        self.prompt = prompt
+        if self.ids is not None and len(self.ids) != len(self):
+            raise ValueError(f"{len(self)} token strings but {len(self.ids)} ids")
+
+# %% ../nbs/08_factual_heads.ipynb 12
+def char_spans(tokenizer, ids) -> tuple[str, list[tuple[int, int]]]:
+    "The text of `ids` (special tokens dropped) and each token's character span in it; a token holding part of a character covers it."
+    special = set(tokenizer.all_special_ids)
+    dec = lambda xs: tokenizer.decode(xs, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    text, spans, done = dec(ids), [], 0
+    for i, t in enumerate(ids):
+        if t in special: spans.append((done, done)); continue
+        pre = dec(ids[:i + 1])
+        n = done
+        while n < min(len(pre), len(text)) and pre[n] == text[n]: n += 1
+        # characters after n are an unfinished one (decoded as U+FFFD): this token holds some of its bytes
+        end = n + 1 if n < len(pre) and n < len(text) else n
+        spans.append((done, max(end, done)))
+        done = n
+    return text, spans
+
+# %% ../nbs/08_factual_heads.ipynb 13
+def _ids_of(model, tokens):
+    "Token ids (BOS included, as the model saw them) from a pattern, a `TokenList`, ids, a prompt, or plain token strings."
+    if isinstance(tokens, AttentionPattern):
+        if getattr(tokens.tokens, "ids", None) is not None: return tokens.tokens.ids
+        ids = tokenize(model, [tokens.prompt])[0][0].tolist()
+        if len(ids) != tokens.seq_len: raise ValueError(f"{tokens.prompt!r} re-tokenises to {len(ids)} tokens, the pattern has {tokens.seq_len}")
+        return ids
+    if isinstance(tokens, str): return tokenize(model, [tokens])[0][0].tolist()
+    if getattr(tokens, "ids", None) is not None: return tokens.ids
+    if isinstance(tokens, torch.Tensor): return tokens.flatten().tolist()
+    toks = list(tokens)
+    if toks and all(isinstance(t, (int, np.integer)) for t in toks): return [int(t) for t in toks]
+    # plain strings: only safe when no character was split between tokens
+    if any("\ufffd" in t for t in toks):
+        raise ValueError("these token strings hold '\\ufffd' (a character split between tokens), so the text cannot be rebuilt from them; "
+                         "pass the AttentionPattern, the token ids or a TokenList instead")
+    bos = model.tokenizer.bos_token
+    ids = tokenize(model, ["".join(toks[1:] if toks and toks[0] == bos else toks)])[0][0].tolist()
+    if len(ids) != len(toks): raise ValueError(f"the tokens do not re-tokenise to {len(toks)} tokens; pass the AttentionPattern or the ids")
+    return ids
+
+# %% ../nbs/08_factual_heads.ipynb 14
+def token_positions_exact(model, tokens, words, occurrence=-1) -> list[int]:
+    "Positions of `words` (a string, or words joined by spaces) in `tokens`, found from token ids: exact for any Unicode."
+    sub = words if isinstance(words, str) else " ".join(words)
+    if not sub: raise ValueError("empty subject")
+    ids = _ids_of(model, tokens)
+    text, spans = char_spans(model.tokenizer, ids)
+    starts = [j for j in range(len(text)) if text.startswith(sub, j)]
+    if not starts: raise ValueError(f"{sub!r} does not occur in {text!r}")
+    try: start = starts[occurrence]
+    except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {text!r}") from None
+    end, pos = start + len(sub), []
+    for j, (a, b) in enumerate(spans):
+        while a < b and text[a].isspace(): a += 1         # a leading space belongs to no word
+        if a < end and b > start: pos.append(j)
+    return pos
+
+# %% ../nbs/08_factual_heads.ipynb 16
 class AttentionAnalyzer:
     "Per-head attention from the prediction position to the subject, and the true-vs-false head tests of seed 002."
     def __init__(self, model):
         self.model = model
         self.n_layers, self.n_heads = model.cfg.n_layers, model.cfg.n_heads
 
-# %% ../nbs/08_factual_heads.ipynb 12
+# %% ../nbs/08_factual_heads.ipynb 17
 @patch
 @torch.no_grad()
 def extract_attention_patterns(self:AttentionAnalyzer, prompts, batch_size=16, subjects=None, objects=None,
@@ -121,8 +187,9 @@ def extract_attention_patterns(self:AttentionAnalyzer, prompts, batch_size=16, s
         n_pad = (mask.shape[1] - mask.sum(1)).tolist()
         for b, p in enumerate(batch):
             o = n_pad[b]
-            toks = self.model.tokenizer.convert_ids_to_tokens(tokens[b, o:].tolist())
-            toks = [self.model.tokenizer.convert_tokens_to_string([t]) for t in toks]
+            ids = tokens[b, o:].tolist()
+            toks = TokenList([self.model.tokenizer.convert_tokens_to_string([t]) for t in self.model.tokenizer.convert_ids_to_tokens(ids)],
+                             ids=ids, prompt=p)     # the strings for display, the ids for exact position look-ups
             out[idx[b]] = (AttentionPattern(
                 prompt=p, tokens=toks, last_row=rows[b, :, :, o:].clone(),
                 subject_positions=None if subj is None else [i - o for i in subj[b]],
@@ -131,7 +198,7 @@ def extract_attention_patterns(self:AttentionAnalyzer, prompts, batch_size=16, s
                 _attention=None if full is None else full[b, :, :, o:, o:].clone(), _analyzer=self))
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 13
+# %% ../nbs/08_factual_heads.ipynb 18
 @patch
 def extract_fact_patterns(self:AttentionAnalyzer, facts, batch_size=16, **kw) -> list[AttentionPattern]:
     "Patterns of `fact.to_prompt()` with subject and object positions set (`meta` holds the fact)."
@@ -142,13 +209,13 @@ def extract_fact_patterns(self:AttentionAnalyzer, facts, batch_size=16, **kw) ->
     for p, f in zip(pats, facts): p.meta["fact"] = f
     return pats
 
-# %% ../nbs/08_factual_heads.ipynb 14
+# %% ../nbs/08_factual_heads.ipynb 19
 @patch
 def _positions(self:AttentionAnalyzer, prompts, subs, occurrence):
     try: return token_positions(self.model, prompts, subs, occurrence=occurrence)
     except ValueError as e: raise ValueError(f"subject/object not found: {e}") from None
 
-# %% ../nbs/08_factual_heads.ipynb 15
+# %% ../nbs/08_factual_heads.ipynb 20
 @patch
 @torch.no_grad()
 def _full_attention(self:AttentionAnalyzer, prompt) -> torch.Tensor:
@@ -159,23 +226,13 @@ def _full_attention(self:AttentionAnalyzer, prompt) -> torch.Tensor:
         self.model(tokens, attention_mask=mask, return_type=None)
     return torch.stack(pats)
 
-# %% ../nbs/08_factual_heads.ipynb 16
+# %% ../nbs/08_factual_heads.ipynb 21
 @patch
 def find_token_positions(self:AttentionAnalyzer, tokens, words, occurrence=-1) -> list[int]:
-    "Exact positions (BOS = 0) of `words` (a string, or a list of words joined by spaces) in a pattern, prompt or token list."
-    sub = words if isinstance(words, str) else " ".join(words)
-    if isinstance(tokens, AttentionPattern): prompt, n = tokens.prompt, tokens.seq_len
-    elif isinstance(tokens, str): prompt, n = tokens, None
-    else:
-        toks = list(tokens)
-        bos = self.model.tokenizer.bos_token
-        prompt, n = "".join(toks[1:] if toks and toks[0] == bos else toks), len(toks)
-    pos = self._positions([prompt], [sub], occurrence)[0]
-    if n is not None and tokenize(self.model, [prompt])[0].shape[1] != n:
-        raise ValueError(f"the tokens do not re-tokenise to {n} tokens; pass the AttentionPattern or the prompt instead")
-    return pos
+    "Exact positions (BOS = 0) of `words` (a string, or words joined by spaces) in a pattern, its `tokens`, token ids or a prompt."
+    return token_positions_exact(self.model, tokens, words, occurrence)
 
-# %% ../nbs/08_factual_heads.ipynb 17
+# %% ../nbs/08_factual_heads.ipynb 22
 @patch
 def compute_attention_scores(self:AttentionAnalyzer, pattern, positions) -> torch.Tensor:
     "[L, H] attention mass from the prediction position to `positions`."
@@ -184,7 +241,7 @@ def compute_attention_scores(self:AttentionAnalyzer, pattern, positions) -> torc
     if bad: raise ValueError(f"positions {bad} outside the prompt's {pattern.seq_len} tokens")
     return pattern.last_row[:, :, list(positions)].sum(-1)
 
-# %% ../nbs/08_factual_heads.ipynb 18
+# %% ../nbs/08_factual_heads.ipynb 23
 @patch
 def compute_subject_attention_scores(self:AttentionAnalyzer, pattern) -> torch.Tensor:
     "[L, H] attention from the prediction position to the subject's tokens."
@@ -193,7 +250,7 @@ def compute_subject_attention_scores(self:AttentionAnalyzer, pattern) -> torch.T
                          "or set them with find_token_positions")
     return self.compute_attention_scores(pattern, pattern.subject_positions)
 
-# %% ../nbs/08_factual_heads.ipynb 19
+# %% ../nbs/08_factual_heads.ipynb 24
 @patch
 def subject_scores(self:AttentionAnalyzer, patterns) -> torch.Tensor:
     "[N, L, H] subject attention of many patterns (a tensor is returned as is)."
@@ -203,7 +260,7 @@ def subject_scores(self:AttentionAnalyzer, patterns) -> torch.Tensor:
     if not patterns: raise ValueError("no patterns given")
     return torch.stack([self.compute_subject_attention_scores(p) for p in patterns])
 
-# %% ../nbs/08_factual_heads.ipynb 20
+# %% ../nbs/08_factual_heads.ipynb 25
 @patch
 def identify_factual_recall_heads(self:AttentionAnalyzer, true_patterns, false_patterns, threshold=0.05, min_effect_size=0.01,
                                   test="welch", alternative="two-sided", correction=None) -> dict:
@@ -241,7 +298,7 @@ def identify_factual_recall_heads(self:AttentionAnalyzer, true_patterns, false_p
                 significant_mask=torch.from_numpy(sig), true_scores=t, false_scores=f, test=test,
                 alternative=alternative, correction=correction, threshold=threshold, min_effect_size=min_effect_size)
 
-# %% ../nbs/08_factual_heads.ipynb 21
+# %% ../nbs/08_factual_heads.ipynb 26
 @patch
 def get_top_heads(self:AttentionAnalyzer, patterns, top_k=10) -> list[TopHead]:
     "The `top_k` heads with the highest mean subject attention (mean, std over patterns)."
@@ -252,7 +309,7 @@ def get_top_heads(self:AttentionAnalyzer, patterns, top_k=10) -> list[TopHead]:
     H = s.shape[2]
     return [TopHead(i // H, i % H, float(mean.flatten()[i]), float(std.flatten()[i])) for i in idx]
 
-# %% ../nbs/08_factual_heads.ipynb 22
+# %% ../nbs/08_factual_heads.ipynb 27
 def _check_pairs(true_patterns, false_patterns):
     "Paired tests need twins: equal counts and, where known, the same subject at each index."
     if len(true_patterns) != len(false_patterns):
@@ -262,7 +319,7 @@ def _check_pairs(true_patterns, false_patterns):
         if a.subject is not None and b.subject is not None and a.subject != b.subject:
             raise ValueError(f"mismatched pairs at index {i}: subject {a.subject!r} vs {b.subject!r}")
 
-# %% ../nbs/08_factual_heads.ipynb 32
+# %% ../nbs/08_factual_heads.ipynb 39
 def _knockout_builder(model, facts, heads, kind):
     "A `fwd_hooks` function for `object_predictions`: static head knockout, or per-batch attention knockout."
     if kind == "head": return head_knockout_hooks(as_heads(heads), model)
@@ -278,10 +335,10 @@ def _knockout_builder(model, facts, heads, kind):
                 for hk in attention_knockout_hooks(model, subj, query_positions=queries, layers=[l], heads=hs)]
     return build
 
-# %% ../nbs/08_factual_heads.ipynb 33
+# %% ../nbs/08_factual_heads.ipynb 40
 def _summ(pred): return dict(p=float(np.exp(pred["logp"]).mean()), acc=float(pred["correct"].mean()), logp=float(pred["logp"].mean()))
 
-# %% ../nbs/08_factual_heads.ipynb 34
+# %% ../nbs/08_factual_heads.ipynb 41
 def knockout_experiment(model, facts, heads, kind="head", n_random=20, seed=0, batch_size=32, n_boot=2000,
                         baseline=None, progress=True) -> dict:
     "Drop in P(true object) and accuracy when the given heads are knocked out, vs `n_random` draws of as many random heads."
@@ -314,18 +371,18 @@ def knockout_experiment(model, facts, heads, kind="head", n_random=20, seed=0, b
                 random_drop_acc_mean=float(rand_acc.mean()) if n_random else float("nan"), random_drop_acc_ci=ci(rand_acc),
                 p_empirical=float((1 + (rand_p >= d_p.mean()).sum()) / (n_random + 1)), random_heads=drawn)
 
-# %% ../nbs/08_factual_heads.ipynb 38
+# %% ../nbs/08_factual_heads.ipynb 45
 def _need_patterns(patterns, who):
     "A clear error for an empty pattern list (instead of torch's `stack expects a non-empty TensorList`)."
     if not len(patterns): raise ValueError(f"{who}: got no attention patterns; pass the list from `extract_attention_patterns` or `extract_fact_patterns`")
 
-# %% ../nbs/08_factual_heads.ipynb 39
+# %% ../nbs/08_factual_heads.ipynb 46
 def attention_entropy(patterns) -> torch.Tensor:
     "[N, L, H] entropy (nats) of the prediction position's attention."
     _need_patterns(patterns, "attention_entropy")
     return torch.stack([-(p.last_row.clamp_min(1e-12).log() * p.last_row).sum(-1) for p in patterns])
 
-# %% ../nbs/08_factual_heads.ipynb 40
+# %% ../nbs/08_factual_heads.ipynb 47
 def compare_entropy(entropy, heads) -> dict:
     "Mean entropy of `heads` vs all other heads (head-level Welch test, Hedges' g)."
     e = entropy.float().mean(0) if entropy.dim() == 3 else entropy.float()
@@ -337,7 +394,7 @@ def compare_entropy(entropy, heads) -> dict:
     return dict(mean_recall=float(a.mean()), mean_other=float(b.mean()), t=float(t.statistic), p_value=float(t.pvalue),
                 hedges_g=hedges_g(a, b), n_recall=len(a), n_other=len(b), per_head=e)
 
-# %% ../nbs/08_factual_heads.ipynb 43
+# %% ../nbs/08_factual_heads.ipynb 50
 def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, min_pairs=5, **kw) -> dict:
     "Run `identify_factual_recall_heads` per relation; return the per-relation sets and their Jaccard overlaps."
     relations = list(relations)
@@ -355,14 +412,14 @@ def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, 
     return dict(relations=names, results=results, sets=sets, jaccard=jac, shared=shared, unique=unique,
                 n_pairs={r: int((rel == r).sum()) for r in names})
 
-# %% ../nbs/08_factual_heads.ipynb 46
+# %% ../nbs/08_factual_heads.ipynb 53
 def object_attention_scores(analyzer, patterns) -> torch.Tensor:
     "[N, L, H] attention from the prediction position to the object's tokens."
     miss = [p.prompt for p in patterns if not p.object_positions]
     if miss: raise ValueError(f"patterns without object_positions (use extract_fact_patterns or objects=): {miss[:3]}")
     return torch.stack([analyzer.compute_attention_scores(p, p.object_positions) for p in patterns])
 
-# %% ../nbs/08_factual_heads.ipynb 47
+# %% ../nbs/08_factual_heads.ipynb 54
 def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dict:
     "Head tests with subject keys and with object keys, and the correlation of their effects over heads."
     subj = analyzer.identify_factual_recall_heads(true_patterns, false_patterns, **kw)
@@ -371,7 +428,7 @@ def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dic
     r = sps.pearsonr(subj["effect"].flatten().numpy(), obj["effect"].flatten().numpy())
     return dict(subject=subj, object=obj, effect_correlation=float(r.statistic), effect_correlation_p=float(r.pvalue))
 
-# %% ../nbs/08_factual_heads.ipynb 49
+# %% ../nbs/08_factual_heads.ipynb 56
 @torch.no_grad()
 def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) -> list[torch.Tensor]:
     "Per prompt, [L, H, S]: attention mass on the subject's tokens from every query position."
@@ -393,13 +450,13 @@ def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) ->
         out += [rows[b, :, :, n_pad[b]:].clone() for b in range(len(batch))]
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 52
+# %% ../nbs/08_factual_heads.ipynb 59
 def with_prefix(fact, prefix) -> Fact:
     "The same fact with `prefix` before its template (braces escaped)."
     esc = prefix.replace("{", "{{").replace("}", "}}")
     return Fact(fact.subject, esc + relation_template(fact.relation), fact.object, fact.is_true, fact.pair_id, fact.source)
 
-# %% ../nbs/08_factual_heads.ipynb 53
+# %% ../nbs/08_factual_heads.ipynb 60
 def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
     "Each fact prefixed with `n_shots` true facts of the same relation drawn (seeded) from `pool`, never itself."
     rng = np.random.default_rng(seed)
@@ -414,7 +471,7 @@ def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
         out.append(with_prefix(f, "".join(s.to_prompt() + ". " for s in shots)))
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 54
+# %% ../nbs/08_factual_heads.ipynb 61
 def misleading_facts(true_facts, false_facts) -> list[Fact]:
     "Each true fact prefixed with 'Many people believe that <its false twin>.'"
     if len(true_facts) != len(false_facts): raise ValueError(f"mismatched pairs: {len(true_facts)} true vs {len(false_facts)} false")
@@ -424,12 +481,12 @@ def misleading_facts(true_facts, false_facts) -> list[Fact]:
         s = f.to_prompt(); out.append(with_prefix(t, f"Many people believe that {s[0].lower() + s[1:] if s[:4] == 'The ' else s}. "))
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 55
+# %% ../nbs/08_factual_heads.ipynb 62
 def _pattern_pairs_effect(analyzer, tf, ff, batch_size, **kw):
     tp, fp = analyzer.extract_fact_patterns(tf, batch_size), analyzer.extract_fact_patterns(ff, batch_size)
     return tp, fp, analyzer.identify_factual_recall_heads(tp, fp, **kw)
 
-# %% ../nbs/08_factual_heads.ipynb 56
+# %% ../nbs/08_factual_heads.ipynb 63
 def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3, seed=0, batch_size=16, **kw) -> dict:
     "Head tests and accuracy zero-shot vs with `n_shots` same-relation examples (same shots for each twin)."
     true_facts, false_facts = list(true_facts), list(false_facts)
@@ -446,7 +503,7 @@ def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3,
     out["jaccard"] = len(a & b) / max(1, len(a | b)); out["n_shots"] = n_shots; out["example"] = shots[0].to_prompt()
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 57
+# %% ../nbs/08_factual_heads.ipynb 64
 @torch.no_grad()
 def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batch_size=16) -> dict:
     "P(true object), accuracy and the recall heads' subject attention, without vs with a misleading sentence."
@@ -465,10 +522,10 @@ def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batc
     out["example"] = mis[0].to_prompt()
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 60
+# %% ../nbs/08_factual_heads.ipynb 67
 PROFILE_FEATURES = ("bos", "subject", "object", "self", "previous", "other", "entropy")
 
-# %% ../nbs/08_factual_heads.ipynb 61
+# %% ../nbs/08_factual_heads.ipynb 68
 def head_profiles(patterns) -> torch.Tensor:
     "[L, H, 7] mean attention profile per head (see `PROFILE_FEATURES`)."
     _need_patterns(patterns, "head_profiles")
@@ -486,7 +543,7 @@ def head_profiles(patterns) -> torch.Tensor:
         feats.append(torch.stack([mass[..., 0], mass[..., 1], mass[..., 4], mass[..., 2], mass[..., 3], mass[..., 5], ent], -1))
     return torch.stack(feats).mean(0)
 
-# %% ../nbs/08_factual_heads.ipynb 62
+# %% ../nbs/08_factual_heads.ipynb 69
 def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
     "Ward clustering of heads by attention profile; with `heads`, how many of them fall in each cluster."
     _need_patterns(patterns, "cluster_heads")
@@ -504,7 +561,7 @@ def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
         out["heads_per_cluster"] = np.bincount([labels[l, h] for l, h in hs], minlength=k)
     return out
 
-# %% ../nbs/08_factual_heads.ipynb 65
+# %% ../nbs/08_factual_heads.ipynb 72
 def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list[dict]:
     "Per model: number of significant heads, their normalised depth, and the top heads (models may be loaders)."
     items = list(models.items()) if isinstance(models, dict) else [(getattr(getattr(m, "cfg", None), "model_name", str(i)), m) for i, m in enumerate(models)]
@@ -523,7 +580,7 @@ def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list
         if model is not m: del model
     return rows
 
-# %% ../nbs/08_factual_heads.ipynb 66
+# %% ../nbs/08_factual_heads.ipynb 73
 def checkpoint_evolution(checkpoints, true_facts, false_facts, **kw) -> list[dict]:
     "`compare_models` over training checkpoints `{step: model or loader}`, rows sorted by step."
     rows = compare_models(dict(checkpoints), true_facts, false_facts, **kw)

@@ -13,8 +13,8 @@ from .core import as_dtype, atomic_dir, cache_dir, check_device, content_hash, d
 
 # %% auto 0
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir',
-           'bridge_from_hf', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint',
-           'tokenize', 'check_context', 'token_positions', 'forward_masked']
+           'bridge_from_hf', 'hf_model_id', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model',
+           'model_fingerprint', 'tokenize', 'check_context', 'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -88,7 +88,20 @@ def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.f
     return model
 
 # %% ../nbs/01_models.ipynb 13
-def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file, a local directory, or a HF id
+def hf_model_id(name) -> str:
+    "The Hugging Face id for `name`: TransformerLens aliases ('gpt2-small', 'pythia-70m', ...) and bare names ('Llama-3.1-8B') mapped; anything else as is."
+    name = str(name)
+    if name in DEFAULT_ALIASES or name.endswith(".gguf") or Path(name).expanduser().exists(): return name
+    from transformer_lens import loading_from_pretrained as tl
+    try: return tl.get_official_model_name(name)
+    except ValueError: pass
+    if "/" not in name:                                   # 'Llama-3.1-8B' -> 'meta-llama/Llama-3.1-8B'
+        hits = [o for o in tl.OFFICIAL_MODEL_NAMES if o.split("/")[-1].lower() == name.lower()]
+        if len(hits) == 1: return hits[0]
+    return name
+
+# %% ../nbs/01_models.ipynb 14
+def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file, a local directory, a HF id or a TransformerLens name
                device=None,              # default: cuda > mps > cpu
                dtype=None,               # torch dtype or name; default float32
                rebuild_cache=False):     # re-convert the default model even if cached
@@ -114,20 +127,22 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file
         hf, tok = _load_hf(path, dtype, local_only=True)
         info.update(kind="local", path=str(path))
     else:
-        try: hf, tok = _load_hf(name, dtype, local_only=offline())
+        hf_id = hf_model_id(name)
+        try: hf, tok = _load_hf(hf_id, dtype, local_only=offline())
         except Exception as e:
             where = ("HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched"
                      if offline() else "the Hugging Face hub could not be reached or has no such model")
-            raise OSError(f"Could not load model {name!r}: {where} ({type(e).__name__}). "
+            alias = f" (TransformerLens name of {hf_id!r})" if hf_id != name else ""
+            raise OSError(f"Could not load model {name!r}{alias}: {where} ({type(e).__name__}). "
                           "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
                           "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.") from e
-        info.update(kind="hub")
-    model = bridge_from_hf(hf, tok, name=name if info["kind"] == "hub" else str(info["path"]), device=device, dtype=dtype)
+        info.update(kind="hub", hf_id=hf_id)
+    model = bridge_from_hf(hf, tok, name=hf_id if info["kind"] == "hub" else str(info["path"]), device=device, dtype=dtype)
     info["load_seconds"] = round(time.perf_counter() - t0, 3)
     model.steerattn_info = info
     return model
 
-# %% ../nbs/01_models.ipynb 14
+# %% ../nbs/01_models.ipynb 15
 def model_source(name) -> str:
     "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
     name = str(name)
@@ -136,18 +151,23 @@ def model_source(name) -> str:
         if not Path(name).expanduser().is_file(): raise FileNotFoundError(f"unknown model {name!r}: no such .gguf file")
         return "gguf"
     if Path(name).expanduser().is_dir(): return "local"
+    hf_id = hf_model_id(name)
     if offline():   # the hub is off: only the local Hugging Face cache can have it
         from huggingface_hub import try_to_load_from_cache
-        try: hit = isinstance(try_to_load_from_cache(name, "config.json"), str)
+        try: hit = isinstance(try_to_load_from_cache(hf_id, "config.json"), str)
         except Exception: hit = False    # not even a valid repo id
         if not hit:
-            raise OSError(f"unknown model {name!r}: not one of {list(DEFAULT_ALIASES)}, a .gguf file or a directory, and "
-                          "HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched and it is not there. "
-                          "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
+            known = hf_id != name
+            what = (f"{name!r} is the TransformerLens name of the Hugging Face model {hf_id!r}, whose weights are not on this machine"
+                    if known else f"unknown model {name!r}: not one of {list(DEFAULT_ALIASES)}, a .gguf file, a directory, "
+                                  "a TransformerLens model name, or a Hugging Face id in the local cache")
+            raise OSError(f"{what}. HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched"
+                          + (f" (download it once with the network: hf download {hf_id})" if known else "")
+                          + ". Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
                           "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 20
+# %% ../nbs/01_models.ipynb 23
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -168,7 +188,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 21
+# %% ../nbs/01_models.ipynb 24
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -185,7 +205,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 22
+# %% ../nbs/01_models.ipynb 25
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -197,7 +217,7 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 27
+# %% ../nbs/01_models.ipynb 30
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -212,7 +232,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 28
+# %% ../nbs/01_models.ipynb 31
 def check_context(model, lengths, what="prompt"):
     "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -224,7 +244,7 @@ def check_context(model, lengths, what="prompt"):
         raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
                          f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
 
-# %% ../nbs/01_models.ipynb 29
+# %% ../nbs/01_models.ipynb 32
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -234,7 +254,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 31
+# %% ../nbs/01_models.ipynb 34
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -260,7 +280,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 33
+# %% ../nbs/01_models.ipynb 36
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."
