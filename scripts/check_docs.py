@@ -2,6 +2,7 @@
 Chromium with the network cut off, and assert that plotly figures and circuitsvis heatmaps drew.
 
     python scripts/check_docs.py [NOTEBOOK ...] [--out DIR]
+    python scripts/check_docs.py --hygiene      # fast, no kernel: the committed notebooks' sizes and outputs
 
 Writes DIR/<name>.html, DIR/<name>.png (screenshot) and DIR/report.json; exits 1 on any failure.
 Quarto is not needed (it cannot be installed everywhere); nbconvert renders the same outputs.
@@ -14,7 +15,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["nbs/08_viz.ipynb"]
+DEFAULT = ["nbs/09_viz.ipynb"]
 # count drawn figures and collect errors once scripts have run
 PROBE = """
 <script>
@@ -25,13 +26,63 @@ window.addEventListener('load', () => setTimeout(() => {
   const heat = [...document.querySelectorAll('.steerattn-heatmap')];
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   const r = {heatmaps: heat.length, heatmaps_drawn: heat.filter(d => d.querySelector('canvas, svg, table, div')).length,
-             plotly: plots.length, plotly_drawn: plots.filter(d => d.querySelector('.main-svg') && d.querySelector('.trace, .table')).length,
+             plotly: plots.length, plotly_drawn: plots.filter(d => d.querySelector('.main-svg') && d.querySelector('.trace, .table, .hm image')).length,
              errors: window.__errors};
   const pre = document.createElement('pre'); pre.id = '__steerattn_probe'; pre.textContent = JSON.stringify(r);
   document.body.appendChild(pre);
 }, 3000));
 </script>
 """
+
+MAX_BYTES = 1_000_000     # a notebook over 1 MB in git is almost always an inlined plotly.js or a big image
+# a path of one machine in a saved output (a warning's file name, a printed temp dir) means nothing elsewhere
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/|/Users/|/tmp/|[A-Za-z]:\\Users\\)")
+
+def _output_text(o):
+    "All text an output carries (stream text, tracebacks, every mime type's data)."
+    parts = [o.get("text", ""), "\n".join(o.get("traceback", []))]
+    for v in (o.get("data") or {}).values(): parts.append(v if isinstance(v, str) else json.dumps(v))
+    return "".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+def hygiene_problems(paths, root=ROOT):
+    "Problems of committed notebooks: over `MAX_BYTES`, machine paths or warnings in outputs, outputs in tutorials."
+    probs = []
+    for p in paths:
+        p = Path(p); rel = p.relative_to(root) if p.is_absolute() else p
+        size = (root/rel).stat().st_size
+        if size > MAX_BYTES: probs.append(f"{rel}: {size/1e6:.1f} MB > {MAX_BYTES/1e6:.0f} MB")
+        nb = json.loads((root/rel).read_text(encoding="utf-8"))
+        outs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+        # JupyterLab adds missing cell ids on open, so the first save would rewrite every cell
+        if (n := sum("id" not in c for c in nb["cells"])): probs.append(f"{rel}: {n} cell(s) without an id")
+        # tutorials are committed without outputs: the docs build and `run.sh test` execute them
+        if "tutorials" in rel.parts and outs: probs.append(f"{rel}: {len(outs)} saved output(s); tutorials are committed without outputs")
+        for o in outs:
+            t = _output_text(o)
+            if (m := MACHINE_PATH.search(t)): probs.append(f"{rel}: machine path {t[max(0, m.start()-30):m.end()+40]!r} in an output")
+            if o.get("name") == "stderr" and "Warning" in t: probs.append(f"{rel}: a warning in a saved output: {t.strip()[:120]!r}")
+    return probs
+
+def _selftest_hygiene():
+    "The checker must catch what it is for: a big tutorial with a saved warning that names a path."
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d); (d/"nbs/tutorials").mkdir(parents=True)
+        warn = {"output_type": "stream", "name": "stderr", "text": ["/home/u/x.py:3: UserWarning: requires_grad\n"]}
+        big = {"output_type": "display_data", "metadata": {}, "data": {"text/html": "x" * (MAX_BYTES + 1)}}
+        nb = {"cells": [{"cell_type": "code", "id": "a1", "source": "1", "metadata": {}, "execution_count": None, "outputs": [warn, big]}],
+              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        (d/"nbs/tutorials/t.ipynb").write_text(json.dumps(nb)); (d/"nbs/ok.ipynb").write_text(json.dumps({**nb, "cells": []}))
+        probs = hygiene_problems(["nbs/tutorials/t.ipynb", "nbs/ok.ipynb"], root=d)
+    kinds = sorted(k for k in ("MB >", "saved output(s)", "machine path", "a warning") for p in probs if k in p)
+    assert kinds == ["MB >", "a warning", "machine path", "saved output(s)"], probs
+    assert not any(p.startswith("nbs/ok") for p in probs), probs
+
+def committed_notebooks(root=ROOT):
+    "The notebooks git tracks (plus untracked ones under nbs/, so a new notebook is checked before its commit)."
+    try: tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.ipynb"], cwd=root,
+                                  capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError): tracked = [str(p.relative_to(root)) for p in root.glob("nbs/**/*.ipynb")]
+    return sorted(p for p in tracked if not any(part.startswith((".", "_")) for part in Path(p).parts))
 
 def chromium():
     for c in ("chromium", "chromium-browser", "google-chrome"):
@@ -59,7 +110,14 @@ def main():
     ap.add_argument("--out", default=str(ROOT/"_docs_check"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per notebook cell")
     ap.add_argument("--save-executed", action="store_true", help="write the executed notebooks back (outputs kept for the docs)")
+    ap.add_argument("--hygiene", action="store_true", help="only check the committed notebooks' sizes and outputs (seconds)")
     a = ap.parse_args()
+    if a.hygiene:
+        _selftest_hygiene()
+        nbs = committed_notebooks(); probs = hygiene_problems(nbs)
+        for p in probs: print("  " + p)
+        print(f"notebook hygiene: {len(nbs)} notebooks,", "passed" if not probs else f"{len(probs)} problem(s)")
+        sys.exit(1 if probs else 0)
     out = Path(a.out).resolve(); out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     report, ok = {}, True

@@ -140,12 +140,17 @@ def main():
     del hf
     timings["collect_seconds"] = t_collect
     if a.stage == "collect" or only: return
-    acts = torch.cat(shards)[:a.n_train_tokens]; del shards
+    # copy shard by shard into one tensor, freeing each shard: peak memory ~1x the activations, not 2-3x
+    n_tot = min(sum(len(x) for x in shards), a.n_train_tokens)
+    acts, o = torch.empty(n_tot, shards[0].shape[1], dtype=shards[0].dtype), 0
+    while shards and o < n_tot:
+        x = shards.pop(0); k = min(len(x), n_tot - o); acts[o:o + k] = x[:k]; o += k; del x
     # a few tokens (~0.05 %) carry "massive activations" (norm up to ~150x the median; they hold most of the
     # variance): an SAE trained on them spends its capacity there, so they are left out of training and of EV
-    norms = acts.float().norm(dim=1); keep = norms <= a.max_norm_ratio * norms.median()
-    n_massive = int((~keep).sum()); acts = acts[keep]
-    print(f"{len(acts)} training activations; collected in {timings['collect_seconds']:.0f}s")
+    norms = torch.cat([acts[i:i + 2**18].float().norm(dim=1) for i in range(0, len(acts), 2**18)])
+    keep = (norms <= a.max_norm_ratio * norms.median()).nonzero().squeeze(1)     # indexes, not a filtered copy
+    n_massive, n_train = len(acts) - len(keep), len(keep)
+    print(f"{n_train} training activations; collected in {timings['collect_seconds']:.0f}s")
 
     from sae_lens import SAETrainer
     from sae_lens.config import SAETrainerConfig
@@ -157,12 +162,12 @@ def main():
     cfg.metadata.model_name = "SmolLM2-135M-Instruct (steerattn default)"; cfg.metadata.hook_name = hook
     cfg.metadata.context_size = 64; cfg.metadata.prepend_bos = True
     sae = TopKTrainingSAE(cfg)
-    total = int(a.epochs * len(acts)) // a.batch * a.batch
+    total = int(a.epochs * n_train) // a.batch * a.batch
     g = torch.Generator().manual_seed(a.seed)
     def provider():
         while True:
-            for idx in torch.randperm(len(acts), generator=g).split(a.batch):
-                if len(idx) == a.batch: yield acts[idx].float()
+            for idx in torch.randperm(n_train, generator=g).split(a.batch):
+                if len(idx) == a.batch: yield acts[keep[idx]].float()
     tcfg = SAETrainerConfig(total_training_samples=total, train_batch_size_samples=a.batch, lr=a.lr, lr_end=a.lr / 10,
                             lr_scheduler_name="constant", lr_decay_steps=max(1, total // a.batch // 5),
                             lr_warm_up_steps=10, device="cpu", autocast=True, dead_feature_window=50,
@@ -187,12 +192,12 @@ def main():
         hn = hacts.norm(dim=1); hkeep = hn <= a.max_norm_ratio * norms.median()
         q = dict(sae_quality(shipped, hacts[hkeep]), n_massive_dropped=int((~hkeep).sum()),
                  all_tokens=sae_quality(shipped, hacts))
-        q_train = sae_quality(shipped, acts[:20_000].float())
+        q_train = sae_quality(shipped, acts[keep[:20_000]].float())
         timings["total_seconds"] = time.perf_counter() - t_start
         info = dict(model="SmolLM2-135M-Instruct (steerattn default, float32 Bridge)", hook_name=hook, layer=a.layer,
                     architecture="topk", d_in=int(acts.shape[1]), d_sae=a.d_sae, k=a.k, weights_dtype="float16",
                     heldout=q, train_subset=dict(q_train, note="first 20k training activations (bf16 model)"),
-                    training=dict(n_tokens=len(acts), epochs=a.epochs, samples_seen=total, batch=a.batch, lr=a.lr,
+                    training=dict(n_tokens=n_train, epochs=a.epochs, samples_seen=total, batch=a.batch, lr=a.lr,
                                   model_dtype=a.model_dtype, max_tokens_per_text=64, bos_excluded=True, seed=a.seed,
                                   max_norm_ratio=a.max_norm_ratio, median_norm=round(norms.median().item(), 2), n_massive_dropped=n_massive,
                                   threads=a.threads, sources_texts=sources,

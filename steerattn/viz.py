@@ -4,13 +4,14 @@
 
 # %% ../nbs/09_viz.ipynb 2
 from __future__ import annotations
-import html as _html, json, uuid
+import html as _html, json, re, uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.io._base_renderers import NotebookRenderer
 from plotly.subplots import make_subplots
 from transformer_lens.utilities import get_act_name
 
@@ -25,12 +26,23 @@ __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_enti
            'AttentionHeatmap', 'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads',
            'plot_top_heads_comparison', 'plot_attention_to_subject', 'plot_head_scores_distribution',
            'plot_attention_comparison_interactive', 'aggregated_attention_flow', 'plot_aggregated_attention_flow',
-           'plot_knockout', 'significance_markdown', 'report_figures', 'write_report']
+           'plot_knockout', 'significance_markdown', 'report_figures', 'markdown_html', 'plot_prompt_head_scores',
+           'write_report']
 
 # %% ../nbs/09_viz.ipynb 5
+class _OfflineNotebookRenderer(NotebookRenderer):
+    "plotly's `notebook` renderer (plotly.js embedded once) without the MathJax script it always loads from a CDN."
+    def to_mimebundle(self, fig_dict):
+        b = super().to_mimebundle(fig_dict)
+        b["text/html"] = _MATHJAX_CDN.sub("", b["text/html"])
+        return b
+
+_MATHJAX_CDN = re.compile(r'<script[^>]*src="https?://[^"]*mathjax[^"]*"[^>]*>\s*</script>', re.I)
+
 def offline_notebook():
-    "Make plotly figures in this notebook self-contained (plotly.js embedded once, no CDN)."
-    pio.renderers.default = "notebook"
+    "Make plotly figures in this notebook self-contained: plotly.js embedded once, no CDN request (MathJax none)."
+    if "steerattn_offline" not in pio.renderers: pio.renderers["steerattn_offline"] = _OfflineNotebookRenderer()
+    pio.renderers.default = "steerattn_offline"
 
 # %% ../nbs/09_viz.ipynb 6
 def _np(x):
@@ -470,20 +482,106 @@ def report_figures(summary, results, cfg, heads, types) -> list:
         figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
-# %% ../nbs/09_viz.ipynb 59
-def write_report(path, summary, results, cfg, heads, types):
-    "A standalone HTML report (plotly.js inlined once); every user-given string is escaped."
+# %% ../nbs/09_viz.ipynb 60
+def _md_inline(s): return re.sub(r"`([^`]+)`", r"<code>\1</code>", _html.escape(s, quote=False))
+
+def markdown_html(md:str) -> str:
+    "The markdown this package writes (`#` headings, pipe tables, `- ` lists, paragraphs) as HTML; all text escaped."
+    out, lines, i = [], md.splitlines(), 0
+    while i < len(lines):
+        l = lines[i].strip()
+        if not l: i += 1
+        elif l.startswith("#"):
+            n = len(l) - len(l.lstrip("#")); h = min(n + 1, 6)
+            out.append(f"<h{h}>{_md_inline(l[n:].strip())}</h{h}>"); i += 1
+        elif l.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].strip().startswith("|"): rows.append(lines[i].strip()); i += 1
+            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            sep = next((j for j, r in enumerate(cells) if all(re.fullmatch(r":?-{3,}:?", c) for c in r)), None)
+            head, body = (cells[:sep], cells[sep + 1:]) if sep is not None else ([], cells)
+            th = "".join(f"<tr>{''.join(f'<th>{_md_inline(c)}</th>' for c in r)}</tr>" for r in head)
+            td = "".join(f"<tr>{''.join(f'<td>{_md_inline(c)}</td>' for c in r)}</tr>" for r in body)
+            out.append(f"<table><thead>{th}</thead><tbody>{td}</tbody></table>")
+        elif l.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].strip().startswith("- "): items.append(lines[i].strip()[2:]); i += 1
+            out.append("<ul>" + "".join(f"<li>{_md_inline(t)}</li>" for t in items) + "</ul>")
+        else:
+            para = []
+            while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(("#", "|", "- ")):
+                para.append(lines[i].strip()); i += 1
+            out.append(f"<p>{_md_inline(' '.join(para))}</p>")
+    return "\n".join(out)
+
+# %% ../nbs/09_viz.ipynb 62
+def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weights", idx=0, title=None):
+    "Layer × head maps of one known and one unknown prompt's score, original vs steered, the reported heads boxed."
+    labs = [lab for lab in LABELS if any(k[0] == lab for k in results)]
+    titles, panels = [], []
+    for lab in labs:
+        r = results[next(k for k in results if k[0] == lab)]
+        i = min(idx, len(r.scores["original"][measure]) - 1)
+        ent = (r.settings.get("entities") or [None] * (i + 1))[i]
+        for tag in ("original", condition):
+            panels.append(_np(r.scores[tag][measure][i]))
+            titles.append(f"{lab}: {ent or f'prompt {i}'} — {'original' if tag == 'original' else 'steered'}")
+    zmax = max(float(np.nanmax(p)) for p in panels)
+    fig = make_subplots(rows=len(labs), cols=2, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.12)
+    for j, z in enumerate(panels):
+        rr, cc = j // 2 + 1, j % 2 + 1
+        fig.add_trace(go.Heatmap(z=z, coloraxis="coloraxis", hovertemplate="L%{y}H%{x}: %{z:.3f}<extra></extra>"), rr, cc)
+        hs = as_heads(heads)
+        fig.add_trace(go.Scatter(x=[h.head for h in hs], y=[h.layer for h in hs], mode="markers", showlegend=False,
+                                 marker=dict(symbol="square-open", size=12, color="red", line=dict(width=2)),
+                                 hovertext=[str(h) for h in hs], hoverinfo="text"), rr, cc)
+        fig.update_xaxes(title_text="head", row=rr, col=cc); fig.update_yaxes(title_text="layer", row=rr, col=cc)
+    fig.update_layout(**_LAYOUT, height=330 * len(labs), coloraxis=dict(colorscale="Blues", cmin=0, cmax=zmax, colorbar=dict(title=measure)),
+                      title=title or f"One prompt per label: {measure} per head, original vs steered (reported heads boxed)",
+                      meta=dict(zmax=zmax))
+    return fig
+
+# %% ../nbs/09_viz.ipynb 63
+_METHODS = ("<p><b>Steering.</b> Known entities are steered with the top <i>unknown</i> latent and unknown entities with the top "
+    "<i>known</i> latent, at the entity's last token, and each with the random latents; the score is the attention measure from "
+    "the last token to the entity, per head. The top latent is compared with each random latent by a pooled one-tailed Welch "
+    "t-test (steered − original differences of the reported heads, pooled over heads and prompts); k/n counts the random latents it beats "
+    "at α = 0.05. Against the mean of the random latents, the prompt-level tests are a paired t-test and a paired permutation test "
+    "on the per-prompt mean difference; the entity-level tests are a paired t-test and a sign-flip permutation test on per-entity "
+    "means (each entity's prompts averaged first), with a cluster-bootstrap 95% CI.</p>"
+    "<p><b>Refusal.</b> A few entities per type and label are asked one question each with the chat template, unsteered and "
+    "steered; the refusal rate of each is given with a 95% Wilson score interval, and the paired change (the same questions before "
+    "and after steering) is tested with an exact McNemar test.</p>")
+
+def _config_table(d:dict) -> str:
+    rows = "".join(f"<tr><th>{_html.escape(str(k))}</th><td>{_html.escape(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+                   for k, v in d.items())
+    return f"<table class='config'>{rows}</table>"
+
+def write_report(path, summary, results, cfg, heads, types, heatmaps=None):
+    "A standalone HTML report (plotly.js and, with `heatmaps`, the circuitsvis bundle inlined once); every user-given string is escaped."
     figs = report_figures(summary, results, cfg, heads, types)
+    try: figs.insert(0, ("Per-head scores of one known and one unknown prompt", plot_prompt_head_scores(results, heads)))
+    except (KeyError, StopIteration, ValueError): pass          # results without a top0 condition: no map
     esc = _html.escape
+    slug = lambda t: "s-" + re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(figs)]
-    body = "\n".join(f"<section><h3>{esc(t)}</h3>{p}</section>" for (t, _), p in zip(figs, parts))
+    sections = [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
+                ("Significance", markdown_html(significance_markdown(summary, cfg)))]
+    if "markdown" in summary.get("refusal", {}): sections.append(("Refusal", markdown_html(summary["refusal"]["markdown"])))
+    if heatmaps:                                  # circuitsvis AttentionHeatmaps (or (title, heatmap) pairs) from a caller with the model
+        hms = [h if isinstance(h, tuple) else (h.title, h) for h in heatmaps]
+        sections.append(("Attention heatmaps", "".join(hm._body(with_bundle=(i == 0)) for i, (_, hm) in enumerate(hms))))
+    sections += [(t, p) for (t, _), p in zip(figs, parts)]
+    toc = "".join(f"<li><a href='#{slug(t)}'>{esc(t)}</a></li>" for t, _ in sections)
+    body = "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in sections)
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px} table{border-collapse:collapse;margin:8px 0}"
+             " th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top} thead th{background:#f0f0f0}"
+             " table.config th{background:#f6f6f6;font-weight:normal;font-family:monospace} td{word-break:break-word}")
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>steerattn report {esc(cfg.key)}</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto} pre{background:#f6f6f6;padding:8px}</style></head><body>"
+            f"<style>{style}</style></head><body>"
             f"<h1>Steering vs attention: {esc(cfg.model)}</h1><p>SAE layer {summary['sae_layer']}, heads {esc(str(summary['heads']))}, "
             f"coefficient {esc(str(cfg.coeff))}, {cfg.n_random} random latents, prompts per label and type: {esc(str(summary['counts']))}</p>"
-            f"<p>Labels: {esc(rule_text(cfg.to_dict()))}.</p>"
-            f"<pre>{esc(json.dumps(cfg.to_dict()))}</pre><pre>{esc(significance_markdown(summary, cfg))}</pre>"
-            + (f"<pre>{esc(summary['refusal']['markdown'])}</pre>" if "markdown" in summary.get("refusal", {}) else "")
-            + f"{body}</body></html>")
+            f"<p>Labels: {esc(rule_text(cfg.to_dict()))}.</p><nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
     with atomic_write(path, "w") as f: f.write(html)
     return path
