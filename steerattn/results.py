@@ -75,6 +75,13 @@ def _phases(t:dict) -> str:
     ph = sorted(((k, v) for k, v in t.items() if k != "total" and v >= 5), key=lambda kv: -kv[1])
     return (": " + ", ".join(f"{k} {v:.0f} s" for k, v in ph)) if ph else ""
 
+def _delta(pl, row) -> str:
+    "The top latent's mean effect minus the random latents' (per prompt, over the reported heads), unsigned by the test's direction."
+    if not pl or "mean_diff" not in pl: return "–"
+    sign = -1 if row.endswith("on known entities") else 1     # the tests store rand − top for known prompts (expected < 0)
+    lo, hi = sorted(sign * x for x in pl["ci_mean_diff"]) if pl.get("ci_mean_diff") else (float("nan"),) * 2
+    return f"{sign * pl['mean_diff']:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+
 def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_weights",)) -> str:
     "The README's results section, from a run's `summary.json` (and the shipped SAE's `quality.json`)."
     cfg, n_ent, counts = summary["config"], summary.get("n_entities", {}), summary["counts"]
@@ -96,12 +103,12 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
         sig, sig_e = summary["significance"][m], summary.get("significance_entity", {}).get(m, {})
         pl, el = summary["prompt_level"][m], summary.get("entity_level", {}).get(m, {})
         n = cfg["n_random"]
-        lines += ["", f"| `{m}`: steering latent | beats random latents (prompt level) | beats random latents (entity level) | prompt-level p | entity-level p |",
-                  "|---|---|---|---|---|"]
+        lines += ["", f"| `{m}`: steering latent | beats random latents (prompt level) | beats random latents (entity level) | prompt-level p | entity-level p "
+                  "| Δ, top − random latents [95% CI] | expected |", "|---|---|---|---|---|---|---|"]
         for row in sig:
             ke = sig_e.get(row)
             lines.append(f"| {row} | {sig[row]}/{n} | {'–' if ke is None else f'{ke}/{n}'} | {fmt_p(pl.get(row, {}).get('p_paired'))} | "
-                         f"{fmt_p(el.get(row, {}).get('p_permutation'))} |")
+                         f"{fmt_p(el.get(row, {}).get('p_permutation'))} | {_delta(pl.get(row), row)} | {'< 0' if row.endswith('on known entities') else '> 0'} |")
     if summary.get("refusal"): lines += ["", summary["refusal"]["markdown"]] if "markdown" in summary["refusal"] else []
     return "\n".join(lines)
 
