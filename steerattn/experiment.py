@@ -24,7 +24,7 @@ from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
 from .stats import entity_level_test, prompt_level_test, random_p_values
 from .viz import significance_markdown, write_report
-from .refusal import refusal_phase
+from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
@@ -332,7 +332,7 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rnd = {lab: latents[f"random_{lab}"][:cfg.refusal_random] for lab in LABELS}
     vecs = [latents["known"][0], latents["unknown"][0], *rnd["known"], *rnd["unknown"]]
     inputs = dict(entities=content_hash(ents), latents=content_hash([(v.meta(), v.direction) for v in vecs]), coeff=cfg.coeff,
-                  model=model_fingerprint(model), steerattn=_steerattn_version())
+                  model=model_fingerprint(model), steerattn=_steerattn_version(), classifier=CLASSIFIER_VERSION)
     f = rd.path/"refusal.json"
     if f.exists():
         try:

@@ -18,10 +18,11 @@ from .batches import PromptBatch
 from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn
 
 # %% auto 0
-__all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'EXPECTED', 'REFUSAL_ATTRIBUTES',
-           'normalize_answer', 'refusal_reason', 'is_refusal', 'prompt_batch', 'refusal_prompts', 'row_steering_hooks',
-           'generate_steered', 'wilson_ci', 'mcnemar_exact', 'refusal_experiment', 'refusal_markdown', 'plot_refusal',
-           'refusal_phase', 'refusal_phase_markdown', 'plot_refusal_phase']
+__all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'CLASSIFIER_VERSION', 'EXPECTED',
+           'REFUSAL_ATTRIBUTES', 'normalize_answer', 'refusal_reason', 'is_refusal', 'without_entity', 'prompt_batch',
+           'refusal_prompts', 'row_steering_hooks', 'generate_steered', 'wilson_ci', 'mcnemar_exact',
+           'refusal_experiment', 'refusal_markdown', 'plot_refusal', 'refusal_phase', 'refusal_phase_markdown',
+           'plot_refusal_phase']
 
 # %% ../nbs/11_refusal.ipynb 6
 _NT = {"can't": r"\bcan ?not\b|\bcan'?t\b", "don't": r"\bdo not\b|\bdont\b", "doesn't": r"\bdoes not\b|\bdoesnt\b",
@@ -76,8 +77,19 @@ def is_refusal(text) -> bool:
     return refusal_reason(text) is not None
 
 refusal_classifier = is_refusal
+CLASSIFIER_VERSION = 3   # bump when the classification of saved answers changes (saved refusal phases are then recomputed)
 
-# %% ../nbs/11_refusal.ipynb 11
+def without_entity(text, entity) -> str:
+    "`text` with every mention of `entity` replaced by 'X' (case-insensitive; also a mention after the type noun whose first two words match and whose later words a steered model garbled), so the classifier judges the answer, not the name."
+    words = entity.split() if entity else []
+    if not words: return text
+    text = re.sub(re.escape(" ".join(words)), "X", text, flags=re.I)
+    if len(words) > 2:   # "The movie I Don't Know Much" steered into "... I Don't Know Little": after the type noun, same first two words
+        head = r"\s+".join(map(re.escape, words[:2]))
+        text = re.sub(rf"(\b(?:movie|film|song|track|city|player)\s+[\"“']?){head}(?:\s+\S+){{{len(words) - 2}}}", r"\1X", text, flags=re.I)
+    return text
+
+# %% ../nbs/11_refusal.ipynb 12
 def _starts_with_bos(tok, prompts) -> bool:
     bos = tok.bos_token
     return bool(bos) and all(p.startswith(bos) for p in prompts)
@@ -92,7 +104,7 @@ def prompt_batch(model, prompts, entities, meta=None, occurrence=-1) -> PromptBa
     pos = token_positions(model, prompts, entities, occurrence=occurrence, prepend_bos=bos)
     return PromptBatch(prompts, entities, tokens, mask, pos, dict(meta or {}))
 
-# %% ../nbs/11_refusal.ipynb 12
+# %% ../nbs/11_refusal.ipynb 13
 def refusal_prompts(model, entity_type, names, attributes=None, style="chat") -> PromptBatch:
     "One prompt per (entity name, attribute), chat style by default, as a `PromptBatch` (meta: `entity`, `attribute`)."
     check_entity_type(entity_type)
@@ -104,7 +116,7 @@ def refusal_prompts(model, entity_type, names, attributes=None, style="chat") ->
     prompts = [attribute_prompt(entity_type, n, a, style=style, tokenizer=model.tokenizer) for n, a in rows]
     return prompt_batch(model, prompts, [n for n, _ in rows], meta=dict(entity=[n for n, _ in rows], attribute=[a for _, a in rows]))
 
-# %% ../nbs/11_refusal.ipynb 16
+# %% ../nbs/11_refusal.ipynb 17
 def _is_vec(x) -> bool:
     "A SteeringVector, a dict of its fields, or a seed tuple (layer, latent_idx, mean_act, direction)."
     return isinstance(x, (SteeringVector, dict)) or (isinstance(x, (tuple, list)) and len(x) == 4 and isinstance(x[0], Integral)
@@ -119,7 +131,7 @@ def _row_vectors(vectors, n) -> list:
     if len(vectors) == 1 and _is_vec(vectors[0]): return [SteeringVector.coerce(vectors[0])] * n
     raise ValueError(f"give one steering vector for all rows or a list of {n} (vector or None per row); got {len(vectors)} item(s)")
 
-# %% ../nbs/11_refusal.ipynb 17
+# %% ../nbs/11_refusal.ipynb 18
 def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
     "`(hook_name, fn)` pairs steering row b of a batch along `vectors[b]` (`None`: unsteered) where `mask[b]` (`[B, S]`), one hook per layer."
     check_coeff(coeff)
@@ -138,7 +150,7 @@ def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
         hooks.append((f"blocks.{layer}.hook_resid_pre", steer_fn(d, m, a, use_norm if use_norm.any() else None)))
     return hooks
 
-# %% ../nbs/11_refusal.ipynb 18
+# %% ../nbs/11_refusal.ipynb 19
 def _eos_ids(model):
     tok, ids = model.tokenizer, set()
     if tok.eos_token_id is not None: ids.add(tok.eos_token_id)
@@ -156,7 +168,7 @@ def _decode(tok, new, eos, stop_at_eos):
         out.append(tok.decode(row, skip_special_tokens=True))
     return out
 
-# %% ../nbs/11_refusal.ipynb 19
+# %% ../nbs/11_refusal.ipynb 20
 @torch.no_grad()
 def generate_steered(model,                  # a TransformerBridge (use_cache=True) or any TransformerLens model
                      batch:PromptBatch,      # left-padded prompts with entity positions
@@ -212,7 +224,7 @@ def _pad_hook(fn, S):
         return torch.cat([fn(resid[:, :S], hook), resid[:, S:]], 1)
     return hook
 
-# %% ../nbs/11_refusal.ipynb 29
+# %% ../nbs/11_refusal.ipynb 30
 def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
     "Wilson score interval of a proportion k/n (`(nan, nan)` when n = 0)."
     if n == 0: return (math.nan, math.nan)
@@ -220,7 +232,7 @@ def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
     return (float(ci.low), float(ci.high))
 
-# %% ../nbs/11_refusal.ipynb 30
+# %% ../nbs/11_refusal.ipynb 31
 def mcnemar_exact(before, after) -> dict:
     "Exact McNemar test of paired booleans: b = #(False→True), c = #(True→False); two-sided and one-sided ('more True after', 'fewer') p-values."
     x, y = [bool(a) for a in before], [bool(a) for a in after]
@@ -230,7 +242,7 @@ def mcnemar_exact(before, after) -> dict:
     p = lambda alt: float(stats.binomtest(b, b + c, 0.5, alternative=alt).pvalue)
     return dict(b=b, c=c, p_value=p("two-sided"), p_increase=p("greater"), p_decrease=p("less"))
 
-# %% ../nbs/11_refusal.ipynb 33
+# %% ../nbs/11_refusal.ipynb 34
 def _rate(flags, level=0.95) -> dict:
     k, n = int(sum(flags)), len(flags)
     return dict(rate=k / n if n else math.nan, k=k, n=n, ci=list(wilson_ci(k, n, level)))
@@ -244,7 +256,7 @@ def _default_coeff(model):
     from steerattn.experiment import coeff_for_model   # lazy: experiment builds on everything
     return coeff_for_model(model.cfg.model_name)
 
-# %% ../nbs/11_refusal.ipynb 34
+# %% ../nbs/11_refusal.ipynb 35
 EXPECTED = dict(known="increase", unknown="decrease")   # known entities + unknown latent refuse more; unknown + known latent less
 
 def refusal_experiment(model,                     # a TransformerBridge with a chat template (see `generate_steered` for others)
@@ -292,7 +304,8 @@ def refusal_experiment(model,                     # a TransformerBridge with a c
     for label, b in batches.items():
         n, cs = len(b), conds[label]
         ans = {name: [texts[(label, i, c)] for i in range(n)] for c, (name, _) in enumerate(cs)}
-        flags = {name: [bool(classifier(t)) for t in a] for name, a in ans.items()}
+        # the entity's own name is not the answer: a song called "I Won't Give Up" is no refusal
+        flags = {name: [bool(classifier(without_entity(t, b.meta["entity"][i]))) for i, t in enumerate(a)] for name, a in ans.items()}
         exp = EXPECTED[label]
         sign = 1 if exp == "increase" else -1
         test = mcnemar_exact(flags["original"], flags["steered"])
@@ -326,7 +339,7 @@ def _stack(parts) -> PromptBatch:
     pos = [[q + S - p.tokens.shape[1] for q in p.entity_positions[0]] for p in parts]
     return PromptBatch([p.prompts[0] for p in parts], [p.entities[0] for p in parts], toks, am, pos, {})
 
-# %% ../nbs/11_refusal.ipynb 38
+# %% ../nbs/11_refusal.ipynb 39
 _ROW_TITLE = dict(known="known entities, steered with the unknown latent", unknown="unknown entities, steered with the known latent")
 
 def _fmt(r):
@@ -347,7 +360,7 @@ def refusal_markdown(result:dict) -> str:
                      f"| {_p(L['steered']['p_value'])} | {nr} |")
     return "\n".join(lines)
 
-# %% ../nbs/11_refusal.ipynb 39
+# %% ../nbs/11_refusal.ipynb 40
 def plot_refusal(result:dict, title=None):
     "Plotly bar chart: refusal rate of original / steered / random-latent answers per label, with Wilson 95 % error bars."
     import plotly.graph_objects as go
@@ -367,7 +380,7 @@ def plot_refusal(result:dict, title=None):
                       title=title or f"Refusals: {result['entity_type']} prompts, coeff {result['coeff']}", template="plotly_white")
     return fig
 
-# %% ../nbs/11_refusal.ipynb 42
+# %% ../nbs/11_refusal.ipynb 43
 REFUSAL_ATTRIBUTES = dict(player="birthplace", movie="release_year", city="country", song="year")
 
 def _pooled(results:dict) -> dict:
