@@ -15,6 +15,7 @@ from .core import LABELS, apply_hooks, check_entity_type, check_label, other_lab
 from .models import tokenize, token_positions
 from .entities import ATTRIBUTES, attribute_prompt
 from .batches import PromptBatch
+from .labels import model_key
 from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn
 
 # %% auto 0
@@ -300,7 +301,7 @@ def refusal_experiment(model,                     # a TransformerBridge with a c
     t_gen = time.perf_counter() - t_gen
     res = dict(entity_type=entity_type, coeff=coeff, pos_type=pos_type, style=style, max_new_tokens=max_new_tokens,
                attributes=list(ATTRIBUTES[entity_type]) if attributes is None else [attributes] if isinstance(attributes, str) else list(attributes),
-               model=getattr(model.cfg, "model_name", ""), classifier=getattr(classifier, "__name__", str(classifier)), labels={})
+               model=model_key(model), classifier=getattr(classifier, "__name__", str(classifier)), labels={})
     for label, b in batches.items():
         n, cs = len(b), conds[label]
         ans = {name: [texts[(label, i, c)] for i in range(n)] for c, (name, _) in enumerate(cs)}
