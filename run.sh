@@ -67,7 +67,7 @@ case "$cmd" in
     .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"
     n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
     if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
-      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --out _docs_check
+      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --report --out _docs_check
       # a library notebook opened as cloned in JupyterLab, all cells run live, figures and heatmaps drawn (< 2 min)
       if .venv/bin/python -c "import playwright" 2>/dev/null; then .venv/bin/python scripts/check_lab.py --out _lab_check
       else echo "(Playwright not installed: skipping the JupyterLab check)"; fi

@@ -3,6 +3,7 @@ Chromium with the network cut off, and assert that plotly figures and circuitsvi
 
     python scripts/check_docs.py [NOTEBOOK ...] [--out DIR]
     python scripts/check_docs.py --hygiene      # fast, no kernel: the committed notebooks' sizes and outputs
+    python scripts/check_docs.py --report       # also the HTML report of a tiny run: its heatmaps and figures drew
 
 Writes DIR/<name>.html, DIR/<name>.png (screenshot) and DIR/report.json; exits 1 on any failure.
 Quarto is not needed (it cannot be installed everywhere); nbconvert renders the same outputs.
@@ -106,12 +107,48 @@ def browse(html_path, png_path):
     import html as h
     return json.loads(h.unescape(m.group(1)))
 
+def tiny_report(d):
+    "`report.html` of a small run on a tiny random model (random latents): the report's layout, every section, no download."
+    from steerattn.core import LABELS
+    from steerattn.models import tiny_model
+    from steerattn.batches import make_batch
+    from steerattn.hooks import SteeringVector
+    from steerattn.experiment import ExperimentConfig, run_experiment
+    m = tiny_model(n_layers=3, n_kv_heads=2)
+    names = {"player": ["Michael Jordan", "Goran Jeretin", "LeBron James"], "city": ["Paris", "Ouagadougou", "Tbilisi"]}
+    mk = lambda et, ns: make_batch(m, [t.format(et=et, n=n) for n in ns for t in ("The {et} <{n}> plays for", "Everyone knows the {et} {n}")],
+                                   [n for n in ns for _ in range(2)], meta=dict(entity_type=[et] * 2 * len(ns)))
+    vec = lambda seed: SteeringVector.random(m.cfg.d_model, 1, seed=seed, source=f"random")
+    lat = dict(known=[vec(0)], unknown=[vec(1)], random_known=[vec(10 + j) for j in range(3)], random_unknown=[vec(20 + j) for j in range(3)])
+    cfg = ExperimentConfig(model="tiny <b>model</b>", coeff=20.0, known_min=2, entity_types=("player", "city"), top_latents=(0,), n_random=3,
+                           n_heads=2, refusal=False)
+    run_experiment(cfg, d, force=True, model=m, batches={lab: {et: mk(et, ns) for et, ns in names.items()} for lab in LABELS},
+                   latents=lat, progress=False)
+    return Path(d)/"report.html"
+
+def check_page(html_path, png_path, min_heatmaps=0, min_plotly=0):
+    "Browse a page with the probe injected; the probe's counts plus `failures`."
+    page = html_path.with_name(f".{html_path.stem}-probed.html")
+    page.write_text(html_path.read_text(encoding="utf-8").replace("</head>", PROBE + "</head>", 1), encoding="utf-8")
+    r = browse(page, png_path); fails = []
+    if "error" in r: fails.append(r["error"])
+    else:
+        if r["plotly"] != r["plotly_drawn"]: fails.append(f"{r['plotly'] - r['plotly_drawn']} plotly figure(s) did not draw")
+        if r["heatmaps"] != r["heatmaps_drawn"]: fails.append(f"{r['heatmaps'] - r['heatmaps_drawn']} heatmap(s) did not draw")
+        if r["plotly"] + r["heatmaps"] == 0: fails.append("no figures on the page")
+        if r["heatmaps_drawn"] < min_heatmaps: fails.append(f"{r['heatmaps_drawn']} heatmap(s) drawn, expected ≥ {min_heatmaps}")
+        if r["plotly_drawn"] < min_plotly: fails.append(f"{r['plotly_drawn']} plotly figure(s) drawn, expected ≥ {min_plotly}")
+        if r["errors"]: fails.append(f"console errors: {r['errors'][:3]}")
+    r["failures"] = fails
+    return r
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", default=DEFAULT)
     ap.add_argument("--out", default=str(ROOT/"_docs_check"))
     ap.add_argument("--timeout", type=int, default=900, help="seconds per notebook cell")
     ap.add_argument("--save-executed", action="store_true", help="write the executed notebooks back (outputs kept for the docs)")
+    ap.add_argument("--report", action="store_true", help="also check the HTML report of a tiny run (4 heatmaps, every figure drawn)")
     ap.add_argument("--hygiene", action="store_true", help="only check the committed notebooks' sizes and outputs (seconds)")
     a = ap.parse_args()
     if a.hygiene:
@@ -144,6 +181,16 @@ def main():
         r["failures"] = fails; ok &= not fails
         report[nb_path.name] = r
         print(f"{nb_path.name}: {r}")
+    if a.report:
+        t0 = time.perf_counter()
+        r = check_page(tiny_report(out/"tiny-run"), out/"tiny-report.png", min_heatmaps=4, min_plotly=3)
+        html = (out/"tiny-run"/"report.html").read_text(encoding="utf-8")
+        if "<b>model</b>" in html: r["failures"].append("a user string reached the report unescaped")
+        for sec in ("Contents", "Methods", "Configuration", "Significance", "Attention heatmaps"):
+            if f"<h2>{sec}</h2>" not in html: r["failures"].append(f"no {sec!r} section")
+        r["seconds"] = round(time.perf_counter() - t0, 1); ok &= not r["failures"]
+        report["report.html"] = r
+        print(f"report.html (tiny run): {r}")
     (out/"report.json").write_text(json.dumps(report, indent=1))
     print("docs check:", "passed" if ok else "FAILED")
     sys.exit(0 if ok else 1)

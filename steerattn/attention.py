@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 import einops
 
-from transformer_lens.utilities import get_act_name
 
 from .hooks import apply_hooks, positions_mask
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['MEASURES', 'check_measures', 'last_row_scores', 'attention_hooks', 'attention_scores', 'get_value_weighted_patterns',

@@ -20,7 +20,7 @@ from .attention import full_attention_scores
 from .viz import (attention_heatmap, plot_attention_to_subject, plot_factual_recall_heads, plot_head_differences,
                            plot_head_scores_distribution, plot_heads_scatter_entity_types, plot_top_heads_comparison,
                            plot_attention_comparison_interactive, plot_aggregated_attention_flow, plot_head_boxes)
-from transformer_lens.utilities import get_act_name
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['PAPER_HEADS', 'PAPER_MODEL_SHAPES', 'compute_attn_original', 'compute_attn_steered',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
-import contextlib, gzip, hashlib, importlib.util, json, os, re, shutil, tempfile, time, uuid, weakref
+import contextlib, functools, gzip, hashlib, importlib.util, json, os, re, shutil, tempfile, time, uuid, weakref
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,8 +15,8 @@ import torch
 __all__ = ['ASSETS', 'LABELS', 'ENTITY_TYPES', 'cache_dir', 'asset_path', 'raw_data_dir', 'offline', 'default_device', 'as_dtype',
            'check_device', 'atomic_dir', 'atomic_write', 'write_manifest', 'manifest_ok', 'jsonable', 'write_json',
            'read_json', 'write_json_gz', 'read_json_gz', 'move_aside', 'content_hash', 'Head', 'as_heads',
-           'check_heads', 'check_label', 'other_label', 'check_entity_type', 'hook_points', 'apply_hooks',
-           'StopForward', 'stop_forward', 'run_until_stop']
+           'check_heads', 'check_label', 'other_label', 'check_entity_type', 'get_act_name', 'hook_points',
+           'apply_hooks', 'StopForward', 'stop_forward', 'run_until_stop']
 
 # %% ../nbs/00_core.ipynb 5
 def cache_dir() -> Path:
@@ -244,17 +244,24 @@ def check_entity_type(entity_type) -> str:
         raise ValueError(f"Unknown entity type {entity_type!r}; valid entity types: {', '.join(ENTITY_TYPES)}")
     return entity_type
 
-# %% ../nbs/00_core.ipynb 40
+# %% ../nbs/00_core.ipynb 41
+@functools.lru_cache(maxsize=None)
+def get_act_name(name: str, layer: int | None = None, layer_type: str | None = None) -> str:
+    "TransformerLens' `utilities.get_act_name`, imported lazily and cached."
+    from transformer_lens.utilities import get_act_name as tl_get_act_name
+    return tl_get_act_name(name, layer, layer_type)
+
+# %% ../nbs/00_core.ipynb 43
 _HOOK_POINTS = weakref.WeakKeyDictionary()
 
-# %% ../nbs/00_core.ipynb 41
+# %% ../nbs/00_core.ipynb 44
 def hook_points(model) -> dict:
     "`{name: HookPoint}` of `model` (aliases included), computed once per model."
     d = _HOOK_POINTS.get(model)
     if d is None: d = _HOOK_POINTS[model] = dict(model.hook_dict)
     return d
 
-# %% ../nbs/00_core.ipynb 42
+# %% ../nbs/00_core.ipynb 45
 @contextlib.contextmanager
 def apply_hooks(model, fwd_hooks=()):
     "Context manager: add `fwd_hooks` `[(name, fn)]` to `model`; always removes them on exit (also on errors)."
@@ -273,7 +280,7 @@ def apply_hooks(model, fwd_hooks=()):
             h.hook.remove()
             if h in hp.fwd_hooks: hp.fwd_hooks.remove(h)
 
-# %% ../nbs/00_core.ipynb 44
+# %% ../nbs/00_core.ipynb 47
 class StopForward(Exception):
     "Raised by a hook once everything needed from a forward pass has been recorded."
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_experiment.ipynb 2
 from __future__ import annotations
-import hashlib, importlib.metadata, json, platform, sys, time
+import hashlib, importlib, importlib.metadata, json, os, platform, shutil, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from .core import (ENTITY_TYPES, LABELS, as_heads, atomic_write, check_heads, co
 from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source, tokenize, token_positions
 from .labels import read_labels
 from .batches import SPLITS, get_valid_entities, load_data
-from .hooks import POS_TYPES, as_vectors, check_coeff
+from .hooks import POS_TYPES, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
 from .attention import attention_scores, check_measures
 from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
@@ -30,8 +30,8 @@ from .results import rule_text
 # %% auto 0
 __all__ = ['COEFFS', 'DOCUMENTS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
            'experiment_data', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
-           'statistics_phase', 'refusal_step', 'check_for_model', 'run_experiment', 'run', 'main', 'entity_head_scores',
-           'demo']
+           'statistics_phase', 'refusal_step', 'check_for_model', 'report_heatmaps', 'run_experiment', 'run', 'main',
+           'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -113,34 +113,66 @@ class ExperimentConfig:
 DOCUMENTS = ("summary.json", "significance.md", "report.html", "refusal.json")   # summary.json first: written last, it marks a finished run
 
 class ResultsDir:
-    "A results directory bound to one `ExperimentConfig`; `claim` makes it this config's (nothing is written before)."
+    """A results directory bound to one `ExperimentConfig`; `claim` makes it this config's (nothing is written before).
+    Taking over another config's *finished* results stages the new run beside them (`.name.KEY.staging`) and swaps it in
+    when it has finished (`finish`): until then the old results stay whole and the new run is resumable."""
     def __init__(self, path, config: ExperimentConfig, force=False, claim=True):
-        self.path, self.config, self.force = Path(path), config, force
+        self.target, self.config, self.force = Path(path), config, force
+        self._recover()
         self.old_key = self._old_key()
-        if self.old_key not in (None, config.key) and not force:
-            raise FileExistsError(f"{self.path} holds results of a different config (key {self.old_key}, this one {config.key}); "
+        if self.old_key not in (None, config.key) and not force and not self.staging.is_dir():
+            raise FileExistsError(f"{self.target} holds results of a different config (key {self.old_key}, this one {config.key}); "
                                   "use another --out directory, or --force to overwrite it")
+        # another config's finished results are kept whole until this run finishes; anything else is taken over in place
+        self.staged = self.old_key not in (None, config.key) and (self.target/"summary.json").exists()
+        self.path = self.staging if self.staged else self.target
         if claim: self.claim()
 
+    @property
+    def staging(self) -> Path: return self.target.parent/f".{self.target.name}.{self.config.key}.staging"
+    def _siblings(self, kind): return sorted(self.target.parent.glob(f".{self.target.name}.*.{kind}"))
+
+    def _recover(self):
+        "Finish a swap that a kill interrupted (the staged run had finished: it wins), and drop the replaced folder."
+        if not self.target.exists():
+            done = [s for s in self._siblings("staging") if _finished_key(s) is not None]
+            if done: os.replace(done[0], self.target)
+            elif self._siblings("old"): os.replace(self._siblings("old")[-1], self.target)   # never reached by `finish`: kept safe
+        if self.target.exists():
+            for old in self._siblings("old"): shutil.rmtree(old, ignore_errors=True)
+
     def _old_key(self):
-        f = self.path/"config.json"
+        f = self.target/"config.json"
         if not f.exists(): return None
         try: return str(read_json(f)["key"])
         except (ValueError, KeyError, TypeError) as e:   # unreadable: kept aside, the folder is taken over like one without a config
             move_aside(f, "not valid JSON" if isinstance(e, ValueError) else "no config key"); return None
 
     def claim(self):
-        "Make the folder this config's: another config's documents go first (summary.json, the completion mark, first), config.json last."
+        "Make the working folder this config's: another config's documents go first (summary.json, the completion mark, first), config.json last."
         self.path.mkdir(parents=True, exist_ok=True)
         s = self.path/"summary.json"
         if s.exists():
             try: done_key = read_json(s).get("key")
             except (ValueError, AttributeError) as e: done_key = None; move_aside(s, "not valid JSON")
-        if self.old_key != self.config.key or (s.exists() and done_key != self.config.key):
+        if self._key_of(self.path) != self.config.key or (s.exists() and done_key != self.config.key):
             for n in DOCUMENTS: (self.path/n).unlink(missing_ok=True)
         for tmp in [*self.path.glob(".*.tmp"), *self.path.glob("runs/.*.tmp")]: tmp.unlink(missing_ok=True)   # left by a killed write
         self.write_json("config.json", dict(key=self.config.key, config=self.config.to_dict(), versions=versions()))
-        self.old_key = self.config.key
+        return self
+
+    def _key_of(self, d):
+        try: return str(read_json(d/"config.json")["key"])
+        except (OSError, ValueError, KeyError, TypeError): return None
+
+    def finish(self):
+        "After `summary.json`: a staged run replaces the old results (two renames; `_recover` completes a swap cut short)."
+        if not self.staged: return self
+        old = self.target.parent/f".{self.target.name}.{self.old_key}.old"
+        os.replace(self.target, old)
+        os.replace(self.staging, self.target)
+        shutil.rmtree(old, ignore_errors=True)
+        self.path, self.staged, self.old_key = self.target, False, self.config.key
         return self
 
     def write_json(self, name, obj): return write_json(self.path/name, obj)
@@ -148,11 +180,22 @@ class ResultsDir:
     def run_path(self, name) -> Path: return self.path/"runs"/name
     def load_run(self, name, inputs=None, n_rows=None):
         "The saved run `name` if it is complete, readable and built from `inputs` (`n_rows` prompts); else `None` (a corrupt one moved aside)."
-        p = self.run_path(name); j, z = p.with_suffix(".json"), p.with_suffix(".npz")
+        r = self._load_run(self.run_path(name), name, inputs, n_rows)
+        if r is None and self.staged:        # the replaced config's run, if built from the same inputs, is linked into the new run
+            old = self.target/"runs"/name
+            r = self._load_run(old, name, inputs, n_rows, quiet=True)
+            if r is not None:
+                self.run_path(name).parent.mkdir(parents=True, exist_ok=True)
+                for ext in (".npz", ".json"): _link_or_copy(old.with_suffix(ext), self.run_path(name).with_suffix(ext))
+        return r
+
+    def _load_run(self, p, name, inputs, n_rows, quiet=False):
+        j, z = p.with_suffix(".json"), p.with_suffix(".npz")
         if not (j.exists() and z.exists()): return None           # never finished (the .json is written last)
         try:
             r = SteeringResult.load(p); rows = _n_prompts(r)
         except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as e:
+            if quiet: return None
             for f in (z, j): move_aside(f, f"{type(e).__name__}: {str(e)[:200]}")
             return None
         why = [] if n_rows is None or rows == n_rows else [f"{rows} rows for {n_rows} prompts"]
@@ -160,10 +203,27 @@ class ResultsDir:
             old = r.settings.get("inputs") or {}
             why += [f"{k} differ" for k in inputs if old.get(k) != inputs[k]]
         if why:
-            print(f"steerattn: run {name} in {self.path} is stale ({'; '.join(why)}); recomputing it")
+            if not quiet: print(f"steerattn: run {name} in {self.path} is stale ({'; '.join(why)}); recomputing it")
             return None
         return r
     def has(self, name, inputs=None, n_rows=None) -> bool: return self.load_run(name, inputs, n_rows) is not None
+
+def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
+
+def _finished_key(d):
+    "The key of a finished results folder (its summary.json agrees with its config.json), else `None`."
+    try:
+        k = read_json(d/"summary.json")["key"]
+        return k if k == read_json(d/"config.json")["key"] else None
+    except (OSError, ValueError, KeyError, TypeError): return None
+
+def _link_or_copy(src, dst):
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try: os.link(src, tmp)
+    except OSError: shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
 
 # %% ../nbs/10_experiment.ipynb 14
 _PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
@@ -282,21 +342,18 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None)
     return results
 
 # %% ../nbs/10_experiment.ipynb 27
-def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
-
-# %% ../nbs/10_experiment.ipynb 28
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 28
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/10_experiment.ipynb 30
+# %% ../nbs/10_experiment.ipynb 29
 def statistics_phase(results, cfg, heads, types) -> dict:
     "Phase 4: the summary's statistics, per measure and row (top latent × label): prompt- and entity-level tests and p-values."
     out = {k: {} for k in ("significance", "prompt_level", "random_p_values", "significance_entity", "entity_level", "random_p_values_entity")}
@@ -323,7 +380,7 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 30
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
@@ -345,7 +402,7 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/10_experiment.ipynb 32
+# %% ../nbs/10_experiment.ipynb 31
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -361,6 +418,22 @@ def check_for_model(cfg, model, layer):
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
 # %% ../nbs/10_experiment.ipynb 33
+def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
+    "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
+    from .viz import attention_heatmap
+    out, et = [], types[0]
+    for lab in LABELS:
+        b = batches[lab][et][0]
+        v = as_vectors(latents[other_label(lab)])[0]
+        pos = get_batch_pos(b.entity_positions, cfg.pos_type, b.tokens, b.attention_mask)
+        hooks = steering_hooks(model, v, pos=pos, coeff=cfg.coeff, seq_len=b.tokens.shape[1])
+        for kind, fwd in (("original", ()), (f"steered by the top {other_label(lab)} latent (" + (f"latent {v.latent_idx}" if v.latent_idx is not None else v.source) + f", layer {v.layer})", hooks)):
+            title = f"{lab} {et} — {kind}: {b.prompts[0]!r}"
+            with apply_hooks(model, fwd):
+                out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
+    return out
+
+# %% ../nbs/10_experiment.ipynb 35
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True) -> dict:
     "Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused. `batches`/`latents` override phases 1/2."
@@ -397,25 +470,28 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
         summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
         tick("refusal", t0); t0 = time.perf_counter()
     with atomic_write(rd.path/"significance.md", "w") as f: f.write(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
-    write_report(rd.path/"report.html", summary, results, cfg, heads, types)
+    try: heatmaps = report_heatmaps(model, batches, latents, cfg, heads, types)
+    except (IndexError, KeyError, ValueError) as e: heatmaps = None; print(f"steerattn: no heatmaps in the report ({e})")
+    write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
     rd.write_json("summary.json", summary)     # last: its presence (with this key) marks the run finished
+    rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/10_experiment.ipynb 35
+# %% ../nbs/10_experiment.ipynb 37
 def _csv(s, typ=str, what="value"):
     try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
     except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/10_experiment.ipynb 36
+# %% ../nbs/10_experiment.ipynb 38
 def _coeff(s):
     if s in (None, "", "auto"): return None
     if s in ("norm", "mean"): return s
     try: return float(s)
     except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/10_experiment.ipynb 37
+# %% ../nbs/10_experiment.ipynb 39
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
@@ -451,31 +527,33 @@ def run(out:str="results/steering",                     # results directory (reu
     print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 38
+# %% ../nbs/10_experiment.ipynb 40
 def main():
-    "`steerattn run|demo [options]`."
-    cmds = {"run": run, "demo": None}
+    "`steerattn run|demo|atlas [options]`."
+    cmds = ("run", "demo", "atlas")
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        print("usage: steerattn run [options]   (steerattn run --help)\n       steerattn demo [options]  (steerattn demo --help)")
+        print("usage: steerattn run [options]    (steerattn run --help)\n       steerattn demo [options]   (steerattn demo --help)\n"
+              "       steerattn atlas [options]  (steerattn atlas --help; under torchrun it shards the latents)")
         sys.exit(2)
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"steerattn {cmd}"
     try:
         if cmd == "demo": demo()
+        elif cmd == "atlas": importlib.import_module("steerattn.atlas").atlas()   # imported on demand: torch.distributed is not needed by `run`
         else: run()
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
         print(f"steerattn {cmd}: error: {e}", file=sys.stderr)
         return 2
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 48
+# %% ../nbs/10_experiment.ipynb 50
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 49
+# %% ../nbs/10_experiment.ipynb 51
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -14,7 +14,6 @@ from scipy.cluster import hierarchy
 from tqdm.auto import tqdm
 
 from fastcore.basics import patch
-from transformer_lens.utilities import get_act_name
 
 from .core import as_heads
 from .models import tokenize, token_positions
@@ -22,6 +21,7 @@ from .hooks import apply_hooks
 from .stats import compute_bonferroni_correction, compute_fdr_correction, hedges_g, bootstrap_ci
 from .hooks import attention_knockout_hooks, head_knockout_hooks
 from .facts import Fact, object_predictions, relation_template
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['PROFILE_FEATURES', 'AttentionPattern', 'FactualHead', 'TopHead', 'TokenList', 'char_spans', 'token_positions_exact',

@@ -10,11 +10,11 @@ from numbers import Number
 
 import torch
 from fastcore.basics import patch
-from transformer_lens.utilities import get_act_name
 
 from .core import apply_hooks, as_heads, check_heads, hook_points  # noqa: F401 (re-exported: hooks are applied from here)
 
 _all_ = ["apply_hooks", "hook_points"]
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['POS_TYPES', 'get_batch_pos', 'positions_mask', 'SteeringVector', 'as_vectors', 'check_coeff', 'coeff_for', 'steer_fn',

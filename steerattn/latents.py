@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from transformer_lens.utilities import get_act_name
 
 from .core import (move_aside, LABELS, ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_label, default_device, offline, other_label,
                             read_json, read_json_gz, run_until_stop, stop_forward, write_json, write_json_gz)
@@ -21,6 +20,7 @@ from .hooks import apply_hooks
 from .entities import ATTRIBUTE_KIND, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, load_entities
 from .labels import model_key, read_labels
 from .batches import get_valid_entities
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'EXTRA_TEMPLATES', 'hook_layer', 'sae_hook_name', 'sae_layer', 'check_sae',

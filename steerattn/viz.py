@@ -13,12 +13,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import NotebookRenderer
 from plotly.subplots import make_subplots
-from transformer_lens.utilities import get_act_name
 
 from .core import Head, LABELS, as_heads, atomic_write, check_heads, other_label
 from .models import tokenize
 from .attention import check_measures, full_attention_scores
 from .results import rule_text
+from .core import get_act_name
 
 # %% auto 0
 __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_entity_types', 'plot_difference_boxes',
