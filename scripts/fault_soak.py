@@ -1,6 +1,6 @@
 """Fault soak: kill a real `run_experiment` process at random instants, resume it, and compare with a clean run bit for bit.
 
-    python scripts/fault_soak.py [--rounds 20] [--seed 0] [--out /tmp/steerattn-soak]
+    python scripts/fault_soak.py [--rounds 20] [--seed 0] [--out /tmp/steerattn-soak] [--takeover]
 
 The notebook test (10_experiment, "fault-injection") simulates kills by deleting and corrupting files; this
 script kills a live process with SIGKILL wherever it happens to be (inside a write, between a run's .npz and
@@ -8,6 +8,11 @@ script kills a live process with SIGKILL wherever it happens to be (inside a wri
 same folder after each kill until one run finishes. Each finished folder must equal the clean run: the summary
 without timings, significance.md and every array of every run (dtype, shape, bytes). Tiny random model (3 layers),
 CPU, a few seconds per run.
+
+With `--takeover` each round starts from the finished results of another config (a different coefficient) and
+runs the new config with `force=True`: after every kill the folder must hold the old config's complete results
+(bit for bit), the new config's, or (a kill between the swap's two renames) nothing beside a finished staged run;
+the resumed run must end with the new config's results and no staging folder left.
 """
 import argparse, json, os, random, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -37,10 +42,13 @@ def setup():
     return tiny, batches, latents, cfg
 
 
-def worker(out):
+def worker(out, variant="A"):
+    import dataclasses
     from steerattn.experiment import run_experiment
     tiny, batches, latents, cfg = setup()
-    run_experiment(cfg, out, model=tiny, batches=batches, latents=latents, progress=False)
+    if variant == "B": cfg = dataclasses.replace(cfg, coeff=7.0)
+    print("ready", flush=True)            # imports done: the parent times its kill from here, so kills land in the work
+    run_experiment(cfg, out, model=tiny, batches=batches, latents=latents, progress=False, force=variant == "B")
 
 
 def finished(t):
@@ -58,26 +66,45 @@ def main():
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/steerattn-soak")
+    ap.add_argument("--takeover", action="store_true", help="kill a --force takeover of another config's finished results")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default="A", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.worker: return worker(a.worker)
+    if a.worker: return worker(a.worker, a.variant)
     root = Path(a.out); shutil.rmtree(root, ignore_errors=True); root.mkdir(parents=True)
-    cmd = lambda d: [sys.executable, __file__, "--worker", str(d)]
-    t0 = time.perf_counter(); subprocess.run(cmd(root/"clean"), check=True, capture_output=True); t_clean = time.perf_counter() - t0
+    variant = "B" if a.takeover else "A"
+    cmd = lambda d: [sys.executable, __file__, "--worker", str(d), "--variant", variant]
+    if a.takeover: subprocess.run([sys.executable, __file__, "--worker", str(root/"clean-A")], check=True, capture_output=True)
+    def start(d):
+        "Start a worker; return it and the instant its imports were done."
+        p = subprocess.Popen(cmd(d), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.readline(); return p, time.perf_counter()
+    p, t0 = start(root/"clean"); p.wait(); t_clean = time.perf_counter() - t0
+    if p.returncode: raise SystemExit(p.stderr.read().decode()[-2000:])
     want, rng, log = finished(root/"clean"), random.Random(a.seed), []
-    print(f"clean run: {t_clean:.1f} s (including imports)")
+    old = finished(root/"clean-A") if a.takeover else None
+    print(f"clean run: {t_clean:.1f} s after imports")
+    def state(d):
+        "After a kill: which complete results the folder holds."
+        if d.exists(): return "new" if finished(d) == want else "old" if finished(d) == old else "MIXED"
+        staged = [s for s in d.parent.glob(f".{d.name}.*.staging") if (s/"summary.json").exists()]
+        return "cut swap" if staged else "MISSING"
     for r in range(a.rounds):
         d, kills = root/f"round{r}", []
+        if a.takeover: shutil.copytree(root/"clean-A", d)
         while True:
-            p = subprocess.Popen(cmd(d), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            delay = rng.uniform(0.2, 1.1) * t_clean
+            p, _ = start(d)
+            delay = rng.uniform(0.0, 1.1) * t_clean
             try:
                 p.wait(timeout=delay); break                     # finished before the kill
             except subprocess.TimeoutExpired:
                 p.send_signal(signal.SIGKILL); p.wait(); kills.append(round(delay, 2))
+                if a.takeover:
+                    st = state(d); kills[-1] = (kills[-1], st)
+                    if st in ("MIXED", "MISSING"): raise SystemExit(f"round {r}: after a kill at {delay:.2f} s the folder is {st}")
             if len(kills) > 20: raise SystemExit(f"round {r}: never finished after 20 kills")
         if p.returncode != 0: raise SystemExit(f"round {r}: the resumed run failed:\n{p.stderr.read().decode()[-2000:]}")
-        same = finished(d) == want
+        same = finished(d) == want and not list(d.parent.glob(f".{d.name}.*"))
         log.append(dict(round=r, kills=kills, equal=same, corrupt_kept=len(list(d.rglob("*.corrupt-*")))))
         print(log[-1], flush=True)
         if not same: raise SystemExit(f"round {r}: results differ from the clean run")
