@@ -30,8 +30,8 @@ from .results import rule_text
 # %% auto 0
 __all__ = ['COEFFS', 'DOCUMENTS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
            'experiment_data', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
-           'statistics_phase', 'refusal_step', 'check_for_model', 'report_heatmaps', 'run_experiment', 'run', 'main',
-           'entity_head_scores', 'demo']
+           'statistics_phase', 'refusal_step', 'check_for_model', 'report_heatmaps', 'matching_atlas', 'run_experiment',
+           'run', 'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -433,9 +433,23 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/10_experiment.ipynb 35
+# %% ../nbs/10_experiment.ipynb 36
+def matching_atlas(atlas, model, sae) -> Path | None:
+    "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
+    if atlas in (None, "", "none") or sae is None: return None
+    d = Path("results/atlas" if atlas == "auto" else atlas).expanduser()
+    try: info = read_json(d/"atlas.json")
+    except (OSError, ValueError):
+        if atlas != "auto": print(f"steerattn: no readable atlas.json in {d}; the report has no atlas section")
+        return None
+    why = [k for k, v in (("model", model_fingerprint(model)), ("SAE", LT.sae_fingerprint(sae)))
+           if info.get(f"{k.lower()}_fingerprint") != v]
+    if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
+    return None if why else d
+
+# %% ../nbs/10_experiment.ipynb 38
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
-                   batches=None, latents=None, progress=True) -> dict:
+                   batches=None, latents=None, progress=True, atlas="auto") -> dict:
     "Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused. `batches`/`latents` override phases 1/2."
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
     rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing
@@ -472,26 +486,30 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     with atomic_write(rd.path/"significance.md", "w") as f: f.write(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
     try: heatmaps = report_heatmaps(model, batches, latents, cfg, heads, types)
     except (IndexError, KeyError, ValueError) as e: heatmaps = None; print(f"steerattn: no heatmaps in the report ({e})")
-    write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps)
+    extra = []
+    if (ad := matching_atlas(atlas, model, sae)) is not None:
+        from .atlas import atlas_report_html
+        extra.append(("Atlas: the top latents among all latents", atlas_report_html(ad, heads=heads, include_plotlyjs=False)))
+    write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
     rd.write_json("summary.json", summary)     # last: its presence (with this key) marks the run finished
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/10_experiment.ipynb 37
+# %% ../nbs/10_experiment.ipynb 40
 def _csv(s, typ=str, what="value"):
     try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
     except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/10_experiment.ipynb 38
+# %% ../nbs/10_experiment.ipynb 41
 def _coeff(s):
     if s in (None, "", "auto"): return None
     if s in ("norm", "mean"): return s
     try: return float(s)
     except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/10_experiment.ipynb 39
+# %% ../nbs/10_experiment.ipynb 42
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
@@ -513,7 +531,8 @@ def run(out:str="results/steering",                     # results directory (reu
         no_refusal:bool=False,                           # skip phase 5 (refusal rates of steered chat answers)
         refusal_entities:int=8,                          # entities per type and label asked in phase 5
         refusal_random:int=3,                            # random latents per label in phase 5
-        force:bool=False):                               # overwrite a results directory holding another config
+        force:bool=False,                                # overwrite a results directory holding another config
+        atlas:str="auto"):                               # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
     "Run the steering-vs-attention experiment and write a results directory with an HTML report."
     # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
@@ -521,13 +540,13 @@ def run(out:str="results/steering",                     # results directory (reu
                            top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
                            batch_size=batch_size, seed=seed, refusal=not no_refusal, refusal_entities=refusal_entities,
                            refusal_random=refusal_random)
-    s = run_experiment(cfg, out, force=force)
+    s = run_experiment(cfg, out, force=force, atlas=atlas)
     print(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(s, cfg))
     if "refusal" in s: print("\n" + s["refusal"]["markdown"])
     print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 40
+# %% ../nbs/10_experiment.ipynb 43
 def main():
     "`steerattn run|demo|atlas [options]`."
     cmds = ("run", "demo", "atlas")
@@ -546,14 +565,14 @@ def main():
         return 2
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 50
+# %% ../nbs/10_experiment.ipynb 53
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 51
+# %% ../nbs/10_experiment.ipynb 54
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -558,7 +558,7 @@ def _config_table(d:dict) -> str:
                    for k, v in d.items())
     return f"<table class='config'>{rows}</table>"
 
-def write_report(path, summary, results, cfg, heads, types, heatmaps=None):
+def write_report(path, summary, results, cfg, heads, types, heatmaps=None, sections=()):
     "A standalone HTML report (plotly.js and, with `heatmaps`, the circuitsvis bundle inlined once); every user-given string is escaped."
     figs = report_figures(summary, results, cfg, heads, types)
     try: figs.insert(0, ("Per-head scores of one known and one unknown prompt", plot_prompt_head_scores(results, heads)))
@@ -566,13 +566,14 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None):
     esc = _html.escape
     slug = lambda t: "s-" + re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(figs)]
-    sections = [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
+    sections_extra, sections = sections, [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
                 ("Significance", markdown_html(significance_markdown(summary, cfg)))]
     if "markdown" in summary.get("refusal", {}): sections.append(("Refusal", markdown_html(summary["refusal"]["markdown"])))
     if heatmaps:                                  # circuitsvis AttentionHeatmaps (or (title, heatmap) pairs) from a caller with the model
         hms = [h if isinstance(h, tuple) else (h.title, h) for h in heatmaps]
         sections.append(("Attention heatmaps", "".join(hm._body(with_bundle=(i == 0)) for i, (_, hm) in enumerate(hms))))
     sections += [(t, p) for (t, _), p in zip(figs, parts)]
+    sections += list(sections_extra)                 # (title, html) from callers, e.g. the atlas section
     toc = "".join(f"<li><a href='#{slug(t)}'>{esc(t)}</a></li>" for t, _ in sections)
     body = "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in sections)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px} table{border-collapse:collapse;margin:8px 0}"
