@@ -116,7 +116,7 @@ case "$cmd" in
       .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --report --out _docs_check
       # a library notebook and a tutorial opened as cloned in JupyterLab: not marked modified, Ctrl+S leaves the
       # file's bytes alone, all cells run live (the tutorial at its small size), figures and heatmaps drawn (~2 min)
-      if .venv/bin/python -c "import playwright" 2>/dev/null; then .venv/bin/python scripts/check_lab.py --out _lab_check
+      if .venv/bin/python -c "import playwright" 2>/dev/null; then .venv/bin/python scripts/check_lab.py --out _lab_check --timeout 240
       else echo "(Playwright not installed: skipping the JupyterLab check)"; fi
     else
       echo "(Chromium not found: executing the tutorials without the browser check; JupyterLab check skipped)"

@@ -1,47 +1,71 @@
-"""Steering-attention protocol: steerattn's engine vs a faithful seed-style reference, side by side.
+"""Steering-attention protocol: steerattn's engine against the tools a user would pick, a minimum-work floor, and the seed.
 
-    python bench/steering_bench.py [--n 64] [--repeats 3] [--out bench/out/steering_bench.json]
+    python bench/steering_bench.py            # the issue-15 workload; writes bench/out/steering_bench.json
+    python bench/steering_bench.py --quick    # a < 2 min smoke test of every method (tiny workload)
 
-Workload (issue 8): the default model; 4 entity types x N prompts x known and unknown x (1 top + 10
-random latents), pos_type entity_last, measures attn_weights and value_weighted. Directions are
-seeded random unit vectors at the middle layer (the work per condition is the same as with SAE
-latents). Every measurement runs in its own subprocess, so peak memory is that job's alone.
+Workload: the default model; 4 entity types x N prompts x known and unknown; per label 1 top + 10 random
+latents (seeded random unit directions at the middle layer: the work per condition is the same as with SAE
+latents), coefficient 100, pos_type entity_last, measures attn_weights and value_weighted, batch 16. Every
+method gets the same weights, dtype, batch size, threads and prompts, and returns the raw scores (baseline and
+steered, `[N, n_layers, n_heads]` per measure), which must equal the engine's within 1e-5 of each measure's scale.
 
-Reference (seed 000, "Main Analysis Loop"): one script pass per measure; for every latent and entity
-type the baseline is recomputed; every pass is a full `run_with_cache` with no filter; value-weighted
-patterns go through the full [batch, q, k, head, d_head] einsum; aggregation and steering loop in
-Python per element. Same model, prompts, conditions, dtype, device and batch size as the engine.
-Floors run a pristine Hugging Face copy of the model (the Bridge swaps its own components into the HF
-model it wraps; the copy has HF's default SDPA attention, no hooks, no LM head): `floor` is the engine's
-distinct work (one full pass per batch for the baseline, then each condition's steered residual through
-the layers from the steering layer on, the last layer's attention only); `--full-floor` adds one full
-pass per baseline and per condition. Peak memory is counted from before the warm-up.
+Methods (each in its own process, loaded once; repeats interleaved A B C A B C ...):
+  engine            `run_conditions` (shared baseline, steering layer start, prefix reuse, last-row hooks, no LM head, trim)
+  tl_cache          (a) TransformerLens `run_with_cache(names_filter=pattern|v, return_type=None)`, steering via
+                    `model.hooks`, one baseline per batch shared by all conditions, both measures from one cache
+  hf_eager          (b) Hugging Face eager attention, `output_attentions=True` + a forward hook on `v_proj`, steering by
+                    a forward pre-hook; the decoder (`model.model`) only, shared baseline
+  nnsight           (c) nnsight `NNsight(model.model).trace`: saves v_proj outputs and the last attention row, steers
+                    `layers[l].input` in place; shared baseline
+  reference         (d) the seed's literal loop (per measure, label, latent and type: a fresh baseline and a steered
+                    pass, full unfiltered caches, the full value-weighted einsum, Python loops); run on
+                    `--ref-conditions` of the 11 conditions per label and scaled (its work is linear in conditions)
+  ladder rows       tl_cache -> hooks_full (last-row scores in hooks, no cache) -> hooks_stop (+ stop after the last
+                    attention: no last MLP, no LM head) -> engine_full (+ padding trim) -> engine_no_prefix (+ start at
+                    the steering layer) -> engine (+ prefix reuse)
+  floor             bare HF (SDPA), exactly the minimum work: baseline layers 0..L-2 plus the last layer's K/V and last
+                    query row; per condition layers >= steering layer on positions >= the batch's first steered token
+                    with the baseline's prefix K/V, the last layer likewise; engine-identical trimmed batches; no hooks,
+                    no scores. Its FLOPs are also counted analytically.
+Scaling: value_weighted, 1 condition, prompts padded by a neutral prefix to 16 ... 512 tokens: engine, tl_cache,
+floor and (once) the reference; the engine's score-extraction time is fitted against the prompt length.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, threading, time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT/"bench"/"out"
 TYPES = ("player", "movie", "city", "song")
+LABELS = ("known", "unknown")
 MEASURES = ("attn_weights", "value_weighted")
+BRIDGE_KINDS = ("engine", "engine_no_prefix", "engine_full", "hooks_stop", "hooks_full", "tl_cache", "reference")
+HF_KINDS = ("hf_eager", "nnsight", "floor")
+LADDER = [("reference", "seed-literal reference (per-latent baselines, full caches, one pass per measure)"),
+          ("tl_cache", "+ shared baseline, one filtered cache for both measures (= TransformerLens baseline)"),
+          ("hooks_full", "+ last-row scores inside hooks (no cache)"),
+          ("hooks_stop", "+ stop after the last attention (no last MLP, no LM head)"),
+          ("engine_full", "+ padding trim, conditions stacked into one pass where a batch has fewer than max_rows prompts"),
+          ("engine_no_prefix", "+ start at the steering layer"),
+          ("engine", "+ prefix reuse (= engine)"),
+          ("floor", "floor: bare HF, minimum work")]
 
 
-# ---------------------------------------------------------------- workload
-def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None, n_top=1):
-    "Prompt sets {(label, type): (tokens, mask, entity_positions)} and condition vectors per label."
-    import torch
+# ---------------------------------------------------------------- workload (built once by the driver, saved as .npz)
+def build_workload(model, n, n_random, layer=None, coeff=100.0, seed=0, length=None, n_top=1, types=TYPES):
+    "{(label, type): (tokens, mask, entity_positions)}, {label: [SteeringVector]}, coeff."
     from steerattn.entities import load_entities, RELATIONS, PROMPT_TEMPLATE
     from steerattn.models import tokenize, token_positions
     from steerattn.hooks import SteeringVector
     layer = model.cfg.n_layers // 2 if layer is None else layer
     sets = {}
-    for et in TYPES:
+    for et in types:
         ents = [e["name"] for e in load_entities(et)][: 2 * n]
         rel = next(iter(RELATIONS[et].values()))
-        for li, label in enumerate(("known", "unknown")):
+        for li, label in enumerate(LABELS):
             names = ents[li * n:(li + 1) * n]
             prompts = [PROMPT_TEMPLATE.format(entity_type=et, entity_name=x, relation=rel) for x in names]
-            if length:  # scaling runs: a neutral prefix of whole words brings each prompt to ~`length` tokens
+            if length:  # scaling: a neutral prefix of whole words brings each prompt to ~`length` tokens
                 words = "Here is a fact that everyone who reads this should know about .".split()
                 n_tok = lambda x: len(model.tokenizer(x, add_special_tokens=False)["input_ids"]) + 1
                 out = []
@@ -51,18 +75,102 @@ def workload(model, n, n_random=10, layer=None, coeff=100.0, seed=0, length=None
                     out.append(" ".join((words * (length // 4 + 2))[:k]) + " " + p if k else p)
                 prompts = out
             toks, mask = tokenize(model, prompts)
-            pos = token_positions(model, prompts, names, occurrence=-1)
-            sets[(label, et)] = (toks, mask, pos)
+            sets[(label, et)] = (toks.cpu(), mask.cpu(), token_positions(model, prompts, names, occurrence=-1))
     vecs = {label: [SteeringVector.random(model.cfg.d_model, layer, seed=seed + 100 * li + j, source=f"{label}{j}")
-                    for j in range(n_top + n_random)] for li, label in enumerate(("known", "unknown"))}
+                    for j in range(n_top + n_random)] for li, label in enumerate(LABELS)}
     return sets, vecs, coeff
 
+def save_workload(path, sets, vecs, coeff):
+    import numpy as np
+    arrs = {"coeff": np.array(coeff)}
+    for (label, et), (t, m, p) in sets.items():
+        P = np.full((len(p), max(map(len, p))), -1)
+        for i, row in enumerate(p): P[i, :len(row)] = row
+        arrs.update({f"{label}|{et}|tokens": t.numpy(), f"{label}|{et}|mask": m.numpy(), f"{label}|{et}|pos": P})
+    for label, vs in vecs.items():
+        arrs[f"{label}|dirs"] = np.stack([v.direction.numpy() for v in vs]); arrs[f"{label}|layer"] = np.array(vs[0].layer)
+    tmp = Path(str(path) + ".tmp.npz"); np.savez(tmp, **arrs); os.replace(tmp, path)
 
-# ---------------------------------------------------------------- reference (seed-faithful)
-def ref_get_batch_pos(batch_entity_pos, pos_type, tokenized_prompts):
-    if pos_type == "entity_last": return [[p[-1]] for p in batch_entity_pos]
-    raise NotImplementedError(pos_type)
+def load_workload(path):
+    import numpy as np, torch
+    from steerattn.hooks import SteeringVector
+    z = np.load(path)
+    sets, vecs = {}, {}
+    for k in z.files:
+        if k.endswith("|tokens"):
+            label, et, _ = k.split("|")
+            P = z[f"{label}|{et}|pos"]
+            sets[(label, et)] = (torch.from_numpy(z[k]), torch.from_numpy(z[f"{label}|{et}|mask"]), [[int(x) for x in r if x >= 0] for r in P])
+        elif k.endswith("|dirs"):
+            label = k.split("|")[0]
+            vecs[label] = [SteeringVector(int(z[f"{label}|layer"]), None, torch.from_numpy(d.copy()), source=f"{label}{j}")
+                           for j, d in enumerate(z[k])]
+    return sets, vecs, float(z["coeff"])
 
+def batches(sets, bs):
+    "(label, type, row offset, tokens, mask, entity_last positions) per batch, in the engine's order."
+    for (label, et), (t, m, p) in sets.items():
+        for i in range(0, len(t), bs):
+            yield label, et, i, t[i:i + bs], m[i:i + bs], [r[-1] for r in p[i:i + bs]]
+
+def collect(parts):
+    "{key: [(offset, tensor [b, L, H])]} -> {key: tensor [N, L, H]}"
+    import torch
+    return {k: torch.cat([x for _, x in sorted(v, key=lambda z: z[0])]) for k, v in parts.items()}
+
+
+# ---------------------------------------------------------------- the engine and its ladder rows (Bridge)
+def m_engine(model, sets, vecs, coeff, bs, **kw):
+    from steerattn.steering import Condition, run_conditions
+    out = {}
+    for label in LABELS:
+        conds = [Condition(f"c{j}", [v], coeff=coeff) for j, v in enumerate(vecs[label])]
+        for et in TYPES:
+            if (label, et) not in sets: continue
+            t, am, p = sets[(label, et)]
+            r = run_conditions(model, t, am, p, conds, MEASURES, "entity_last", bs, progress=False, **kw)
+            for c, d in r.items():
+                for m in MEASURES: out[(label, et, "orig" if c == "original" else c, m)] = d[m]
+    return out
+
+def m_hooks(model, sets, vecs, coeff, bs, stop):
+    "Full untrimmed passes; scores from the last query row inside hooks; with `stop`, the pass ends after the last attention."
+    from steerattn.attention import attention_hooks
+    from steerattn.hooks import steering_hooks, positions_mask
+    from steerattn.core import apply_hooks, run_until_stop, stop_forward
+    from transformer_lens.utilities import get_act_name
+    parts, L = {}, model.cfg.n_layers
+    for label, et, i, t, am, p in batches(sets, bs):
+        km = positions_mask([[x] for x in p], t.shape[1])
+        for cname, v in [("orig", None)] + [(f"c{j}", v) for j, v in enumerate(vecs[label])]:
+            hooks, o = attention_hooks(model, km, MEASURES)
+            if v is not None: hooks += steering_hooks(model, v, km, coeff)
+            if stop: hooks.append((get_act_name("z", L - 1), stop_forward))
+            with apply_hooks(model, hooks): run_until_stop(model, t, attention_mask=am, return_type=None)
+            for m in MEASURES: parts.setdefault((label, et, cname, m), []).append((i, o[m]))
+    return collect(parts)
+
+def m_tl_cache(model, sets, vecs, coeff, bs):
+    "(a) TransformerLens as documented: run_with_cache with a names_filter, return_type=None, hooks via model.hooks."
+    from steerattn.attention import last_row_scores
+    from steerattn.hooks import steering_hooks, positions_mask
+    import torch
+    keep = lambda name: name.endswith("hook_pattern") or name.endswith("hook_v")
+    parts, L = {}, model.cfg.n_layers
+    for label, et, i, t, am, p in batches(sets, bs):
+        km = positions_mask([[x] for x in p], t.shape[1])
+        for cname, v in [("orig", None)] + [(f"c{j}", v) for j, v in enumerate(vecs[label])]:
+            if v is None: _, cache = model.run_with_cache(t, attention_mask=am, names_filter=keep, return_type=None)
+            else:
+                with model.hooks(fwd_hooks=steering_hooks(model, v, km, coeff)):
+                    _, cache = model.run_with_cache(t, attention_mask=am, names_filter=keep, return_type=None)
+            per = [last_row_scores(cache["pattern", l][:, :, -1], cache["v", l], None, km, MEASURES) for l in range(L)]
+            for m in MEASURES: parts.setdefault((label, et, cname, m), []).append((i, torch.stack([x[m] for x in per], 1)))
+            del cache
+    return collect(parts)
+
+
+# ---------------------------------------------------------------- the seed-literal reference (kept from v1)
 def ref_get_value_weighted_patterns(model, cache, layer):
     import torch
     pattern = cache[f"blocks.{layer}.attn.hook_pattern"]
@@ -101,195 +209,225 @@ def ref_compute(model, tokens, mask, pos, type_pattern, batch_size, vec=None, co
     res = []
     for i in range(0, len(tokens), batch_size):
         bt, bm, bp = tokens[i:i + batch_size], mask[i:i + batch_size], [list(p) for p in pos[i:i + batch_size]]
-        batch_pos = ref_get_batch_pos(bp, "entity_last", bt)
+        batch_pos = [[p[-1]] for p in bp]
         model.reset_hooks()
-        with torch.no_grad():
-            if vec is None:
+        if vec is None:
+            _, cache = model.run_with_cache(bt, attention_mask=bm)
+        else:
+            with model.hooks(fwd_hooks=[(f"blocks.{vec.layer}.hook_resid_pre", ref_steering_hook(vec, coeff, batch_pos))]):
                 _, cache = model.run_with_cache(bt, attention_mask=bm)
-            else:
-                name = f"blocks.{vec.layer}.hook_resid_pre"
-                with model.hooks(fwd_hooks=[(name, ref_steering_hook(vec, coeff, batch_pos))]):
-                    _, cache = model.run_with_cache(bt, attention_mask=bm)
         res.append(ref_get_attn_to_entity_tok_mean(model, cache, batch_pos, model.cfg.n_layers, type_pattern))
         del cache
     return torch.cat(res, 0)
 
-def run_reference(model, sets, vecs, coeff, batch_size):
-    "Seed protocol: per measure, label, latent and entity type: baseline + steered, from scratch."
+def m_reference(model, sets, vecs, coeff, bs, n_conditions=None):
+    "Seed protocol: per measure, label, latent and entity type: baseline + steered, from scratch (first `n_conditions` latents)."
     out = {}
     for m in MEASURES:
-        for label in ("known", "unknown"):
-            for j, v in enumerate(vecs[label]):
+        for label in LABELS:
+            for j, v in enumerate(vecs[label][:n_conditions]):
                 for et in TYPES:
+                    if (label, et) not in sets: continue
                     t, am, p = sets[(label, et)]
-                    orig = ref_compute(model, t, am, p, m, batch_size)
-                    steer = ref_compute(model, t, am, p, m, batch_size, v, coeff)
-                    out[(m, label, j, et)] = (steer - orig).numpy()
+                    out[(label, et, "orig", m)] = ref_compute(model, t, am, p, m, bs)
+                    out[(label, et, f"c{j}", m)] = ref_compute(model, t, am, p, m, bs, v, coeff)
     return out
 
 
-# ---------------------------------------------------------------- engine and floor
-def run_engine(model, sets, vecs, coeff, batch_size):
-    from steerattn.steering import Condition, run_conditions
-    out = {}
-    for label in ("known", "unknown"):
-        conds = [Condition(f"c{j}", [v], coeff=coeff) for j, v in enumerate(vecs[label])]
-        for et in TYPES:
-            t, am, p = sets[(label, et)]
-            r = run_conditions(model, t, am, p, conds, MEASURES, "entity_last", batch_size, progress=False)
-            for m in MEASURES:
-                for j in range(len(conds)): out[(m, label, j, et)] = (r[f"c{j}"][m] - r["original"][m]).numpy()
-    return out
-
-def bare_hf(model, a, attn_implementation=None):
-    """A pristine Hugging Face copy of the benchmarked model (same weights, dtype, device). The Bridge swaps its own
-    components into `model.original_model`, so that one is not bare. Attention: HF's default (SDPA) unless given."""
+# ---------------------------------------------------------------- bare Hugging Face: (b), (c) and the floor
+def load_hf(path, dtype, device, attn):
     import torch
     from transformers import AutoModelForCausalLM
     from steerattn.core import as_dtype
-    kw = dict(attn_implementation=attn_implementation) if attn_implementation else {}
-    if a.model == "gemma-shaped":
-        from transformers import Gemma2ForCausalLM
-        with torch.device(a.device): hf = Gemma2ForCausalLM(GEMMA_CFG(**kw))
-        return hf.to(as_dtype(a.dtype)).eval()
-    return AutoModelForCausalLM.from_pretrained(model.steerattn_info["path"], dtype=as_dtype(a.dtype), **kw).to(a.device).eval()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=as_dtype(dtype), attn_implementation=attn).to(device).eval()
 
-def check_floor(model, a, sets, vecs, coeff):
-    "The floor's steered pass must be the engine's work: its last-layer attention to the entity equals the engine's."
-    import torch
-    from steerattn.steering import Condition, run_conditions
-    eager = bare_hf(model, a, attn_implementation="eager")
-    (label, _), (t, am, p) = next(iter(sets.items()))
-    t, am, p, v = t[:2], am[:2], p[:2], vecs[label][-1]
-    want = run_conditions(model, t, am, p, [Condition("c", [v], coeff=coeff)], ("attn_weights",), "entity_last", 2,
-                          progress=False)["c"]["attn_weights"][:, -1]
-    w = floor_suffix_pass(eager, t.to(a.device), am.to(a.device), p, [v], coeff)[1][:, :, -1].float().cpu()
-    got = torch.stack([w[b, :, [p[b][-1]]].sum(-1) for b in range(len(p))])
-    tol = 1e-4 if a.dtype == "float32" else 3e-2
-    if (got - want).abs().max() > tol: sys.exit(f"floor does not reproduce the engine's steered pass: max |Δ| {(got - want).abs().max():.2e}")
-    del eager
+def _hf_geometry(hf):
+    c = hf.config
+    return c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
 
-def run_floor_full(hf, sets, vecs, coeff, batch_size):
-    "Bare full forward passes of the HF decoder (no hooks, no wrapper, no LM head): baseline + one per condition."
+def m_hf_eager(hf, sets, vecs, coeff, bs):
+    "(b) HF eager attention with output_attentions=True, values from a forward hook on v_proj, steering by a forward pre-hook."
     import torch
-    hf = hf.model
-    with torch.no_grad():
-        for label in ("known", "unknown"):
-            for et in TYPES:
-                t, am, _ = sets[(label, et)]
-                for _ in range(1 + len(vecs[label])):
-                    for i in range(0, len(t), batch_size):
-                        hf(input_ids=t[i:i + batch_size], attention_mask=am[i:i + batch_size], use_cache=False)
-    return {}
+    from steerattn.attention import last_row_scores
+    from steerattn.hooks import positions_mask
+    base, (L, H, KV, dh) = hf.model, _hf_geometry(hf)
+    vals, parts = {}, {}
+    hs = [base.layers[l].self_attn.v_proj.register_forward_hook(lambda mod, i, o, l=l: vals.__setitem__(l, o)) for l in range(L)]
+    try:
+        for label, et, i, t, am, p in batches(sets, bs):
+            km, rows, P = positions_mask([[x] for x in p], t.shape[1]), torch.arange(len(p)), torch.tensor(p)
+            for cname, v in [("orig", None)] + [(f"c{j}", v) for j, v in enumerate(vecs[label])]:
+                h = None
+                if v is not None:
+                    add = coeff * v.direction.to(t.device)
+                    def pre(mod, args, kwargs, add=add):
+                        x = args[0].clone(); x[rows, P] += add.to(x.dtype); return (x,) + args[1:], kwargs
+                    h = base.layers[v.layer].register_forward_pre_hook(pre, with_kwargs=True)
+                try: out = base(input_ids=t, attention_mask=am, output_attentions=True, use_cache=False)
+                finally:
+                    if h is not None: h.remove()
+                B, S = t.shape
+                per = [last_row_scores(out.attentions[l][:, :, -1], vals[l].view(B, S, KV, dh), None, km, MEASURES) for l in range(L)]
+                for m in MEASURES: parts.setdefault((label, et, cname, m), []).append((i, torch.stack([x[m] for x in per], 1)))
+                del out; vals.clear()
+    finally:
+        for h in hs: h.remove()
+    return collect(parts)
 
-def floor_suffix_pass(hf, tokens, mask, pos, vecs, coeff):
-    """The least compute the protocol needs, in bare HF modules: one full decoder pass for the baseline, then per
-    condition the steered residual through the layers from the steering layer on, the last layer's attention only.
-    (The layer kwargs are read once by a pre-hook on the baseline pass; steered passes run without hooks.)"""
+def m_nnsight(nn_model, sets, vecs, coeff, bs):
+    "(c) nnsight: trace the decoder, steer layers[l].input in place, save each layer's v_proj output and last attention row."
     import torch
-    hf = hf.model
-    layers, start = hf.layers, vecs[0].layer
-    kw = {}
-    h = layers[start].register_forward_pre_hook(lambda m, a, k: kw.update(k), with_kwargs=True)
-    try: out = hf(input_ids=tokens, attention_mask=mask, use_cache=False, output_hidden_states=True)
+    from steerattn.attention import last_row_scores
+    from steerattn.hooks import positions_mask
+    L, H, KV, dh = nn_model._steerattn_geometry
+    parts = {}
+    for label, et, i, t, am, p in batches(sets, bs):
+        km, rows, P = positions_mask([[x] for x in p], t.shape[1]), torch.arange(len(p)), torch.tensor(p)
+        for cname, v in [("orig", None)] + [(f"c{j}", v) for j, v in enumerate(vecs[label])]:
+            saved = []
+            with nn_model.trace(input_ids=t, attention_mask=am, use_cache=False):
+                for l in range(L):
+                    if v is not None and l == v.layer:
+                        nn_model.layers[l].input[rows, P] += coeff * v.direction
+                    saved.append((nn_model.layers[l].self_attn.v_proj.output.save(), nn_model.layers[l].self_attn.output[1][:, :, -1].save()))
+            B, S = t.shape
+            per = [last_row_scores(A, V.view(B, S, KV, dh), None, km, MEASURES) for V, A in saved]
+            for m in MEASURES: parts.setdefault((label, et, cname, m), []).append((i, torch.stack([x[m] for x in per], 1)))
+    return collect(parts)
+
+class _KV:
+    "A cache for HF attention: records keys/values of positions < s (first call per layer), or prepends them (given `prefix`)."
+    def __init__(self, s, prefix=None): self.s, self.prefix = s, dict(prefix or {})
+    def update(self, k, v, layer_idx, *a, **kw):
+        if layer_idx in self.prefix:
+            pk, pv = self.prefix[layer_idx]; return torch_cat(pk, k), torch_cat(pv, v)
+        self.prefix[layer_idx] = (k[:, :, :self.s], v[:, :, :self.s]); return k, v
+
+def torch_cat(a, b):
+    import torch
+    return torch.cat([a, b], 2)
+
+def _layer_kwargs(base, t, am):
+    "Embeddings and the kwargs HF hands its decoder layers (mask, rotary tables, position ids), without running a layer."
+    class _Got(Exception): pass
+    got = {}
+    def pre(mod, args, kwargs):
+        got.update(kwargs); got["hidden"] = args[0] if args else kwargs["hidden_states"]; raise _Got()
+    h = base.layers[0].register_forward_pre_hook(pre, with_kwargs=True)
+    try: base(input_ids=t, attention_mask=am, use_cache=False)
+    except _Got: pass
     finally: h.remove()
-    resid = out.hidden_states[start]
-    kw = {k: v for k, v in kw.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
-    rows, last = torch.arange(len(pos)), torch.tensor([p[-1] for p in pos])
-    out = None
+    x = got.pop("hidden")
+    return x, {k: v for k, v in got.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
+
+def _last_row_attention(layer, x, kw, cache):
+    "The last layer, minimum work: K/V of the new positions (into `cache`), Q and the attention row of the last position only."
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+    import torch
+    at = layer.self_attn
+    h = layer.input_layernorm(x)
+    B, S, _ = h.shape
+    cos, sin = kw["position_embeddings"]
+    k = at.k_proj(h).view(B, S, -1, at.head_dim).transpose(1, 2)
+    v = at.v_proj(h).view(B, S, -1, at.head_dim).transpose(1, 2)
+    q = at.q_proj(h[:, -1:]).view(B, 1, -1, at.head_dim).transpose(1, 2)
+    q, _ = apply_rotary_pos_emb(q, q, cos[:, -1:], sin[:, -1:])
+    _, k = apply_rotary_pos_emb(k, k, cos, sin)
+    if cache is not None: k, v = cache.update(k, v, at.layer_idx)
+    scores = (q @ repeat_kv(k, at.num_key_value_groups).transpose(-1, -2)) * at.scaling
+    m = kw["attention_mask"]
+    if m is not None: scores = scores.masked_fill(~m[:, :, -1:, :], float("-inf")) if m.dtype == torch.bool else scores + m[:, :, -1:, :]
+    return scores.softmax(-1), v                       # [B, H, 1, K] and [B, n_kv, K, d]
+
+def floor_batch(hf, t, am, p, vecs, coeff):
+    "The minimum work for one batch (engine-identical trimming and prefix); returns the last condition's last-layer attention row."
+    import torch
+    base = hf.model; layers, L = base.layers, len(base.layers)
+    first = int(am.bool().float().argmax(1).min())
+    t, am = t[:, first:], am[:, first:]
+    p = torch.tensor(p) - first
+    s, start = int(p.min()), vecs[0].layer
+    x, kw = _layer_kwargs(base, t, am)
+    if kw.get("attention_mask") is None:   # HF drops the mask when nothing is padded; the suffix queries need it explicit
+        kw["attention_mask"] = torch.ones(t.shape[1], t.shape[1], dtype=torch.bool, device=t.device).tril()[None, None]
+    rec = _KV(s)
+    for l in range(L - 1):
+        if l == start: x_start = x
+        x = layers[l](x, **kw, cache=rec if l >= start else None)
+        x = x[0] if isinstance(x, tuple) else x
+    _last_row_attention(layers[-1], x, kw, rec)
+    skw = dict(attention_mask=kw["attention_mask"][:, :, s:] if kw["attention_mask"] is not None else None,
+               position_embeddings=tuple(c[:, s:] for c in kw["position_embeddings"]), position_ids=kw["position_ids"][:, s:])
+    rows, out = torch.arange(len(p)), None
     for v in vecs:
-        x = resid.clone()
-        x[rows, last] += coeff * v.direction.to(x.device, x.dtype)
-        for l in range(start, len(layers) - 1):
-            x = layers[l](x, **kw)
-            x = x[0] if isinstance(x, tuple) else x
-        out = layers[-1].self_attn(hidden_states=layers[-1].input_layernorm(x), **kw)
-    return out                                      # the last condition's (attn_output, weights)
+        y = x_start[:, s:].clone()
+        y[rows, p - s] += coeff * v.direction.to(y.device, y.dtype)
+        kv = _KV(s, rec.prefix)
+        for l in range(start, L - 1):
+            y = layers[l](y, **skw, cache=kv)
+            y = y[0] if isinstance(y, tuple) else y
+        out = _last_row_attention(layers[-1], y, skw, kv)
+    return out
 
-def run_floor(model, sets, vecs, coeff, batch_size):
-    "Strict floor: `floor_suffix_pass` per batch (same batches as the engine)."
-    import torch
-    with torch.no_grad():
-        for label in ("known", "unknown"):
-            for et in TYPES:
-                t, am, p = sets[(label, et)]
-                for i in range(0, len(t), batch_size):
-                    floor_suffix_pass(model, t[i:i + batch_size], am[i:i + batch_size], p[i:i + batch_size], vecs[label], coeff)
+def m_floor(hf, sets, vecs, coeff, bs):
+    for label, et, i, t, am, p in batches(sets, bs): floor_batch(hf, t, am, p, vecs[label], coeff)
     return {}
 
-def run_floor_vw(model, sets, vecs, coeff, batch_size):
+def check_floor(hf, sets, vecs, coeff, bs, ref):
+    "The floor computes the engine's numbers: its last-layer attention row for the last condition equals the engine's scores."
     import torch
-    with torch.no_grad():
-        for (label, et), (t, am, p) in sets.items():
-            for i in range(0, len(t), batch_size):
-                floor_suffix_pass(model, t[i:i + batch_size], am[i:i + batch_size], p[i:i + batch_size], vecs[label][:1], coeff)
-    return {}
+    (label, et), (t, am, p) = next(iter(sets.items()))
+    A, _ = floor_batch(hf, t[:bs], am[:bs], [r[-1] for r in p[:bs]], vecs[label], coeff)
+    first = int(am[:bs].bool().float().argmax(1).min())
+    got = torch.stack([A[b, :, 0, p[b][-1] - first] for b in range(len(A))])
+    want = ref[(label, et, f"c{len(vecs[label]) - 1}", "attn_weights")][:bs, -1]
+    return float((got.float().cpu() - want).abs().max())
+
+def flops(cfg, sets, vecs, bs):
+    """Analytic FLOPs (multiply-add = 2) of the minimum work: as the floor computes it (batched, trimmed, the batch's first
+    steered position) and per prompt without padding (its own length and steered position). Linear layers and attention only."""
+    d, H, KV, dh, F, L = cfg["d_model"], cfg["n_heads"], cfg["n_kv"], cfg["d_head"], cfg["d_mlp"], cfg["n_layers"]
+    layer_tok = 2 * d * (H * dh + 2 * KV * dh) + 2 * H * dh * d + 2 * 3 * d * F      # q, k, v, o projections + gated MLP
+    kv_tok = 2 * d * 2 * KV * dh
+    attn = lambda q, k: 4 * H * dh * q * k                                           # scores + weighted sum
+    def one(S, s, n_cond, start, b=1):
+        base = (L - 1) * (S * layer_tok + attn(S, S)) + S * kv_tok + 2 * d * H * dh + attn(1, S)
+        steer = (L - 1 - start) * ((S - s) * layer_tok + attn(S - s, S)) + (S - s) * kv_tok + 2 * d * H * dh + attn(1, S)
+        return b * (base + n_cond * steer)
+    batched = unpadded = 0
+    for label, et, i, t, am, p in batches(sets, bs):
+        first = int(am.bool().float().argmax(1).min())
+        S, s, nc, start = t.shape[1] - first, min(p) - first, len(vecs[label]), vecs[label][0].layer
+        batched += one(S, s, nc, start, len(p))
+        for r in range(len(p)):
+            fr = int(am[r].bool().float().argmax())
+            unpadded += one(t.shape[1] - fr, p[r] - fr, nc, start)
+    return dict(batched=batched, unpadded=unpadded)
 
 
-# ---------------------------------------------------------------- one measurement in its own process
+# ---------------------------------------------------------------- a worker: one method, loaded once, driven over stdin
 class PeakRSS:
-    "Peak resident memory above the level at start (model loaded, prompts built), sampled every 2 ms (CPU), or CUDA's max allocated."
+    "Peak resident memory while running (sampled every 2 ms on CPU; CUDA's max allocated on GPU)."
     def __init__(self, device):
         import psutil
         self.p, self.device, self.peak, self.stop = psutil.Process(), device, 0, False
     def __enter__(self):
         import torch
-        if self.device == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.base = torch.cuda.memory_allocated()
+        if self.device == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
         else:
-            self.base = self.p.memory_info().rss
-            self.t = threading.Thread(target=self._poll, daemon=True); self.t.start()
+            self.stop = False; self.t = threading.Thread(target=self._poll, daemon=True); self.t.start()
         return self
     def _poll(self):
         while not self.stop:
             self.peak = max(self.peak, self.p.memory_info().rss); time.sleep(0.002)
     def __exit__(self, *a):
         import torch
-        if self.device == "cuda": torch.cuda.synchronize(); self.delta = torch.cuda.max_memory_allocated() - self.base
-        else:
-            self.stop = True; self.t.join(); self.peak = max(self.peak, self.p.memory_info().rss); self.delta = self.peak - self.base
+        if self.device == "cuda": torch.cuda.synchronize(); self.peak = max(self.peak, torch.cuda.max_memory_allocated())
+        else: self.stop = True; self.t.join(); self.peak = max(self.peak, self.p.memory_info().rss)
 
-def worker(a):
-    import torch
-    from steerattn.models import load_model
-    torch.manual_seed(0)
-    dev = a.device
-    if a.model == "gemma-shaped":
-        model = gemma_shaped(dev, a.dtype)
-    else:
-        model = load_model(a.model, device=dev, dtype=a.dtype)
-    torch.set_grad_enabled(False)
-    sets, vecs, coeff = workload(model, a.n, a.n_random, length=a.length or None, n_top=a.n_top)
-    if a.length: sets = dict(list(sets.items())[:2])   # scaling: one entity type, known + unknown
-    fns = dict(reference=run_reference, engine=run_engine, floor=run_floor, floor_full=run_floor_full)
-    if a.length: fns = dict(reference=run_reference_vw, engine=run_engine_vw, floor=run_floor_vw)
-    fn = fns[a.worker]
-    extraction = timed_extraction(a.worker, dev)
-    if a.worker.startswith("floor"):
-        check_floor(model, a, sets, vecs, coeff)
-        model = bare_hf(model, a)
-    model(sets[next(iter(sets))][0][:1, -1:].to(dev))   # page every weight in (logits too): weights are not working memory
-    if dev == "cpu":                                    # hand freed heap back, so the peak is this job's own
-        import ctypes, gc; gc.collect(); ctypes.CDLL("libc.so.6").malloc_trim(0)
-    times, extract, res = [], [], None
-    # memory is counted from before the warm-up: allocator pools grown there are part of the peak
-    with PeakRSS(dev) as mem:
-        fn(model, {k: (t[:2], m[:2], p[:2]) for k, (t, m, p) in sets.items()}, {k: v[:1] for k, v in vecs.items()}, coeff, a.batch_size)
-        for _ in range(a.repeats):
-            if dev == "cuda": torch.cuda.synchronize()
-            extraction[0] = 0.0
-            t0 = time.perf_counter(); res = fn(model, sets, vecs, coeff, a.batch_size)
-            if dev == "cuda": torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0); extract.append(extraction[0])
-    if res:
-        import numpy as np
-        np.savez(a.result, **{"|".join(map(str, k)): v for k, v in res.items()})
-    print(json.dumps(dict(times=times, median=statistics.median(times), peak_bytes=int(mem.delta),
-                          extraction_s=statistics.median(extract))))
-
-def timed_extraction(kind, dev):
-    "Wrap the function that turns attention into scores (engine: per-hook `last_row_scores`; reference: the cache walk)."
-    import torch, steerattn.attention as A
-    acc = [0.0]
+def timed_extraction(acc, dev):
+    "Accumulate the time spent turning attention into scores (`last_row_scores`, wherever it is called from; the seed's cache walk)."
+    import torch, steerattn.attention as A, steerattn.steering as St
     def wrap(f):
         def timed(*args, **kw):
             if dev == "cuda": torch.cuda.synchronize()
@@ -297,173 +435,298 @@ def timed_extraction(kind, dev):
             if dev == "cuda": torch.cuda.synchronize()
             acc[0] += time.perf_counter() - t0; return r
         return timed
-    if kind == "engine": A.last_row_scores = wrap(A.last_row_scores)
-    elif kind == "reference": globals()["ref_get_attn_to_entity_tok_mean"] = wrap(ref_get_attn_to_entity_tok_mean)
-    return acc
+    A.last_row_scores = St.last_row_scores = wrap(A.last_row_scores)
+    globals()["ref_get_attn_to_entity_tok_mean"] = wrap(ref_get_attn_to_entity_tok_mean)
 
-def run_reference_vw(model, sets, vecs, coeff, batch_size):
-    out = {}
-    for (label, et), (t, am, p) in sets.items():
-        v = vecs[label][0]
-        out[("value_weighted", label, 0, et)] = (ref_compute(model, t, am, p, "value_weighted", batch_size, v, coeff)
-                                                 - ref_compute(model, t, am, p, "value_weighted", batch_size)).numpy()
-    return out
-
-def run_engine_vw(model, sets, vecs, coeff, batch_size):
-    from steerattn.steering import Condition, run_conditions
-    out = {}
-    for (label, et), (t, am, p) in sets.items():
-        r = run_conditions(model, t, am, p, [Condition("c0", [vecs[label][0]], coeff=coeff)], ("value_weighted",),
-                           "entity_last", batch_size, progress=False)
-        out[("value_weighted", label, 0, et)] = (r["c0"]["value_weighted"] - r["original"]["value_weighted"]).numpy()
-    return out
-
-def GEMMA_CFG(**kw):
-    from transformers import Gemma2Config
-    return Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=8,
-                        num_key_value_heads=4, head_dim=256, architectures=["Gemma2ForCausalLM"], **kw)
-
-def gemma_shaped(device, dtype):
-    "A randomly initialised gemma-2-2b-shaped model (config only, no download) in a TransformerBridge."
-    import torch
-    from transformers import Gemma2ForCausalLM
-    from steerattn.core import as_dtype
-    from steerattn.models import bridge_from_hf, load_model
-    with torch.device(device): hf = Gemma2ForCausalLM(GEMMA_CFG())
-    tok = load_model("default", device="cpu").tokenizer   # any fast tokenizer: token ids < 49152 exist in gemma's vocab
-    return bridge_from_hf(hf, tok, name="gemma-2-2b-shaped", device=device, dtype=as_dtype(dtype))
+def worker(a):
+    import torch, psutil
+    import numpy as np
+    torch.set_num_threads(a.threads); torch.set_grad_enabled(False); torch.manual_seed(0)
+    kind, dev = a.worker, a.device
+    proc = psutil.Process()
+    if kind in HF_KINDS:
+        hf = load_hf(a.model_path, a.dtype, dev, "sdpa" if kind == "floor" else "eager")
+        if kind == "nnsight":
+            from nnsight import NNsight
+            model = NNsight(hf.model); model._steerattn_geometry = _hf_geometry(hf)
+        else: model = hf
+        fn = dict(hf_eager=m_hf_eager, nnsight=m_nnsight, floor=m_floor)[kind]
+        runner = hf
+    else:
+        from steerattn.models import load_model
+        model = runner = load_model(a.model, device=dev, dtype=a.dtype)
+        fn = dict(engine=m_engine, engine_no_prefix=lambda *x: m_engine(*x, prefix_reuse=False),
+                  engine_full=lambda *x: m_engine(*x, start_at_layer=False), hooks_stop=lambda *x: m_hooks(*x, stop=True),
+                  hooks_full=lambda *x: m_hooks(*x, stop=False), tl_cache=m_tl_cache,
+                  reference=lambda *x: m_reference(*x, n_conditions=a.ref_conditions))[kind]
+    acc = [0.0]; timed_extraction(acc, dev)
+    cache = {}
+    def work(path):
+        if path not in cache: cache[path] = load_workload(ROOT/path)
+        return cache[path]
+    # page every weight in (a forward pass on one token): weights are not working memory
+    sets, _, _ = work(a.workload)
+    t1 = next(iter(sets.values()))[0][:1, -1:].to(dev)
+    runner.model(input_ids=t1) if kind in HF_KINDS else runner(t1)
+    if dev == "cpu":
+        import ctypes, gc; gc.collect(); ctypes.CDLL("libc.so.6").malloc_trim(0)
+    base_rss = proc.memory_info().rss if dev == "cpu" else torch.cuda.memory_allocated()
+    peak = base_rss
+    print(json.dumps(dict(ready=kind, base_rss=base_rss)), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "quit": break
+        sets, vecs, coeff = work(cmd["workload"])
+        if cmd.get("warm"):    # a small slice first: allocator pools and lazy initialisation are part of the peak, not of the time
+            with PeakRSS(dev) as mem:
+                fn(model, {k: (t[:2], m[:2], p[:2]) for k, (t, m, p) in list(sets.items())[:1]}, {k: v[:1] for k, v in vecs.items()}, coeff, cmd["bs"])
+            peak = max(peak, mem.peak)
+        acc[0] = 0.0
+        with PeakRSS(dev) as mem:
+            if dev == "cuda": torch.cuda.synchronize()
+            t0 = time.perf_counter(); res = fn(model, sets, vecs, coeff, cmd["bs"])
+            if dev == "cuda": torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+        extra = {}
+        if cmd.get("check_floor"):
+            z = np.load(ROOT/cmd["check_floor"])
+            ref = {tuple(k.split("|")): torch.from_numpy(z[k]) for k in z.files}
+            extra["floor_check_max_abs"] = check_floor(model, sets, vecs, coeff, cmd["bs"], ref)
+        if cmd.get("save") and res:
+            tmp = ROOT/(cmd["save"] + ".tmp.npz")
+            np.savez(tmp, **{"|".join(k): v.float().cpu().numpy() for k, v in res.items()}); os.replace(tmp, ROOT/cmd["save"])
+        del res
+        if cmd.get("count_peak", True): peak = max(peak, mem.peak)
+        print(json.dumps(dict(time=dt, extraction=acc[0], peak=mem.peak, base_rss=base_rss, peak_all=peak, **extra)), flush=True)
 
 
 # ---------------------------------------------------------------- driver
-def measure(kind, a, length=0, n=None, repeats=None, n_random=None, batch_size=None):
-    "One measurement in a fresh subprocess; `--resume` reuses a finished one with the same arguments."
-    out = ROOT/"bench"/"out"; out.mkdir(parents=True, exist_ok=True)
-    res, log = (out/f"_{kind}_{length}.npz").relative_to(ROOT), out/f"_{kind}_{length}.json"   # relative: no machine paths in the JSON
-    cmd = [sys.executable, __file__, "--worker", kind, "--n", str(n or a.n), "--repeats", str(repeats or a.repeats),
-           "--n-random", str(a.n_random if n_random is None else n_random), "--batch-size", str(batch_size or a.batch_size),
-           "--device", a.device, "--dtype", a.dtype, "--model", a.model, "--length", str(length), "--result", str(res)]
-    if a.n_top != 1: cmd += ["--n-top", str(a.n_top)]
-    if a.resume and log.exists():
-        r = json.loads(log.read_text())
-        if r.get("cmd") == cmd[2:]: print(f"  {kind} {length or ''}: reused {log}", flush=True); return r
-    t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if p.returncode: sys.exit(f"{kind} failed:\n{p.stderr[-3000:]}")
-    r = json.loads(p.stdout.strip().splitlines()[-1]); r.update(result=str(res), cmd=cmd[2:])
-    tmp = log.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); os.replace(tmp, log)
-    print(f"  {kind} {length or ''}: median {r['median']:.2f} s, peak {r['peak_bytes'] / 2**20:.1f} MB ({time.time() - t0:.0f} s)", flush=True)
-    return r
+class Worker:
+    def __init__(self, kind, a, model_path, workload):
+        cmd = [sys.executable, __file__, "--worker", kind, "--model", a.model, "--model-path", model_path, "--device", a.device,
+               "--dtype", a.dtype, "--threads", str(a.threads), "--workload", workload, "--ref-conditions", str(a.ref_conditions)]
+        self.kind = kind
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        self.err = []
+        threading.Thread(target=lambda: self.err.extend(self.p.stderr), daemon=True).start()   # drain stderr (progress bars, warnings)
+    def read(self):
+        line = self.p.stdout.readline()
+        if not line: sys.exit(f"worker {self.kind} died:\n{''.join(self.err)[-3000:]}")
+        return json.loads(line)
+    def ask(self, **cmd):
+        self.p.stdin.write(json.dumps(cmd) + "\n"); self.p.stdin.flush(); return self.read()
+    def close(self):
+        try: self.p.stdin.write(json.dumps(dict(op="quit")) + "\n"); self.p.stdin.flush()
+        except BrokenPipeError: pass
+        self.p.wait(timeout=60)
 
-def max_abs_diff(a_path, b_path):
-    "Largest |engine - reference| per measure, in units of max(1, that measure's largest |reference| value) (float32 scale)."
+def compare(a_path, b_path, keys=None):
+    "Largest |a - b| per measure in units of max(1, max |b|): raw scores and steered - original differences."
     import numpy as np
-    with np.load(a_path) as a, np.load(b_path) as b:
-        if set(a.files) != set(b.files): sys.exit(f"engine and reference computed different runs: {set(a.files) ^ set(b.files)}")
-        worst = 0.0
-        for m in {k.split("|")[0] for k in a.files}:
-            ks = [k for k in a.files if k.split("|")[0] == m]
-            scale = max(1.0, max(float(np.abs(b[k]).max()) for k in ks))
-            worst = max(worst, max(float(np.abs(a[k] - b[k]).max()) for k in ks) / scale)
-        return worst
+    with np.load(a_path) as A, np.load(b_path) as B:
+        ks = [k for k in A.files if k in B.files]
+        if not ks: sys.exit(f"{a_path} and {b_path} share no runs")
+        raw = diff = 0.0
+        for m in MEASURES:
+            mk = [k for k in ks if k.endswith("|" + m)]
+            scale = max(1.0, max(float(np.abs(B[k]).max()) for k in mk))
+            raw = max(raw, max(float(np.abs(A[k] - B[k]).max()) for k in mk) / scale)
+            for k in mk:
+                label, et, c, _ = k.split("|")
+                o = f"{label}|{et}|orig|{m}"
+                if c != "orig" and o in A.files and o in B.files:
+                    diff = max(diff, float(np.abs((A[k] - A[o]) - (B[k] - B[o])).max()) / scale)
+        return dict(max_raw=raw, max_diff=diff, n_compared=len(ks))
+
+def summary(times):
+    med = statistics.median(times)
+    return dict(times=times, median=med, min=min(times), max=max(times), spread=(max(times) - min(times)) / med if med else 0.0)
+
+def ratio(num, den):
+    "Ratio of medians and the per-round ratios' range (rounds are interleaved, so round r's times share the machine's state)."
+    per = [x / y for x, y in zip(num["times"], den["times"])]
+    return dict(median=num["median"] / den["median"], per_round=per, min=min(per), max=max(per))
+
+def provenance(a):
+    import torch, importlib.metadata as md
+    def ver(p):
+        try: return md.version(p)
+        except md.PackageNotFoundError: return None
+    git = lambda *x: subprocess.run(["git", *x], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
+        if Path("/proc/cpuinfo").exists() else platform.processor()
+    return dict(git_commit=git("rev-parse", "HEAD"), git_dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
+                python=platform.python_version(), torch=torch.__version__, transformers=ver("transformers"),
+                transformer_lens=ver("transformer-lens"), nnsight=ver("nnsight"), torch_threads=a.threads, cpus=os.cpu_count(),
+                cpu_model=cpu, platform=platform.system() + " " + platform.machine(),
+                device=a.device if a.device == "cpu" else torch.cuda.get_device_name(0))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=64, help="prompts per entity type and label")
     ap.add_argument("--n-random", type=int, default=10)
-    ap.add_argument("--n-top", type=int, default=1, help="top latents per label (the paper's GPU scale: 3)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ref-repeats", type=int, default=None, help="repeats of the (slow) reference; default --repeats")
+    ap.add_argument("--n-top", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (every method once per round)")
+    ap.add_argument("--ref-conditions", type=int, default=1, help="conditions per label the seed reference runs (its time is scaled up)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--model", default="default", help="'default' or 'gemma-shaped' (random gemma-2-2b config)")
-    ap.add_argument("--lengths", default="16,64,128,256,512", help="prompt lengths for the value_weighted scaling runs ('' to skip)")
-    ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs")
-    ap.add_argument("--skip-reference", action="store_true", help="engine and floor only (e.g. at GPU scale)")
-    ap.add_argument("--full-floor", action="store_true", help="also time full passes per condition (a looser floor)")
-    ap.add_argument("--resume", action="store_true", help="reuse measurements already finished with the same arguments")
-    ap.add_argument("--out", default=str(ROOT/"bench"/"out"/"steering_bench.json"))
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--methods", default=",".join(k for k, _ in LADDER) + ",hf_eager,nnsight")
+    ap.add_argument("--lengths", default="16,64,128,256,512", help="prompt lengths of the scaling runs ('' to skip)")
+    ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs (2 sets: player known/unknown)")
+    ap.add_argument("--scaling-methods", default="engine,tl_cache,floor,reference")
+    ap.add_argument("--quick", action="store_true", help="smoke test: 4 prompts per set, 2 conditions, 2 rounds, lengths 16,64")
+    ap.add_argument("--out", default=str(OUT/"steering_bench.json"))
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--length", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model-path", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workload", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker: return worker(a)
+    if a.quick: a.n, a.n_random, a.repeats, a.lengths, a.scaling_n = 4, 1, 2, "16,64", 2
 
     import torch
-    report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=a.n_top + a.n_random,
-                                measures=MEASURES, pos_type="entity_last", batch_size=a.batch_size, device=a.device, dtype=a.dtype,
-                                repeats=a.repeats, reference_repeats=a.ref_repeats or a.repeats),
-                  machine=dict(python=platform.python_version(), torch=torch.__version__, cpus=os.cpu_count(), platform=platform.platform()))
-    runs = {k: measure(k, a) for k in ("engine", "floor") + (("floor_full",) if a.full_floor else ())}
-    if not a.skip_reference: runs["reference"] = measure("reference", a, repeats=a.ref_repeats or a.repeats)
-    report.update(runs)
-    eng = runs["engine"]
-    targets = {}
-    if "reference" in runs:
-        ref = runs["reference"]
-        report["max_abs_diff"] = max_abs_diff(ROOT/eng["result"], ROOT/ref["result"])
-        report["speedup"] = ref["median"] / eng["median"]
-        report["memory_ratio"] = ref["peak_bytes"] / max(eng["peak_bytes"], 1)
-        targets["engine >= 5x faster than reference"] = (report["speedup"], report["speedup"] >= 5)
-        targets["engine >= 10x less peak memory"] = (report["memory_ratio"], report["memory_ratio"] >= 10)
-    report["engine_over_floor"] = eng["median"] / runs["floor"]["median"]
-    if a.full_floor: report["engine_over_floor_full"] = eng["median"] / runs["floor_full"]["median"]
-    targets["engine <= 1.25x floor"] = (report["engine_over_floor"], report["engine_over_floor"] <= 1.25)
-
-    print(f"\nworkload: {a.model}, 4 types x {a.n} prompts x known/unknown x {a.n_top + a.n_random} conditions, {'+'.join(MEASURES)}, "
-          f"batch {a.batch_size}, {a.device}/{a.dtype}; median of {a.repeats} (reference {a.ref_repeats or a.repeats})")
-    print(f"{'':<12} {'time (s)':>10} {'peak mem (MB)':>14} {'time / engine':>14}")
-    for k, name in (("engine", "engine"), ("reference", "reference"), ("floor", "floor"), ("floor_full", "floor (full)")):
-        if k in runs:
-            r = runs[k]; print(f"{name:<12} {r['median']:>10.2f} {r['peak_bytes'] / 2**20:>14.1f} {r['median'] / eng['median']:>14.2f}")
-    print("floor: a pristine HF copy (default SDPA attention, no hooks, no LM head): baseline pass + each condition from\n"
-          "  the steering layer, the engine's distinct work" + ("; floor (full): one full pass per baseline and per condition" if a.full_floor else ""))
-    if "max_abs_diff" in report:
-        print(f"max |engine - reference| = {report['max_abs_diff']:.2e} (per measure, in units of max(1, max |reference|))")
-
+    from steerattn.models import load_model
+    OUT.mkdir(parents=True, exist_ok=True)
+    methods = [m for m in a.methods.split(",") if m]
+    bad = [m for m in methods if m not in BRIDGE_KINDS + HF_KINDS]
+    if bad or "engine" not in methods: sys.exit(f"unknown method(s) {bad} (or no engine); valid: {', '.join(BRIDGE_KINDS + HF_KINDS)}")
+    t_all = time.time()
+    model = load_model(a.model, device="cpu")
+    model_path = str(model.steerattn_info.get("path", ""))
+    cfg = model.cfg
+    geometry = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv=getattr(cfg, "n_key_value_heads", None) or cfg.n_heads,
+                    d_head=cfg.d_head, d_mlp=cfg.d_mlp)
+    main_wl = "bench/out/_workload.npz"
+    sets, vecs, coeff = build_workload(model, a.n, a.n_random, n_top=a.n_top)
+    save_workload(ROOT/main_wl, sets, vecs, coeff)
     lengths = [int(x) for x in a.lengths.split(",") if x.strip()]
-    if lengths:
-        report["scaling"] = []
-        print(f"\nvalue_weighted scaling ({a.scaling_n} prompts per set, 2 sets, 1 condition; median of {a.repeats}, reference 1):", flush=True)
-        for L in lengths:
-            kw = dict(n=a.scaling_n, n_random=0, batch_size=a.scaling_n)
-            e, f = measure("engine", a, L, **kw), measure("floor", a, L, **kw)
-            row = dict(tokens=L, engine=e["median"], floor=f["median"], extraction=e["extraction_s"], engine_peak=e["peak_bytes"])
-            if not a.skip_reference:
-                r = measure("reference", a, L, repeats=1, **kw)
-                row.update(reference=r["median"], reference_extraction=r["extraction_s"], reference_peak=r["peak_bytes"],
-                           max_abs_diff=max_abs_diff(ROOT/e["result"], ROOT/r["result"]))
-            report["scaling"].append(row)
-        nan = float("nan")
-        print(f"{'tokens':>7} {'engine s':>9} {'floor s':>8} {'extract s':>10} {'ref s':>8} {'ref extract s':>14} {'ref/eng':>8} "
-              f"{'engine MB':>10} {'ref MB':>8} {'max|Δ|':>8}")
-        for row in report["scaling"]:
-            print(f"{row['tokens']:>7} {row['engine']:>9.3f} {row['floor']:>8.3f} {row['extraction']:>10.4f} {row.get('reference', nan):>8.2f} "
-                  f"{row.get('reference_extraction', nan):>14.3f} {row.get('reference', nan) / row['engine']:>8.1f} "
-                  f"{row['engine_peak'] / 2**20:>10.1f} {row.get('reference_peak', nan) / 2**20:>8.1f} {row.get('max_abs_diff', nan):>8.1e}")
-        if len(report["scaling"]) >= 3:   # linear: a straight line through (tokens, extraction time) fits, no quadratic growth
-            import numpy as np
-            x, y = np.array([r["tokens"] for r in report["scaling"]], float), np.array([r["extraction"] for r in report["scaling"]])
-            slope, icpt = np.polyfit(x, y, 1)
-            r2 = 1 - ((y - np.polyval([slope, icpt], x)) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12)
-            growth = (y[-1] / y[0]) / (x[-1] / x[0])   # 1 = linear, x[-1]/x[0] = quadratic
-            report["extraction_fit"] = dict(slope_s_per_token=float(slope), intercept_s=float(icpt), r2_linear=float(r2),
-                                            growth_over_linear=float(growth))
-            print(f"engine extraction: {slope * 1e6:.1f} µs/token + {icpt * 1e3:.1f} ms, R² of a line {r2:.3f}; "
-                  f"grew {y[-1] / y[0]:.1f}x for {x[-1] / x[0]:.0f}x the tokens")
-            targets["extraction overhead linear in prompt length (R² of a line)"] = (r2, r2 >= 0.9 and growth <= 1.5)
+    scale_wl = {}
+    for L in lengths:
+        s_sets, s_vecs, _ = build_workload(model, a.scaling_n, 0, length=L, types=("player",))
+        scale_wl[L] = f"bench/out/_workload_{L}.npz"
+        save_workload(ROOT/scale_wl[L], s_sets, s_vecs, coeff)
+    n_tokens = sum(int(m.sum()) for _, m, _ in sets.values())
+    fl = flops(geometry, sets, vecs, a.batch_size)
+    del model
+    prov = provenance(a)
+    prov["load_before"] = os.getloadavg()
+    print(f"workload: {a.model}, 4 types x {a.n} prompts x known/unknown x {a.n_top + a.n_random} conditions, {'+'.join(MEASURES)}, "
+          f"batch {a.batch_size}, {a.device}/{a.dtype}, {a.threads} threads; {a.repeats} interleaved rounds; load {prov['load_before']}", flush=True)
 
-    print("\ntargets:")
-    for k, (v, ok) in targets.items(): print(f"  {'PASS' if ok else 'MISS'}  {k}: {v:.2f}")
-    report["targets"] = {k: dict(value=float(v), met=bool(ok)) for k, (v, ok) in targets.items()}
-    fail = []
-    if report.get("max_abs_diff", 0) > 1e-5: fail.append(f"engine and reference differ by {report['max_abs_diff']:.2e} > 1e-5")
-    for row in report.get("scaling", []):
-        if row.get("max_abs_diff", 0) > 1e-5: fail.append(f"{row['tokens']} tokens: engine and reference differ by {row['max_abs_diff']:.2e}")
-    report["failures"] = fail
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(a.out).with_suffix(".tmp"); tmp.write_text(json.dumps(report, indent=1)); os.replace(tmp, a.out)
-    print(f"\nwrote {a.out}")
-    if fail: sys.exit("FAILED: " + "; ".join(fail))
+    workers = {k: Worker(k, a, model_path, main_wl) for k in methods}
+    ready = {k: w.read() for k, w in workers.items()}
+    print(f"  {len(workers)} workers loaded ({time.time() - t_all:.0f} s)", flush=True)
+    times = {k: [] for k in methods}; extraction = {k: [] for k in methods}; info = {}
+    rounds_load = []
+    for r in range(a.repeats):
+        rounds_load.append(os.getloadavg()[0])
+        for k in methods:
+            cmd = dict(op="run", workload=main_wl, bs=a.batch_size, warm=(r == 0))
+            if r == a.repeats - 1 and k != "floor": cmd["save"] = f"bench/out/_{k}.npz"
+            if r == a.repeats - 1 and k == "floor": cmd["check_floor"] = "bench/out/_engine.npz"
+            res = workers[k].ask(**cmd)
+            t = res["time"] * ((a.n_top + a.n_random) / min(a.ref_conditions, a.n_top + a.n_random) if k == "reference" else 1)
+            times[k].append(t); extraction[k].append(res["extraction"]); info[k] = res
+            print(f"  round {r + 1}/{a.repeats} {k:<17} {t:8.2f} s{' (scaled)' if k == 'reference' else ''}", flush=True)
+    report_methods = {}
+    for k in methods:
+        i = info[k]
+        report_methods[k] = dict(**summary(times[k]), extraction_s=statistics.median(extraction[k]),
+                                 peak_rss_bytes=int(i["peak_all"]), loaded_rss_bytes=int(i["base_rss"]),
+                                 peak_above_loaded_bytes=int(i["peak_all"] - i["base_rss"]))
+        if k == "reference": report_methods[k]["scaled_from_conditions"] = [min(a.ref_conditions, a.n_top + a.n_random), a.n_top + a.n_random]
+        if k != "engine" and k != "floor":
+            report_methods[k]["equal_to_engine"] = compare(ROOT/f"bench/out/_{k}.npz", ROOT/"bench/out/_engine.npz")
+        if "floor_check_max_abs" in i: report_methods[k]["check_last_layer_attention_max_abs"] = i["floor_check_max_abs"]
+
+    scaling = []
+    if lengths:
+        print(f"\nscaling ({a.scaling_n} prompts x 2 sets, 1 condition, value_weighted + attn_weights):", flush=True)
+        s_methods = [m for m in a.scaling_methods.split(",") if m in workers]
+        for L in lengths:
+            row = dict(tokens=L)
+            for k in s_methods:
+                reps = 1 if k == "reference" else max(1, a.repeats)
+                ts, ex = [], []
+                for j in range(reps):
+                    res = workers[k].ask(op="run", workload=scale_wl[L], bs=a.scaling_n, warm=(j == 0),
+                                         save=f"bench/out/_{k}_{L}.npz" if j == 0 and k != "floor" else None, count_peak=False)
+                    ts.append(res["time"]); ex.append(res["extraction"])
+                row[k] = dict(time=statistics.median(ts), extraction=statistics.median(ex), peak_above_loaded_bytes=int(res["peak"] - res["base_rss"]))
+                if k not in ("engine", "floor"): row[k]["equal_to_engine"] = compare(ROOT/f"bench/out/_{k}_{L}.npz", ROOT/f"bench/out/_engine_{L}.npz")
+            scaling.append(row)
+            print("  " + f"{L:>4} tokens: " + "  ".join(f"{k} {row[k]['time']:.3f} s (extract {row[k]['extraction']:.4f})" for k in s_methods), flush=True)
+    for w in workers.values(): w.close()
+    prov["load_after"] = os.getloadavg(); prov["load_per_round"] = rounds_load
+
+    eng = report_methods["engine"]
+    ladder = []
+    prev = None
+    for k, what in LADDER:
+        if k not in report_methods: continue
+        r = report_methods[k]
+        row = dict(method=k, technique=what, median_s=r["median"], spread=r["spread"], over_engine=ratio(r, eng))
+        if prev is not None and k != "floor": row["gain_over_previous"] = ratio(report_methods[prev], r)
+        ladder.append(row)
+        if k != "floor": prev = k
+    baselines = {k: ratio(report_methods[k], eng) for k in ("tl_cache", "hf_eager", "nnsight", "reference") if k in report_methods}
+    targets = {}
+    real = {k: v for k, v in baselines.items() if k != "reference"}
+    if real:
+        fastest = min(real, key=lambda k: report_methods[k]["median"])
+        targets["engine >= 3x faster than the fastest tuned real-tool baseline"] = dict(value=real[fastest]["median"], met=real[fastest]["median"] >= 3, baseline=fastest)
+        best_mem = min(real, key=lambda k: report_methods[k]["peak_above_loaded_bytes"])
+        targets["peak memory above weights <= the best baseline's"] = dict(
+            value=eng["peak_above_loaded_bytes"] / max(1, report_methods[best_mem]["peak_above_loaded_bytes"]),
+            met=eng["peak_above_loaded_bytes"] <= report_methods[best_mem]["peak_above_loaded_bytes"], baseline=best_mem)
+    if "floor" in report_methods:
+        v = eng["median"] / report_methods["floor"]["median"]
+        targets["engine <= 1.15x the true floor"] = dict(value=v, met=v <= 1.15)
+    if "reference" in baselines:
+        targets["engine >= 15x the seed-literal reference"] = dict(value=baselines["reference"]["median"], met=baselines["reference"]["median"] >= 15)
+    fit = None
+    if len(scaling) >= 3:   # linear: a straight line through (tokens, extraction seconds), no quadratic growth
+        import numpy as np
+        x, y = np.array([r["tokens"] for r in scaling], float), np.array([r["engine"]["extraction"] for r in scaling])
+        slope, icpt = np.polyfit(x, y, 1)
+        r2 = 1 - ((y - np.polyval([slope, icpt], x)) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-18)
+        growth = (y[-1] / y[0]) / (x[-1] / x[0])
+        fit = dict(slope_s_per_token=float(slope), intercept_s=float(icpt), r2_linear=float(r2), growth_over_linear=float(growth))
+        targets["engine extraction linear in prompt length"] = dict(value=float(r2), met=bool(r2 >= 0.9 and growth <= 1.5))
+    failures = [f"{k} differs from the engine by {v['equal_to_engine']['max_raw']:.1e} (raw) / {v['equal_to_engine']['max_diff']:.1e} (diff)"
+                for k, v in report_methods.items() if "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > 1e-5]
+    failures += [f"{L} tokens: {k} differs from the engine" for row in scaling for k, v in row.items()
+                 if isinstance(v, dict) and "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > 1e-5
+                 for L in [row["tokens"]]]
+    if report_methods.get("floor", {}).get("check_last_layer_attention_max_abs", 0) > 1e-4: failures.append("the floor does not compute the engine's numbers")
+    report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=a.n_top + a.n_random, measures=MEASURES,
+                                pos_type="entity_last", coeff=coeff, batch_size=a.batch_size, device=a.device, dtype=a.dtype, rounds=a.repeats,
+                                prompts=sum(len(t) for t, _, _ in sets.values()), real_tokens=n_tokens, quick=a.quick,
+                                command=" ".join(["python bench/steering_bench.py"] + [x for x in sys.argv[1:] if not x.startswith(str(ROOT))])),
+                  provenance=prov, geometry=geometry, methods=report_methods, ladder=ladder, baselines_over_engine=baselines,
+                  flops=dict(**fl, floor_gflop_per_s=fl["batched"] / report_methods["floor"]["median"] / 1e9 if "floor" in report_methods else None,
+                             engine_gflop_per_s=fl["batched"] / eng["median"] / 1e9),
+                  scaling=scaling, extraction_fit=fit, targets=targets, failures=failures, wall_s=time.time() - t_all)
+
+    print(f"\n{'method':<18} {'median s':>9} {'spread':>7} {'x engine':>9} {'peak MB':>8} {'above weights MB':>17} {'max |Δ| raw/diff':>18}")
+    for k, r in report_methods.items():
+        eq = r.get("equal_to_engine")
+        print(f"{k:<18} {r['median']:>9.2f} {r['spread']:>7.1%} {r['median'] / eng['median']:>9.2f} {r['peak_rss_bytes'] / 2**20:>8.0f} "
+              f"{r['peak_above_loaded_bytes'] / 2**20:>17.0f} {'' if not eq else '%.1e/%.1e' % (eq['max_raw'], eq['max_diff']):>18}")
+    print("\nladder:")
+    for row in ladder:
+        g = row.get("gain_over_previous")
+        print(f"  {row['median_s']:>8.2f} s  {row['over_engine']['median']:>6.2f}x engine  {'' if not g else 'step %.2fx' % g['median']:<12} {row['technique']}")
+    print(f"\nFLOPs (minimum work): {fl['batched'] / 1e12:.2f} TFLOP batched, {fl['unpadded'] / 1e12:.2f} TFLOP unpadded; "
+          f"engine {report['flops']['engine_gflop_per_s']:.1f} GFLOP/s" + (f", floor {report['flops']['floor_gflop_per_s']:.1f} GFLOP/s" if "floor" in report_methods else ""))
+    print("targets:")
+    for k, t in targets.items(): print(f"  {'MET ' if t['met'] else 'MISS'}  {k}: {t['value']:.2f}")
+    print(f"load average before {prov['load_before']}, after {prov['load_after']}")
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp"); tmp.write_text(json.dumps(report, indent=1)); os.replace(tmp, out)
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({time.time() - t_all:.0f} s)")
+    if failures: sys.exit("FAILED: " + "; ".join(failures))
 
 if __name__ == "__main__": main()

@@ -10,8 +10,8 @@ from pathlib import Path
 from .core import read_json
 
 # %% auto 0
-__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'LABELS_BENCH_FILE', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
-           'rule_text', 'results_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
+__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'LABELS_BENCH_FILE', 'BENCH_NAMES', 'fmt_p', 'repo_root', 'bench_markdown',
+           'labels_bench_markdown', 'rule_text', 'results_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
@@ -34,21 +34,62 @@ def repo_root(start=None) -> Path:
     raise FileNotFoundError(f"no settings.ini above {p}: not in a steerattn checkout")
 
 # %% ../nbs/13_results.ipynb 7
+def _mb(x): return f"{x / 2**20:.0f}"
+
+def _range(r, fmt="{:.1f}"):
+    "median [min–max] of an interleaved series."
+    return f"{fmt.format(r['median'])} [{fmt.format(r['min'])}–{fmt.format(r['max'])}]"
+
+BENCH_NAMES = {"engine": "**engine** (`run_conditions`)", "tl_cache": "TransformerLens `run_with_cache` (names_filter, shared baseline)",
+               "hf_eager": "HF eager `output_attentions` + value hook (shared baseline)", "nnsight": "nnsight trace (shared baseline)",
+               "reference": "seed-literal reference", "floor": "floor: bare HF, exactly the minimum work"}
+
 def bench_markdown(bench:dict) -> str:
-    "The README's benchmark paragraph and table, from `bench/steering_bench.cpu.json`."
-    w, m = bench["workload"], bench["machine"]
-    mb = lambda r: f"{r['peak_bytes'] / 2**20:.0f}"
-    rows = [("engine (`run_conditions`)", bench["engine"]), ("seed-style reference", bench["reference"]),
-            ("floor: pristine HF copy, no hooks, the engine's distinct work", bench["floor"])]
-    lines = [f"`python bench/steering_bench.py` ({w['model']} model, {len(w['entity_types'])} types × {w['n_per_type_label']} prompts × known/unknown × "
-             f"{w['conditions_per_label']} conditions, {' + '.join('`%s`' % x for x in w['measures'])}, `{w['pos_type']}`, batch {w['batch_size']}, "
-             f"{w['device']}/{w['dtype']}; median of {w['repeats']} repeats each; {m['cpus']}-core CPU, torch {m['torch']}):", "",
-             "| | time (s) | peak RSS above the loaded model (MB) |", "|---|---|---|"]
-    lines += [f"| {name} | {r['median']:.1f} | {mb(r)} |" for name, r in rows]
-    missed = [k for k, t in bench.get("targets", {}).items() if not t["met"]]
-    lines += ["", f"The engine is {bench['speedup']:.1f}× faster than the seed-style reference with {bench['memory_ratio']:.1f}× less peak memory, "
-              f"{bench['engine_over_floor']:.2f}× the floor, and its outputs equal the reference's within {bench['max_abs_diff']:.1e} of each measure's scale"
-              + (f"; missed targets: {', '.join(missed)}." if missed else "; every target in the file is met.")]
+    "The README's benchmark section (tables and sentences), every number from `bench/steering_bench.cpu.json`."
+    w, p, ms, eng = bench["workload"], bench["provenance"], bench["methods"], bench["methods"]["engine"]
+    load = lambda x: " / ".join(f"{v:.1f}" for v in x)
+    reduced = w["n_per_type_label"] != 64 or w["conditions_per_label"] != 11
+    lines = [f"`{w.get('command', 'python bench/steering_bench.py')}` ({'a reduced workload, the defaults being 64 prompts and 11 conditions: ' if reduced else ''}{w['model']} model, "
+             f"{len(w['entity_types'])} types × {w['n_per_type_label']} prompts × known/unknown × {w['conditions_per_label']} conditions = "
+             f"{w['prompts']} prompts, {' + '.join('`%s`' % x for x in w['measures'])}, `{w['pos_type']}`, batch {w['batch_size']}, "
+             f"{w['device']}/{w['dtype']}; {w['rounds']} interleaved rounds, median [min–max]; {p['torch_threads']} torch threads on "
+             f"{p['cpus']} × {p['cpu_model']}, torch {p['torch']}, transformers {p['transformers']}, TransformerLens {p['transformer_lens']}"
+             f"{', nnsight ' + p['nnsight'] if p.get('nnsight') else ''}; commit `{p['git_commit'][:7]}`{' + local changes' if p.get('git_dirty') else ''}; "
+             f"load average (1/5/15 min) {load(p['load_before'])} before, {load(p['load_after'])} after, on a machine shared with other jobs):", "",
+             "| method | time (s) | × engine [per-round range] | peak RSS (MB) | peak above the loaded model (MB) | max \\|Δ\\| vs engine: raw / steered − original |",
+             "|---|---|---|---|---|---|"]
+    for k in ("engine", "tl_cache", "hf_eager", "nnsight", "reference", "floor"):
+        if k not in ms: continue
+        r = ms[k]; name = BENCH_NAMES[k]
+        if k == "reference": name += f" (run on {r['scaled_from_conditions'][0]} of {r['scaled_from_conditions'][1]} conditions per label, time scaled)"
+        x = "1" if k == "engine" else _range(bench["baselines_over_engine"][k] if k in bench["baselines_over_engine"] else
+                                               dict(median=r["median"] / eng["median"], min=r["min"] / eng["median"], max=r["max"] / eng["median"]), "{:.2f}")
+        eq = r.get("equal_to_engine")
+        lines.append(f"| {name} | {_range(r)} | {x} | {_mb(r['peak_rss_bytes'])} | {_mb(r['peak_above_loaded_bytes'])} | "
+                     f"{'–' if not eq else '%.1e / %.1e' % (eq['max_raw'], eq['max_diff'])} |")
+    lines += ["", "What each technique buys (cumulative, each row adds one to the row above; ratios of medians):", "",
+              "| step | time (s) | × engine | gain over the step above |", "|---|---|---|---|"]
+    for row in bench["ladder"]:
+        g = row.get("gain_over_previous")
+        lines.append(f"| {row['technique']} | {row['median_s']:.1f} | {row['over_engine']['median']:.2f} | {'–' if not g else '%.2f×' % g['median']} |")
+    f = bench["flops"]
+    if f.get("floor_gflop_per_s"):
+        lines += ["", f"The minimum work is {f['batched'] / 1e9:.1f} GFLOP as batched and trimmed ({f['unpadded'] / 1e9:.1f} GFLOP without any padding); "
+                  f"the floor computes it at {f['floor_gflop_per_s']:.1f} GFLOP/s, the engine at {f['engine_gflop_per_s']:.1f} GFLOP/s."]
+    if bench.get("scaling"):
+        ks = [k for k in ("engine", "tl_cache", "floor", "reference") if k in bench["scaling"][0]]
+        lines += ["", "Scaling with prompt length (2 sets of prompts lengthened by a neutral prefix, 1 condition; seconds; "
+                  "the engine's score extraction separately):", "",
+                  "| tokens | " + " | ".join(f"{k} (s)" for k in ks) + " | engine extraction (ms) |", "|---" * (len(ks) + 2) + "|"]
+        for row in bench["scaling"]:
+            lines.append(f"| {row['tokens']} | " + " | ".join(f"{row[k]['time']:.2f}" for k in ks) + f" | {row['engine']['extraction'] * 1e3:.1f} |")
+        fit = bench.get("extraction_fit")
+        if fit: lines += ["", f"Engine extraction against prompt length: {fit['slope_s_per_token'] * 1e6:.1f} µs per token + "
+                          f"{fit['intercept_s'] * 1e3:.1f} ms, R² of a straight line {fit['r2_linear']:.3f}."]
+    t = bench.get("targets", {})
+    if t:
+        lines += ["", "Targets (issue 15): " + "; ".join(f"{k}: {v['value']:.2f} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."]
+    if bench.get("failures"): lines += ["", "Failures: " + "; ".join(bench["failures"]) + "."]
     return "\n".join(lines)
 
 # %% ../nbs/13_results.ipynb 8
