@@ -12,9 +12,10 @@ import torch
 from .core import as_dtype, atomic_dir, cache_dir, check_device, content_hash, default_device, manifest_ok, offline, write_manifest
 
 # %% auto 0
-__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir',
-           'bridge_from_hf', 'hf_model_id', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model',
-           'model_fingerprint', 'tokenize', 'check_context', 'token_positions', 'forward_masked']
+__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf',
+           'cached_gguf_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'load_model', 'model_source',
+           'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize', 'check_context', 'token_positions',
+           'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -88,19 +89,36 @@ def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.f
     return model
 
 # %% ../nbs/01_models.ipynb 13
+TL_NAMES_ASSET = "tl-model-names.json.gz"   # TransformerLens' alias table, frozen: importing transformer_lens takes seconds
+
+def freeze_tl_names() -> Path:
+    "Write TransformerLens' model-name tables (alias → official name, official names) into the package assets."
+    import importlib.metadata, transformer_lens.loading_from_pretrained as tl
+    from steerattn.core import asset_path, write_json_gz
+    p = asset_path(TL_NAMES_ASSET)
+    write_json_gz(p, dict(transformer_lens=importlib.metadata.version("transformer-lens"), aliases=tl.make_model_alias_map(), official=list(tl.OFFICIAL_MODEL_NAMES)))
+    return p
+
+def _tl_names() -> dict:
+    "The frozen tables; without the asset, TransformerLens' own (imported)."
+    from steerattn.core import asset_path, read_json_gz
+    try: return read_json_gz(asset_path(TL_NAMES_ASSET))
+    except (OSError, ValueError):
+        import transformer_lens.loading_from_pretrained as tl
+        return dict(aliases=tl.make_model_alias_map(), official=list(tl.OFFICIAL_MODEL_NAMES))
+
 def hf_model_id(name) -> str:
     "The Hugging Face id for `name`: TransformerLens aliases ('gpt2-small', 'pythia-70m', ...) and bare names ('Llama-3.1-8B') mapped; anything else as is."
     name = str(name)
     if name in DEFAULT_ALIASES or name.endswith(".gguf") or Path(name).expanduser().exists(): return name
-    from transformer_lens import loading_from_pretrained as tl
-    try: return tl.get_official_model_name(name)
-    except ValueError: pass
+    t = _tl_names()
+    if name.lower() in t["aliases"]: return t["aliases"][name.lower()]     # TransformerLens' get_official_model_name
     if "/" not in name:                                   # 'Llama-3.1-8B' -> 'meta-llama/Llama-3.1-8B'
-        hits = [o for o in tl.OFFICIAL_MODEL_NAMES if o.split("/")[-1].lower() == name.lower()]
+        hits = [o for o in t["official"] if o.split("/")[-1].lower() == name.lower()]
         if len(hits) == 1: return hits[0]
     return name
 
-# %% ../nbs/01_models.ipynb 14
+# %% ../nbs/01_models.ipynb 15
 def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file, a local directory, a HF id or a TransformerLens name
                device=None,              # default: cuda > mps > cpu
                dtype=None,               # torch dtype or name; default float32
@@ -142,7 +160,7 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file
     model.steerattn_info = info
     return model
 
-# %% ../nbs/01_models.ipynb 15
+# %% ../nbs/01_models.ipynb 16
 def model_source(name) -> str:
     "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
     name = str(name)
@@ -167,7 +185,7 @@ def model_source(name) -> str:
                           "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 23
+# %% ../nbs/01_models.ipynb 24
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -188,7 +206,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 24
+# %% ../nbs/01_models.ipynb 25
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -205,7 +223,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 25
+# %% ../nbs/01_models.ipynb 26
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -217,7 +235,7 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 30
+# %% ../nbs/01_models.ipynb 31
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -232,7 +250,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 31
+# %% ../nbs/01_models.ipynb 32
 def check_context(model, lengths, what="prompt"):
     "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -244,7 +262,7 @@ def check_context(model, lengths, what="prompt"):
         raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
                          f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
 
-# %% ../nbs/01_models.ipynb 32
+# %% ../nbs/01_models.ipynb 33
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -254,7 +272,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 34
+# %% ../nbs/01_models.ipynb 35
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -280,7 +298,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 36
+# %% ../nbs/01_models.ipynb 37
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."
