@@ -1,9 +1,11 @@
 """Steering-attention protocol: steerattn's engine against the tools a user would pick, a minimum-work floor, and the seed.
 
-    python bench/steering_bench.py            # the issue-15 workload; writes bench/out/steering_bench.json
-    python bench/steering_bench.py --quick    # a < 2 min smoke test of every method (tiny workload)
+    python bench/steering_bench.py            # the issue-15 workload; writes bench/steering_bench.<device>.json (README's source)
+    python bench/steering_bench.py --quick    # a few-minute smoke test of every method (tiny workload; bench/out/)
 
-Workload: the default model; 4 entity types x N prompts x known and unknown; per label 1 top + 10 random
+Workload: the default model; 4 entity types x N prompts x known and unknown (N = 16 by default: one full batch of
+16 per type and label; a larger N adds batches of the same shape, so the per-prompt cost and every ratio stay, only
+the wall time grows, e.g. --n 100 for the paper's counts); per label 1 top + 10 random
 latents (seeded random unit directions at the middle layer: the work per condition is the same as with SAE
 latents), coefficient 100, pos_type entity_last, measures attn_weights and value_weighted, batch 16. Every
 method gets the same weights, dtype, batch size, threads and prompts, and returns the raw scores (baseline and
@@ -320,6 +322,11 @@ def _layer_kwargs(base, t, am):
     x = got.pop("hidden")
     return x, {k: v for k, v in got.items() if k in ("attention_mask", "position_embeddings", "position_ids")}
 
+def _cache_kw(layer):
+    "The name a decoder layer takes its K/V cache by: `past_key_values` (transformers < 5.24) or `cache`."
+    import inspect
+    return "cache" if "cache" in inspect.signature(layer.forward).parameters else "past_key_values"
+
 def _last_row_attention(layer, x, kw, cache):
     "The last layer, minimum work: K/V of the new positions (into `cache`), Q and the attention row of the last position only."
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
@@ -339,45 +346,51 @@ def _last_row_attention(layer, x, kw, cache):
     if m is not None: scores = scores.masked_fill(~m[:, :, -1:, :], float("-inf")) if m.dtype == torch.bool else scores + m[:, :, -1:, :]
     return scores.softmax(-1), v                       # [B, H, 1, K] and [B, n_kv, K, d]
 
-def floor_batch(hf, t, am, p, vecs, coeff):
-    "The minimum work for one batch (engine-identical trimming and prefix); returns the last condition's last-layer attention row."
+def floor_batch(hf, t, am, p, vecs, coeff, max_rows=None):
+    """The minimum work for one batch (engine-identical trimming, prefix and condition stacking: `max_rows // b`
+    conditions per steered pass, as the engine); returns the last condition's last-layer attention row [b, H, 1, K]."""
     import torch
     base = hf.model; layers, L = base.layers, len(base.layers)
     first = int(am.bool().float().argmax(1).min())
     t, am = t[:, first:], am[:, first:]
     p = torch.tensor(p) - first
-    s, start = int(p.min()), vecs[0].layer
+    b, s, start = len(p), int(p.min()), vecs[0].layer
     x, kw = _layer_kwargs(base, t, am)
     if kw.get("attention_mask") is None:   # HF drops the mask when nothing is padded; the suffix queries need it explicit
         kw["attention_mask"] = torch.ones(t.shape[1], t.shape[1], dtype=torch.bool, device=t.device).tril()[None, None]
-    rec = _KV(s)
+    rec, ck = _KV(s), _cache_kw(layers[0])
     for l in range(L - 1):
         if l == start: x_start = x
-        x = layers[l](x, **kw, cache=rec if l >= start else None)
+        x = layers[l](x, **kw, **{ck: rec if l >= start else None})
         x = x[0] if isinstance(x, tuple) else x
     _last_row_attention(layers[-1], x, kw, rec)
-    skw = dict(attention_mask=kw["attention_mask"][:, :, s:] if kw["attention_mask"] is not None else None,
-               position_embeddings=tuple(c[:, s:] for c in kw["position_embeddings"]), position_ids=kw["position_ids"][:, s:])
-    rows, out = torch.arange(len(p)), None
-    for v in vecs:
-        y = x_start[:, s:].clone()
-        y[rows, p - s] += coeff * v.direction.to(y.device, y.dtype)
-        kv = _KV(s, rec.prefix)
+    per = max(1, (max_rows or b) // b)
+    out = None
+    for j in range(0, len(vecs), per):
+        chunk = vecs[j:j + per]; C = len(chunk)
+        rep = lambda z: None if z is None else z.repeat(C, *([1] * (z.dim() - 1))) if z.shape[0] == b else z
+        skw = dict(attention_mask=rep(kw["attention_mask"][:, :, s:]), position_embeddings=tuple(rep(c[:, s:]) for c in kw["position_embeddings"]),
+                   position_ids=rep(kw["position_ids"][:, s:]))
+        y = x_start[:, s:].repeat(C, 1, 1)
+        d = torch.stack([v.direction for v in chunk]).to(y.device, y.dtype)          # [C, d_model]
+        y[torch.arange(C * b), (p - s).repeat(C)] += coeff * d.repeat_interleave(b, 0)
+        kv = _KV(s, {l: (rep(k), rep(v)) for l, (k, v) in rec.prefix.items()})
         for l in range(start, L - 1):
-            y = layers[l](y, **skw, cache=kv)
+            y = layers[l](y, **skw, **{ck: kv})
             y = y[0] if isinstance(y, tuple) else y
         out = _last_row_attention(layers[-1], y, skw, kv)
-    return out
+    A, v = out
+    return A[-b:], v[-b:]
 
 def m_floor(hf, sets, vecs, coeff, bs):
-    for label, et, i, t, am, p in batches(sets, bs): floor_batch(hf, t, am, p, vecs[label], coeff)
+    for label, et, i, t, am, p in batches(sets, bs): floor_batch(hf, t, am, p, vecs[label], coeff, bs)
     return {}
 
 def check_floor(hf, sets, vecs, coeff, bs, ref):
     "The floor computes the engine's numbers: its last-layer attention row for the last condition equals the engine's scores."
     import torch
     (label, et), (t, am, p) = next(iter(sets.items()))
-    A, _ = floor_batch(hf, t[:bs], am[:bs], [r[-1] for r in p[:bs]], vecs[label], coeff)
+    A, _ = floor_batch(hf, t[:bs], am[:bs], [r[-1] for r in p[:bs]], vecs[label], coeff, bs)
     first = int(am[:bs].bool().float().argmax(1).min())
     got = torch.stack([A[b, :, 0, p[b][-1] - first] for b in range(len(A))])
     want = ref[(label, et, f"c{len(vecs[label]) - 1}", "attn_weights")][:bs, -1]
@@ -563,7 +576,7 @@ def provenance(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=64, help="prompts per entity type and label")
+    ap.add_argument("--n", type=int, default=16, help="prompts per entity type and label (16 = one full batch each)")
     ap.add_argument("--n-random", type=int, default=10)
     ap.add_argument("--n-top", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (every method once per round)")
@@ -578,13 +591,17 @@ def main():
     ap.add_argument("--scaling-n", type=int, default=4, help="prompts per set in the scaling runs (2 sets: player known/unknown)")
     ap.add_argument("--scaling-methods", default="engine,tl_cache,floor,reference")
     ap.add_argument("--quick", action="store_true", help="smoke test: 4 prompts per set, 2 conditions, 2 rounds, lengths 16,64")
-    ap.add_argument("--out", default=str(OUT/"steering_bench.json"))
+    ap.add_argument("--out", default=None, help="default: bench/steering_bench.<device>.json (bench/out/ with --quick)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model-path", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workload", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker: return worker(a)
+    dflt = ap.parse_args([])
+    reduced = a.quick or any(getattr(a, k) != getattr(dflt, k) for k in
+                             ("n", "n_random", "n_top", "repeats", "ref_conditions", "batch_size", "dtype", "model", "methods", "lengths", "scaling_n", "scaling_methods"))
     if a.quick: a.n, a.n_random, a.repeats, a.lengths, a.scaling_n = 4, 1, 2, "16,64", 2
+    if a.out is None: a.out = str(OUT/"steering_bench.quick.json" if a.quick else ROOT/"bench"/f"steering_bench.{a.device}.json")
 
     import torch
     from steerattn.models import load_model
@@ -703,7 +720,7 @@ def main():
     if report_methods.get("floor", {}).get("check_last_layer_attention_max_abs", 0) > 1e-4: failures.append("the floor does not compute the engine's numbers")
     report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=a.n_top + a.n_random, measures=MEASURES,
                                 pos_type="entity_last", coeff=coeff, batch_size=a.batch_size, device=a.device, dtype=a.dtype, rounds=a.repeats,
-                                prompts=sum(len(t) for t, _, _ in sets.values()), real_tokens=n_tokens, quick=a.quick,
+                                prompts=sum(len(t) for t, _, _ in sets.values()), real_tokens=n_tokens, quick=a.quick, reduced=reduced,
                                 command=" ".join(["python bench/steering_bench.py"] + [x for x in sys.argv[1:] if not x.startswith(str(ROOT))])),
                   provenance=prov, geometry=geometry, methods=report_methods, ladder=ladder, baselines_over_engine=baselines,
                   flops=dict(**fl, floor_gflop_per_s=fl["batched"] / report_methods["floor"]["median"] / 1e9 if "floor" in report_methods else None,
