@@ -27,8 +27,9 @@ Methods (each in its own process, loaded once; repeats interleaved A B C A B C .
                     the steering layer) -> engine (+ prefix reuse)
   floor             bare HF (SDPA), exactly the minimum work: baseline layers 0..L-2 plus the last layer's K/V and last
                     query row; per condition layers >= steering layer on positions >= the batch's first steered token
-                    with the baseline's prefix K/V, the last layer likewise; engine-identical trimmed batches; no hooks,
-                    no scores. Its FLOPs are also counted analytically.
+                    with the baseline's prefix K/V, the last layer likewise; engine-identical trimmed batches and
+                    condition stacking (batch_size // prompts conditions per pass); no hooks, no scores. Its FLOPs are
+                    also counted analytically.
 Scaling: value_weighted, 1 condition, prompts padded by a neutral prefix to 16 ... 512 tokens: engine, tl_cache,
 floor and (once) the reference; the engine's score-extraction time is fitted against the prompt length.
 """
