@@ -2,7 +2,9 @@
 # steerattn's two commands, each doing all set-up on a fresh clone:
 #   bash run.sh run [args]    create .venv, install, run the main job (the steering experiment; --help for options)
 #   bash run.sh demo [args]   create .venv, install, print the heads attending most to an entity in one prompt
-#   bash run.sh test          create .venv, install, run the whole test suite (nbdev_test, slow cells included)
+#   bash run.sh test          create .venv, install, run the test suite CI runs (fast + slow cells, docs and lab checks; ~25 min)
+#   bash run.sh test --all    the same plus the heavy cells (full experiments on the default model) and the
+#                             tutorials at full size (scripts/suite_times.py prints the time per notebook)
 # torch: a Python (PYTHON=...) or .venv that already has torch keeps it; otherwise a machine with an NVIDIA
 # GPU (nvidia-smi) gets the default index's CUDA build, one without gets the CPU build from PyTorch's CPU
 # index. STEERATTN_TORCH_INDEX=<url> picks the index in every case (e.g. .../whl/cu126).
@@ -106,12 +108,17 @@ case "$cmd" in
   run) exec .venv/bin/steerattn run "$@" ;;
   demo) exec .venv/bin/steerattn-demo "$@" ;;
   test)
+    # `--all` adds the `#| heavy` cells (full experiments and trainings on the default model) and runs the tutorials
+    # at full size; without it the suite keeps everything a change can break within CI's budget (DESIGN.md §6)
+    flags="slow"; small=1
+    if [ "${1:-}" = "--all" ]; then flags="slow heavy"; small=0; shift; fi
     # seconds: committed notebooks under 1 MB, no machine paths or warnings in outputs, tutorials output-free
     .venv/bin/python scripts/check_docs.py --hygiene
-    # library notebooks (slow cells included), then the tutorials: rendered and checked in headless
-    # Chromium when it is installed (apt-get install chromium), else executed by nbdev_test
-    .venv/bin/nbdev_test --flags slow --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"
+    # library notebooks, then the tutorials: rendered and checked in headless Chromium when it is installed
+    # (apt-get install chromium), else executed by nbdev_test
+    .venv/bin/nbdev_test --flags "$flags" --n_workers "${N_WORKERS:-2}" --skip_folder_re '^([_.]|tutorials)' "$@"
     n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
+    if [ "$small" = 1 ]; then export STEERATTN_TUTORIAL_SMALL=1; fi   # tutorials that have a small size use it
     if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
       .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --report --out _docs_check
       # a library notebook and a tutorial opened as cloned in JupyterLab: not marked modified, Ctrl+S leaves the
@@ -120,8 +127,8 @@ case "$cmd" in
       else echo "(Playwright not installed: skipping the JupyterLab check)"; fi
     else
       echo "(Chromium not found: executing the tutorials without the browser check; JupyterLab check skipped)"
-      .venv/bin/nbdev_test --flags slow --n_workers 1 --path nbs/tutorials
+      .venv/bin/nbdev_test --flags "$flags" --n_workers 1 --path nbs/tutorials
     fi
-    echo "notebooks: $((n_lib + n_tut)) passed, 0 failed" ;;
+    echo "notebooks: $((n_lib + n_tut)) passed, 0 failed ($([ "$small" = 1 ] && echo "CI suite; heavy cells: bash run.sh test --all" || echo "--all"))" ;;
   *) echo "usage: bash run.sh run|demo|test [args]" >&2; exit 2 ;;
 esac
