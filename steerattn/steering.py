@@ -15,14 +15,14 @@ from tqdm.auto import tqdm
 from .core import get_act_name
 
 from .models import check_context
-from .core import atomic_write, read_json, run_until_stop, stop_forward, write_json
+from .core import atomic_write, check_heads, read_json, run_until_stop, stop_forward, write_json
 from .hooks import (ablate_fn, apply_hooks, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn,
                              steering_hooks)
 from .attention import check_measures, attention_hooks, cache_entity_scores, last_row_scores
 
 # %% auto 0
-__all__ = ['Condition', 'infer_attention_mask', 'run_conditions', 'SteeringResult', 'steering_result',
-           'naive_original_vs_steered']
+__all__ = ['Condition', 'infer_attention_mask', 'run_conditions', 'first_order_grad', 'first_order_effects', 'SteeringResult',
+           'steering_result', 'naive_original_vs_steered']
 
 # %% ../nbs/06_steering.ipynb 6
 @dataclass
@@ -59,11 +59,14 @@ def meta(self:Condition) -> dict:
                 ablate_latents=[v.meta() for v in self.ablate_latents])
 
 # %% ../nbs/06_steering.ipynb 9
-def _rep(x, C):
-    "Repeat batch-first tensors (also inside tuples) C times along the batch."
+def _rep(x, C, b=None):
+    """Repeat batch-first tensors (also inside tuples) C times along the batch. With `b` (prompts per condition) only tensors
+    whose first dimension is b: a batch-1 tensor that broadcasts (equal-length prompts get unpadded `position_embeddings`
+    `[1, S, d]` and no mask) stays as it is."""
     if C == 1: return x
-    if isinstance(x, torch.Tensor) and x.ndim >= 1: return x.repeat(C, *([1] * (x.ndim - 1)))
-    if isinstance(x, tuple): return tuple(_rep(t, C) for t in x)
+    if isinstance(x, torch.Tensor) and x.ndim >= 1 and (b is None or (x.ndim >= 2 and x.shape[0] == b)):
+        return x.repeat(C, *([1] * (x.ndim - 1)))
+    if isinstance(x, tuple): return tuple(_rep(t, C, b) for t in x)
     return x
 
 # %% ../nbs/06_steering.ipynb 10
@@ -80,9 +83,10 @@ def _layer_kwargs_capture(model, layers, store):
 
 # %% ../nbs/06_steering.ipynb 11
 def _run_blocks(model, hidden, start, layer_kwargs, C, extra=None):
-    "Run `model.blocks[start:]` from `hidden` (hooks fire) until a hook stops the pass; `extra` kwargs go to every layer as they are."
+    "Run `model.blocks[start:]` from `hidden` (C stacked conditions; hooks fire) until a hook stops the pass; `extra` kwargs go to every layer as they are."
+    b = hidden.shape[0] // C
     for l in range(start, model.cfg.n_layers):
-        out = model.blocks[l](hidden, **{k: _rep(v, C) for k, v in layer_kwargs[l].items()}, **(extra or {}))
+        out = model.blocks[l](hidden, **{k: _rep(v, C, b) for k, v in layer_kwargs[l].items()}, **(extra or {}))
         hidden = out[0] if isinstance(out, tuple) else out
 
 
@@ -296,7 +300,122 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     bar.close()
     return out
 
-# %% ../nbs/06_steering.ipynb 37
+# %% ../nbs/06_steering.ipynb 39
+def _batch_parts(batch):
+    "(tokens, attention_mask, entity_positions) of a `PromptBatch`-like object or a 3-tuple."
+    if isinstance(batch, (tuple, list)) and len(batch) == 3: return batch
+    if all(hasattr(batch, k) for k in ("tokens", "attention_mask", "entity_positions")):
+        return batch.tokens, batch.attention_mask, batch.entity_positions
+    raise TypeError(f"batch must be a PromptBatch (tokens, attention_mask, entity_positions) or such a 3-tuple; got {type(batch).__name__}")
+
+def _score_heads(model, heads, layer) -> list:
+    "`heads` as `(layer, head)` tuples; None: every head at or above `layer`."
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    if not 0 <= layer < L: raise ValueError(f"layer {layer} out of range: the model has layers 0..{L - 1}")
+    if heads is None: return [(l, h) for l in range(layer, L) for h in range(H)]
+    hs = [tuple(h) for h in check_heads(heads, L, H)]
+    if not hs: raise ValueError("heads is empty; give (layer, head) pairs or None for every head at or above the steering layer")
+    return hs
+
+
+# %% ../nbs/06_steering.ipynb 40
+def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps):
+    "∂(mean over `heads` of the measure)/∂(a shift of the residual shared by the steered positions) per prompt, `[b, d_model]`."
+    first = int((am.bool().float().argmax(1)).min())               # drop all-padding columns
+    tok, am, ent = tok[:, first:], am[:, first:], [[p - first for p in e] for e in ent]
+    b, S = tok.shape
+    km = positions_mask(get_batch_pos(ent, pos_type, tok, am), S, tok.device)
+    delta = torch.zeros(b, model.cfg.d_model, device=tok.device, requires_grad=True)
+    by_layer = {}
+    for l, h in heads: by_layer.setdefault(l, []).append(h)
+    need_v, need_wo = measure != "attn_weights", measure in ("output_value_weighted", "distance_based")
+    parts, stash = [], {}
+    def shift(x, hook):
+        w = x.detach().norm(dim=-1, keepdim=True) if norm else 1.0     # 'norm': the stream's own norm at each position
+        return x + km[..., None].to(x.dtype) * w * delta[:, None, :].to(x.dtype)
+    hooks = [(get_act_name("resid_pre", layer), shift)]
+    for l, hs in by_layer.items():
+        if l < layer: continue     # before the steering layer nothing moves
+        def v_hook(v, hook, l=l): stash[l] = v; return v
+        def pattern_hook(pattern, hook, l=l, hs=hs):
+            blk = model.blocks[l].attn
+            W_O = (blk.W_O if hasattr(blk, "W_O") else model.W_O[l]) if need_wo else None
+            s = last_row_scores(pattern[:, :, -1], stash.pop(l, None), W_O, km, (measure,), eps)[measure]   # [b, H]
+            parts.append(s[:, hs].sum(1))
+            return pattern
+        if need_v: hooks.append((get_act_name("v", l), v_hook))
+        hooks.append((get_act_name("pattern", l), pattern_hook))
+    hooks.append((get_act_name("z", max(by_layer)), stop_forward))
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for p in params: p.requires_grad_(False)    # only the shift needs a gradient: no graph before the steering layer
+        with torch.enable_grad(), apply_hooks(model, hooks): run_until_stop(model, tok, attention_mask=am, return_type=None, use_cache=False)
+        if not parts: return torch.zeros(b, model.cfg.d_model)
+        score = torch.stack(parts).sum(0) / len(heads)                  # [b]: mean over the heads
+        g, = torch.autograd.grad(score.sum(), delta)                   # rows are independent: one backward for the batch
+    finally:
+        for p in params: p.requires_grad_(True)
+    return g.detach().float().cpu()
+
+
+# %% ../nbs/06_steering.ipynb 41
+def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", pos_type="entity_last", batch_size=16,
+                     progress=True, norm=False, eps=0.0) -> torch.Tensor:
+    """`[N, d_model]`: per prompt, the gradient of the score (the mean over `heads` of `measure` to the entity, as `run_conditions`
+    aggregates it) with respect to one shift added to the residual at `blocks.{layer}.hook_resid_pre` at every `pos_type` position
+    (the gradient summed over those positions; with `norm` each position's weighted by the stream's norm there, as `coeff='norm'`)."""
+    tok, am, ent = _batch_parts(batch)
+    measure, = check_measures(measure)
+    hs = _score_heads(model, heads, int(layer))
+    if batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per pass), got {batch_size}")
+    if len(ent) != tok.shape[0]: raise ValueError(f"{len(ent)} entity position lists for {tok.shape[0]} prompts")
+    if am is None: am = infer_attention_mask(tok, model.tokenizer.pad_token_id)
+    check_context(model, am.sum(1))
+    dev = next(model.parameters()).device
+    tok, am, out = tok.to(dev), am.to(dev), []
+    for i in tqdm(range(0, tok.shape[0], batch_size), desc="first-order: gradients", disable=not progress, leave=False):
+        out.append(_grad_batch(model, tok[i:i + batch_size], am[i:i + batch_size], ent[i:i + batch_size], int(layer), hs, measure,
+                               pos_type, norm, eps))
+    return torch.cat(out)
+
+
+# %% ../nbs/06_steering.ipynb 42
+def _directions(directions, layer, d_model, coeff):
+    "(`[n, d_model]` directions, `[n]` coefficients or 'norm') from a tensor or `SteeringVector`s ('mean': their mean_act)."
+    coeff = coeff if isinstance(coeff, torch.Tensor) and coeff.ndim == 1 else check_coeff(coeff)
+    if isinstance(directions, torch.Tensor):
+        D = directions.detach().float().reshape(-1, directions.shape[-1]) if directions.ndim else directions
+        if coeff == "mean": raise ValueError("coeff='mean' needs SteeringVectors with mean_act; with a tensor of directions pass the coefficients as a tensor")
+        means = None
+    else:
+        vs = as_vectors(directions)
+        if not vs: raise ValueError("no directions given")
+        bad = sorted({v.layer for v in vs if v.layer != layer})
+        if bad: raise ValueError(f"directions at layer(s) {bad}; first_order_effects steers at layer {layer} only")
+        D = torch.stack([v.direction.float() for v in vs])
+        means = torch.tensor([coeff_for(v, "mean") for v in vs]) if coeff == "mean" else None
+    if D.ndim != 2 or D.shape[1] != d_model: raise ValueError(f"directions must be [n, d_model={d_model}]; got {tuple(D.shape)}")
+    if not torch.isfinite(D).all(): raise ValueError("directions have NaN/inf entries")
+    if means is not None: return D, means
+    if isinstance(coeff, str): return D, coeff
+    c = torch.as_tensor(coeff, dtype=torch.float32).flatten()
+    if c.numel() not in (1, len(D)): raise ValueError(f"coeff has {c.numel()} entries for {len(D)} directions; give one number or one per direction")
+    if not torch.isfinite(c).all(): raise ValueError("coeff has NaN/inf entries")
+    return D, c.expand(len(D))
+
+def first_order_effects(model, batch, directions, layer, heads=None, coeff=1.0, measure="attn_weights", pos_type="entity_last",
+                        batch_size=16, progress=True, eps=0.0) -> torch.Tensor:
+    """`[n_directions, N]`: the first-order (attribution-patching) estimate of Δ score = steered − original per direction and prompt,
+    steering `resid += coeff·d` at `blocks.{layer}.hook_resid_pre` at the `pos_type` positions (score as in `first_order_grad`).
+    `coeff`: a number, one per direction (tensor `[n]`), `'norm'` (the stream's norm) or `'mean'` (SteeringVectors' `mean_act`).
+    One backward pass per prompt batch, then one matmul: exact as coeff → 0, an estimate at working coefficients."""
+    D, c = _directions(directions, int(layer), model.cfg.d_model, coeff)
+    g = first_order_grad(model, batch, layer, heads, measure, pos_type, batch_size, progress, norm=isinstance(c, str), eps=eps)
+    e = D @ g.T                                                          # [n, N]
+    return e if isinstance(c, str) else e * c[:, None]
+
+
+# %% ../nbs/06_steering.ipynb 46
 @dataclass
 class SteeringResult:
     "Scores per condition (`'original'` included) and measure, `[N, n_layers, n_heads]`, with what produced them."
@@ -306,7 +425,7 @@ class SteeringResult:
     model_name: str = ""
     settings: dict = field(default_factory=dict)
 
-# %% ../nbs/06_steering.ipynb 38
+# %% ../nbs/06_steering.ipynb 47
 @patch(as_prop=True)
 def measures(self:SteeringResult) -> list: return list(next(iter(self.scores.values())))
 
@@ -324,7 +443,7 @@ def by_entity_type(self:SteeringResult, condition, measure="attn_weights") -> di
     et = np.asarray(self.entity_types)
     return {t: d[et == t] for t in dict.fromkeys(self.entity_types)}
 
-# %% ../nbs/06_steering.ipynb 39
+# %% ../nbs/06_steering.ipynb 48
 @patch
 def save(self:SteeringResult, path):
     "Write `path.npz` (arrays) and `path.json` (metadata), each atomically; the JSON, written last, marks it complete."
@@ -335,7 +454,7 @@ def save(self:SteeringResult, path):
                                                settings=self.settings, keys=list(arrays), shapes={k: a.shape for k, a in arrays.items()}))
     return path
 
-# %% ../nbs/06_steering.ipynb 40
+# %% ../nbs/06_steering.ipynb 49
 @patch(cls_method=True)
 def load(cls:SteeringResult, path):
     "Read a result written by `save`; a truncated or inconsistent file raises a `ValueError` that names it."
@@ -351,7 +470,7 @@ def load(cls:SteeringResult, path):
     for k, a in arrays.items(): c, m = k.rsplit("/", 1); scores.setdefault(c, {})[m] = a
     return cls(scores, meta["conditions"], meta["entity_types"], meta["model_name"], meta["settings"])
 
-# %% ../nbs/06_steering.ipynb 41
+# %% ../nbs/06_steering.ipynb 50
 def steering_result(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                     pos_type="entity_last", batch_size=16, entity_types=None, **kw) -> SteeringResult:
     "`run_conditions` wrapped in a `SteeringResult` (settings and timing recorded)."
@@ -365,7 +484,7 @@ def steering_result(model, tokens, attention_mask, entity_positions, conditions,
     return SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()},
                           [c.meta() for c in conditions], None if entity_types is None else list(entity_types), name, settings)
 
-# %% ../nbs/06_steering.ipynb 44
+# %% ../nbs/06_steering.ipynb 53
 @torch.no_grad()
 def naive_original_vs_steered(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                               pos_type="entity_last", batch_size=16) -> dict:
