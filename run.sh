@@ -67,6 +67,12 @@ class SteerattnContentsManager(AsyncLargeFileManager):
     writes the kernel's language_info (with the Python version) and display name ('Python 3 (ipykernel)')
     back, and any metadata change marks a notebook modified. Filling in the same values on load makes those
     writes no-ops; the pre-save hook (nbdev_clean) removes them again, so the file on disk never has them."""
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # registered, not set as the `pre_save_hook` trait: the trait's config reaches this class twice (once per class
+        # in its MRO) and JupyterLab then warns "Overriding existing pre_save_hook" on every start
+        self.register_pre_save_hook(steerattn_pre_save)
+
     async def get(self, path, content=True, type=None, format=None, **kwargs):
         model = await super().get(path, content=content, type=type, format=format, **kwargs)
         if content and model.get("type") == "notebook" and model.get("content") is not None:
@@ -98,7 +104,6 @@ def steerattn_pre_save(model, path, **kwargs):
 
 
 c.ServerApp.contents_manager_class = SteerattnContentsManager
-c.ContentsManager.pre_save_hook = steerattn_pre_save
 PYCFG
 mv .venv/etc/jupyter/jupyter_server_config.py.new .venv/etc/jupyter/jupyter_server_config.py
 # figures and heatmaps in the committed notebooks draw on open only in trusted notebooks
