@@ -14,7 +14,7 @@ import torch
 from .core import check_entity_type, check_label
 from .models import tokenize, token_positions
 from .entities import ATTRIBUTES, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, attribute_prompt, load_entities
-from .labels import label_rule, read_labels
+from .labels import DEFAULT_RULE, apply_rule, label_rule, read_labels
 
 # %% auto 0
 __all__ = ['SPLITS', 'find_entity_positions', 'PromptBatch', 'make_batch', 'split_entities', 'entity_token_pos',
@@ -87,13 +87,13 @@ def _n_entity_tokens(tok, entity_type, name, template=PROMPT_TEMPLATE):
 
 # %% ../nbs/02c_batches.ipynb 16
 def get_valid_entities(labels, tokenizer, entity_type, entity_token_pos=None, split="test", fixed_length=False,
-                       balance=False, seed=42, template=PROMPT_TEMPLATE, known_min=None) -> dict:
-    "Names of `split`'s known and unknown entities: `{'known': [...], 'unknown': [...]}` (dropped ones never appear); `known_min` re-applies the rule with another threshold."
+                       balance=False, seed=42, template=PROMPT_TEMPLATE, known_min=None, rule=DEFAULT_RULE) -> dict:
+    "Names of `split`'s known and unknown entities under labelling `rule` (`apply_rule`: 'baserate', 'paper', 'relaxed'; `known_min` overrides its threshold): `{'known': [...], 'unknown': [...]}`, dropped ones never appear."
     check_entity_type(entity_type)
     labs = labels["entities"].get(entity_type, {}) if "entities" in labels else labels
     if not labs: raise ValueError(f"no labelled {entity_type!r} entities: label some first (label_entities) or load the shipped labels")
     tok = getattr(tokenizer, "tokenizer", tokenizer)
-    lab_of = (lambda r: r["label"]) if known_min is None else (lambda r: label_rule(r["n_correct_attrs"], known_min))
+    lab_of = lambda r: apply_rule(r, rule, known_min)
     out = {k: split_entities([n for n, r in labs.items() if lab_of(r) == k], split, seed) for k in ("known", "unknown")}
     if fixed_length:   # entities of one token length, so the entity occupies the same positions in every prompt
         n_tok = {k: {n: _n_entity_tokens(tok, entity_type, n, template) for n in v} for k, v in out.items()}
@@ -105,7 +105,7 @@ def get_valid_entities(labels, tokenizer, entity_type, entity_token_pos=None, sp
     if balance:
         m = min(len(v) for v in out.values())
         out = {k: sorted(random.Random(seed).sample(v, m)) for k, v in out.items()}
-    if not any(out.values()): raise ValueError(f"the {split!r} split of {entity_type!r} has no known or unknown entities after filtering")
+    if not any(out.values()): raise ValueError(f"the {split!r} split of {entity_type!r} has no known or unknown entities after filtering (rule {rule!r}, known_min={known_min})")
     return out
 
 # %% ../nbs/02c_batches.ipynb 17
@@ -142,12 +142,12 @@ def across_entities(entities) -> list[int]:
 
 # %% ../nbs/02c_batches.ipynb 24
 def load_data(model, entity_type, split="test", mode="greedy", attribute=None, fixed_length=False, balance=False,
-              labels=None, max_per_label=None, seed=42, prompt_template=PROMPT_TEMPLATE, known_min=None) -> dict:
-    "`{'known': PromptBatch, 'unknown': PromptBatch}` of `split`'s attention prompts for `entity_type` (labels from `mode`)."
+              labels=None, max_per_label=None, seed=42, prompt_template=PROMPT_TEMPLATE, known_min=None, rule=DEFAULT_RULE) -> dict:
+    "`{'known': PromptBatch, 'unknown': PromptBatch}` of `split`'s attention prompts for `entity_type` (labels from `mode`, known / unknown by `rule`)."
     check_entity_type(entity_type)
     labels = labels if labels is not None else read_labels(model, mode)
     valid = get_valid_entities(labels, model, entity_type, split=split, fixed_length=fixed_length, balance=balance, seed=seed,
-                               template=prompt_template, known_min=known_min)
+                               template=prompt_template, known_min=known_min, rule=rule)
     ents = load_entities(entity_type)
     by_name = {e["name"]: e for e in ents}
     out = {}

@@ -4,7 +4,8 @@
 
 # %% ../nbs/02b_labels.ipynb 2
 from __future__ import annotations
-import hashlib, random, re, time, unicodedata
+import hashlib, math, random, re, time, unicodedata
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -17,10 +18,11 @@ from .entities import ATTRIBUTES, ATTRIBUTE_KIND, DATASET_VERSION, attribute_pro
 
 # %% auto 0
 __all__ = ['NAME_THRESHOLD', 'YEAR_TOL', 'NUMBER_RTOL', 'COUNTRY_ALIASES', 'LABEL_MODES', 'MAX_NEW_TOKENS', 'MAX_GOLDS',
-           'TF_MODE', 'LABELS_VERSION', 'match_name', 'first_number', 'match_year', 'match_number', 'is_correct',
-           'generate_batch', 'model_key', 'label_rule', 'labels_path', 'read_labels', 'label_entities',
-           'answer_variants', 'teacher_forced', 'labelling_model', 'label_entities_fast', 'labelling_order',
-           'labelling_subset', 'label_subsets']
+           'TF_MODE', 'LABELS_VERSION', 'RULES', 'DEFAULT_RULE', 'BASERATE', 'match_name', 'first_number', 'match_year',
+           'match_number', 'is_correct', 'generate_batch', 'model_key', 'label_rule', 'labels_path', 'read_labels',
+           'label_entities', 'answer_variants', 'teacher_forced', 'labelling_model', 'label_entities_fast',
+           'labelling_order', 'check_rule', 'above_base', 'apply_rule', 'number_base_rates', 'base_rates',
+           'label_report', 'rule_counts', 'labelling_subset', 'label_subsets']
 
 # %% ../nbs/02b_labels.ipynb 5
 NAME_THRESHOLD, YEAR_TOL, NUMBER_RTOL = 90, 0, 0.10
@@ -186,6 +188,8 @@ def label_entities(model, entities, entity_type, mode="greedy", root=None, chunk
             done[name] = r
         lab["seconds"] += time.perf_counter() - t0
         write_json_gz(path, lab)   # after every chunk: resumable
+    if todo: base_rates(model, entity_type, root, progress=progress)   # the base-rate control (rule 'baserate')
+    done = read_labels(model, mode, root)["entities"][entity_type]
     return {e["name"]: done[e["name"]] for e in entities if e["name"] in done}
 
 # %% ../nbs/02b_labels.ipynb 29
@@ -310,6 +314,8 @@ def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=
             if m == "sampled": labs[m]["method"] = dict(TF_MODE, numbers_sampled=sample_numbers)
             labs[m]["seconds"] += dt / 2; labs[m]["n_prompts"] = labs[m].get("n_prompts", 0) + len(qs) + len(qn)
             write_json_gz(labels_path(model, m, root), labs[m])   # after every chunk: resumable
+    base_rates(model, entity_type, root, progress=progress)   # the base-rate control (rule 'baserate') for what is new
+    done = {m: read_labels(model, m, root)["entities"][entity_type] for m in LABEL_MODES}
     return {m: {e["name"]: done[m][e["name"]] for e in entities if e["name"] in done[m]} for m in LABEL_MODES}
 
 # %% ../nbs/02b_labels.ipynb 33
@@ -318,7 +324,163 @@ def labelling_order(entity_type) -> list[dict]:
     ents = [e for e in load_entities(entity_type) if sum(bool(e[a]) for a in ATTRIBUTES[entity_type]) >= 2]
     return sorted(ents, key=lambda e: -popularity(entity_type, e))
 
+# %% ../nbs/02b_labels.ipynb 35
+RULES = ("baserate", "paper", "relaxed")
+DEFAULT_RULE = "baserate"
+BASERATE = dict(version=1, k=8, ratio=5.0, margin_nats=round(math.log(5.0), 4), n_sample=64, min_pool=10)
+
+def check_rule(rule) -> str:
+    if rule not in RULES: raise ValueError(f"Unknown labelling rule {rule!r}; valid: {', '.join(RULES)}")
+    return rule
+
+def above_base(p_self, p_base, ratio=BASERATE["ratio"]) -> bool:
+    "Is an answer's probability for this entity at least `ratio` times its base rate (`p_base` None: not measurable, so no)?"
+    return p_base is not None and p_self is not None and p_self > 0 and p_self >= ratio * p_base
+
+def apply_rule(record, rule=DEFAULT_RULE, known_min=None) -> str:
+    "'known' / 'unknown' / 'dropped' for one label record under `rule` ('baserate', 'paper', 'relaxed'); `known_min` overrides the rule's threshold."
+    check_rule(rule)
+    n = record.get("n_correct_attrs")
+    if rule != "baserate":
+        if n is None:   # hand-made records with a stored paper label only
+            if rule == "paper" and known_min is None and "label" in record: return record["label"]
+            raise ValueError(f"this label record has no 'n_correct_attrs' ({sorted(record)}); rule {rule!r} needs it")
+        return label_rule(n, known_min or (2 if rule == "paper" else 1))
+    if "n_above_base" not in record or n is None:
+        raise ValueError("these labels carry no base-rate control (made before it, or by hand): run "
+                         "steerattn.labels.base_rates(model, entity_type) on them, or pick rule='paper' or rule='relaxed'")
+    return "known" if record["n_above_base"] >= (known_min or 1) else "unknown" if n == 0 else "dropped"
+
 # %% ../nbs/02b_labels.ipynb 37
+def _p_gold(model, qs, tokens_per_batch=8192) -> list[tuple[bool, float]]:
+    "For each (entity_type, name, attribute, golds): does greedy decoding start with a gold surface form, and their total probability."
+    rows = [(i, v) for i, (t, n, a, g) in enumerate(qs) for v in answer_variants(g)]
+    out = [[False, 0.] for _ in qs]
+    if rows:
+        ok, lp = teacher_forced(model, [attribute_prompt(qs[i][0], qs[i][1], qs[i][2]) for i, _ in rows], [v for _, v in rows], tokens_per_batch)
+        for (i, _), o, l in zip(rows, ok.tolist(), lp.exp().tolist()): out[i][0] |= o; out[i][1] += l
+    return [(g, min(p, 1.)) for g, p in out]
+
+def _others(pool, name, k, key) -> list[str]:
+    "`k` seeded names from `pool` other than `name` (the same ones on every call with the same key)."
+    rng = random.Random(int(hashlib.md5(key.encode()).hexdigest()[:12], 16))
+    return [n for n in rng.sample(pool, min(len(pool), k + 1)) if n != name][:k]
+
+def number_base_rates(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
+    "`{name: (hits, n)}`: of the *other* entities' answers (`{name: completion}`), how many would match `golds[name]` (`match_number`)."
+    import numpy as np
+    xs = {n: first_number(a) for n, a in answers.items()}
+    names = list(answers); X = np.array([np.nan if xs[n] is None else xs[n] for n in names], dtype=float)
+    where = {n: i for i, n in enumerate(names)}
+    out = {}
+    for e, gs in golds.items():
+        hit = np.zeros(len(X), bool)
+        with np.errstate(invalid="ignore"):
+            for g in gs: hit |= np.abs(X - float(g)) <= rtol * abs(float(g))
+        if e in where: hit[where[e]] = False
+        out[e] = (int(hit.sum()), len(X) - (e in where))
+    return out
+
+# %% ../nbs/02b_labels.ipynb 39
+def _is_correct_in(r, a, m) -> bool: return r.get("correct", {}).get(a, 0) >= LABEL_MODES[m]["min_correct"]
+
+def base_rates(model, entity_type, root=None, k:int=BASERATE["k"], n_sample:int=BASERATE["n_sample"], seed:int=0,
+               tokens_per_batch:int=8192, chunk_size:int=64, progress=True) -> dict:
+    "Add the base-rate control to `model`'s labels of `entity_type` in both modes (cached, resumable); returns the per-attribute base-rate table."
+    check_entity_type(entity_type)
+    labs = {m: read_labels(model, m, root) for m in LABEL_MODES}
+    recs = {m: labs[m]["entities"][entity_type] for m in LABEL_MODES}
+    names = list(dict.fromkeys(n for m in LABEL_MODES for n in recs[m]))
+    if not names: return {}
+    ents = {e["name"]: e for e in load_entities(entity_type)}
+    pool, kinds, t0 = sorted(ents), ATTRIBUTE_KIND[entity_type], time.perf_counter()
+    tf_attrs = [a for a in ATTRIBUTES[entity_type] if kinds[a] != "number"]
+    save = lambda: [write_json_gz(labels_path(model, m, root), labs[m]) for m in LABEL_MODES]
+    # 1. names and years judged correct in either mode: p(gold | this entity) vs p(gold | k other names)
+    need = [(n, a) for n in names for a in tf_attrs if ents[n][a]
+            and any(_is_correct_in(recs[m][n], a, m) and a not in recs[m][n].get("base", {}) for m in LABEL_MODES if n in recs[m])]
+    for i in tqdm(range(0, len(need), chunk_size), desc=f"base rates {entity_type}", disable=not progress or not need):
+        part = need[i:i + chunk_size]
+        groups = [[n] + _others(pool, n, k, f"{seed}|{entity_type}|{n}|{a}") for n, a in part]
+        res = _p_gold(model, [(entity_type, nm, a, ents[n][a]) for (n, a), g in zip(part, groups) for nm in g], tokens_per_batch)
+        j = 0
+        for (n, a), g in zip(part, groups):
+            ps = [p for _, p in res[j:j + len(g)]]; j += len(g)
+            for m in LABEL_MODES:
+                if n in recs[m]: recs[m][n].setdefault("base", {})[a] = [round(ps[0], 6), round(sum(ps[1:]) / max(len(ps) - 1, 1), 6)]
+        save()
+    # 2. the per-attribute table: n_sample seeded (entity, other name) pairs of labelled entities, the other's prompt with this gold
+    table = dict(labs["greedy"].get("base_rates", {}).get(entity_type, {}))
+    for a in tf_attrs:
+        have = [n for n in names if ents[n][a]]
+        if not have or table.get(a, {}).get("n_labelled") == len(have): continue
+        rng = random.Random(f"{seed}|{entity_type}|{a}|table")
+        pairs = [(n, _others(pool, n, 1, f"{seed}|{entity_type}|{n}|{a}|pair")[0]) for n in rng.sample(have, min(n_sample, len(have)))]
+        res = _p_gold(model, [(entity_type, o, a, ents[n][a]) for n, o in pairs], tokens_per_batch)
+        table[a] = dict(kind=kinds[a], n_labelled=len(have), n_pairs=len(pairs), greedy=[int(g) for g, _ in res], p=[round(p, 6) for _, p in res])
+    # 3. numbers: the other labelled entities' greedy answers are the model's guesses (no new passes)
+    for a in [a for a in ATTRIBUTES[entity_type] if kinds[a] == "number"]:
+        answers = {n: r["answers"][a][0] for n, r in recs["greedy"].items() if r.get("answers", {}).get(a)}
+        golds = {n: ents[n][a] for n in names if ents[n][a]}
+        if not answers or not golds: continue
+        hits = number_base_rates(answers, golds)
+        table[a] = dict(kind="number", n_labelled=len(golds), n_pairs=sum(h[1] for h in hits.values()),
+                        hit_rate=round(sum(h[0] for h in hits.values()) / max(sum(h[1] for h in hits.values()), 1), 6))
+        for m in LABEL_MODES:
+            for n, r in recs[m].items():
+                if a in r.get("correct", {}) and n in hits:
+                    h, tot = hits[n]
+                    r.setdefault("base", {})[a] = [round(r["correct"][a] / LABEL_MODES[m]["n_samples"], 6), round(h / tot, 6) if tot >= BASERATE["min_pool"] else None]
+    # 4. every record: how many correct attributes beat the base rate
+    for m in LABEL_MODES:
+        for n, r in recs[m].items():
+            r["n_above_base"] = sum(_is_correct_in(r, a, m) and above_base(*r.get("base", {}).get(a, (None, None))) for a in r.get("correct", {}))
+        labs[m].setdefault("base_rates", {})[entity_type] = table
+        labs[m]["baserate"] = dict(BASERATE, seed=seed, seconds=round(labs[m].get("baserate", {}).get("seconds", 0.) + time.perf_counter() - t0, 2))
+    save()
+    return table
+
+# %% ../nbs/02b_labels.ipynb 44
+def _binom_tail(p, n, k) -> float:
+    "P(Binomial(n, p) >= k)."
+    return sum(math.comb(n, j) * p**j * (1 - p)**(n - j) for j in range(k, n + 1))
+
+def label_report(model, mode="greedy", root=None, rule=DEFAULT_RULE) -> list[dict]:
+    "Rows per (entity_type, attribute): n labelled, accuracy, base_rate (the same judge on shuffled entity/answer pairs), n and fraction correct *above* base."
+    lab, cfg = read_labels(model, _check_mode(mode), root), LABEL_MODES[mode]
+    rows = []
+    for t in ENTITY_TYPES:
+        recs, table = lab["entities"].get(t, {}), lab.get("base_rates", {}).get(t, {})
+        if not recs: continue
+        for a in ATTRIBUTES[t]:
+            rs = [r for r in recs.values() if a in r.get("correct", {})]
+            if not rs: continue
+            tab = table.get(a, {})
+            if "hit_rate" in tab: br = tab["hit_rate"] if mode == "greedy" else None
+            elif tab.get("p"): br = (sum(tab["greedy"]) / len(tab["greedy"]) if mode == "greedy"
+                                     else sum(_binom_tail(p, cfg["n_samples"], cfg["min_correct"]) for p in tab["p"]) / len(tab["p"]))
+            else: br = None
+            n_ok = sum(_is_correct_in(r, a, mode) for r in rs)
+            n_above = sum(_is_correct_in(r, a, mode) and above_base(*r.get("base", {}).get(a, (None, None))) for r in rs)
+            rows.append(dict(entity_type=t, attribute=a, kind=ATTRIBUTE_KIND[t][a], n=len(rs), n_correct=n_ok, accuracy=round(n_ok / len(rs), 4),
+                             base_rate=None if br is None else round(br, 4), base_pairs=tab.get("n_pairs", 0),
+                             n_above_base=n_above, accuracy_above_base=round(n_above / len(rs), 4)))
+    return rows
+
+def rule_counts(model, mode="greedy", root=None, rules=RULES) -> dict:
+    "`{entity_type: {rule: {'known': n, 'unknown': n, 'dropped': n}}}` of `model`'s labels (rules without the base-rate fields are left out)."
+    lab, out = read_labels(model, _check_mode(mode), root), {}
+    for t in ENTITY_TYPES:
+        recs = list(lab["entities"].get(t, {}).values())
+        if not recs: continue
+        out[t] = {}
+        for rule in rules:
+            try: c = Counter(apply_rule(r, rule) for r in recs)
+            except ValueError: continue
+            out[t][rule] = {k: c[k] for k in ("known", "unknown", "dropped")}
+    return out
+
+# %% ../nbs/02b_labels.ipynb 49
 def labelling_subset(entity_type, n_popular=30, n_random=30, seed=0) -> list[dict]:
     "Entities to label: the `n_popular` most popular interleaved with `n_random` seeded random others (labellable ones only)."
     ents = [e for e in load_entities(entity_type) if sum(bool(e[a]) for a in ATTRIBUTES[entity_type]) >= 2]
@@ -328,7 +490,7 @@ def labelling_subset(entity_type, n_popular=30, n_random=30, seed=0) -> list[dic
     out = [x for pair in zip(pop, rnd) for x in pair] + pop[len(rnd):] + rnd[len(pop):]
     return out
 
-# %% ../nbs/02b_labels.ipynb 42
+# %% ../nbs/02b_labels.ipynb 54
 def label_subsets(model, n_per_type=20, mode="greedy", step=4, n_popular=30, n_random=30, root=None, ship=False, progress=True) -> dict:
     "Label the first `n_per_type` entities of each type's `labelling_subset`, `step` at a time round robin; `ship` copies the result into the package assets."
     subs = {t: labelling_subset(t, n_popular, n_random) for t in ENTITY_TYPES}

@@ -14,8 +14,8 @@ from .core import check_heads, check_label
 __all__ = ['compare_means', 'random_p_values', 'n_random_beaten', 'per_prompt_mean', 'prompt_level_test', 'hedges_g',
            'bootstrap_ci', 'entity_means', 'sign_flip_test', 'cluster_bootstrap_ci', 'entity_effect_test',
            'entity_level_test', 'entity_random_p_values', 'n_random_beaten_entity', 'compute_bonferroni_correction',
-           'compute_fdr_correction', 'binomial_band', 'false_positive_rate', 'clustered_null',
-           'false_positive_rate_clustered']
+           'compute_fdr_correction', 'rank_among', 'auroc_columns', 'auroc', 'binomial_band', 'false_positive_rate',
+           'clustered_null', 'false_positive_rate_clustered']
 
 # %% ../nbs/07_stats.ipynb 5
 def _as_1d(x, name):
@@ -224,12 +224,42 @@ def compute_fdr_correction(p_values, alpha=0.05):
     return (torch.from_numpy(mask), torch.from_numpy(adj)) if is_t else (mask, adj)
 
 # %% ../nbs/07_stats.ipynb 48
+def rank_among(values, i:int, direction:str="greater") -> dict:
+    "Rank of `values[i]` among all `values` (1 = most extreme in `direction`: 'greater', 'less', 'two-sided') and its exchangeability p-value, ties counted against it."
+    v = _as_1d(values, "values")
+    if not 0 <= int(i) < len(v): raise IndexError(f"rank_among: index {i} out of range for {len(v)} values")
+    if direction not in ("greater", "less", "two-sided"): raise ValueError(f"direction must be 'greater', 'less' or 'two-sided', got {direction!r}")
+    if np.isnan(v).any(): raise ValueError("rank_among: values contain NaN")
+    others = np.delete(v, int(i))
+    ge, le = int((others >= v[i]).sum()), int((others <= v[i]).sum())
+    p_g, p_l = (1 + ge) / len(v), (1 + le) / len(v)
+    p = dict(greater=p_g, less=p_l, **{"two-sided": min(1., 2 * min(p_g, p_l))})[direction]
+    return dict(rank=1 + (ge if direction == "greater" else le if direction == "less" else min(ge, le)), n=len(v), p=float(p),
+                value=float(v[i]), direction=direction)
+
+# %% ../nbs/07_stats.ipynb 50
+def auroc_columns(scores, positives) -> np.ndarray:
+    "AUROC of each column of `scores` [n, k] for each boolean row of `positives` [m, n] (ties count 1/2): [m, k]."
+    S = np.asarray(scores, dtype=float)
+    S = S[:, None] if S.ndim == 1 else S
+    P = np.atleast_2d(np.asarray(positives, dtype=bool))
+    if P.shape[1] != S.shape[0]: raise ValueError(f"auroc: {S.shape[0]} scores but {P.shape[1]} labels")
+    n1 = P.sum(1)
+    if (n1 == 0).any() or (n1 == S.shape[0]).any(): raise ValueError("auroc needs at least one positive and one negative")
+    R = stats.rankdata(S, axis=0)                       # average ranks: ties get the mean rank
+    return (P.astype(float) @ R - (n1 * (n1 + 1) / 2)[:, None]) / (n1 * (S.shape[0] - n1))[:, None]
+
+def auroc(scores, positive) -> float:
+    "Area under the ROC curve of `scores` for the boolean labels `positive` (0.5 = no separation, 1 = every positive above every negative)."
+    return float(auroc_columns(_as_1d(scores, "scores"), _as_1d(positive, "positive").astype(bool))[0, 0])
+
+# %% ../nbs/07_stats.ipynb 53
 def binomial_band(alpha, n, level=0.999) -> tuple[float, float]:
     "Interval of rejection rates consistent with a calibrated test at `alpha` over `n` repeats."
     lo, hi = stats.binom.interval(level, n, alpha)
     return float(lo / n), float(hi / n)
 
-# %% ../nbs/07_stats.ipynb 49
+# %% ../nbs/07_stats.ipynb 54
 def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=40, n_heads=4, n_random=3,
                         prompt_sd=1.0, head_sd=1.0) -> float:
     "Fraction of null experiments where `test_fn(top, randoms)` gives p < alpha; all latents share each prompt's effect."
@@ -241,7 +271,7 @@ def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=4
         hits += test_fn(draw(), [draw() for _ in range(n_random)]) < alpha
     return hits / n_repeats
 
-# %% ../nbs/07_stats.ipynb 55
+# %% ../nbs/07_stats.ipynb 60
 def clustered_null(rng, n_entities=20, prompts_per_entity=8, n_heads=4, n_random=3, entity_sd=1.0, prompt_sd=1.0, head_sd=1.0):
     "One null experiment: `(top, randoms, entities)`, `[N, 1, n_heads]` differences whose latent effects vary by entity only."
     entities = np.repeat(np.arange(n_entities), prompts_per_entity)
@@ -249,7 +279,7 @@ def clustered_null(rng, n_entities=20, prompts_per_entity=8, n_heads=4, n_random
     draw = lambda: prompt + rng.normal(0, entity_sd, (n_entities, 1, 1))[entities] + rng.normal(0, head_sd, (entities.size, 1, n_heads))
     return draw(), [draw() for _ in range(n_random)], entities
 
-# %% ../nbs/07_stats.ipynb 56
+# %% ../nbs/07_stats.ipynb 61
 def false_positive_rate_clustered(test_fn, n_repeats=1000, alpha=0.05, seed=0, **null_kw):
     "Rejection rate(s) at `alpha` of `test_fn(top, randoms, entities)` (one p-value or several) on `clustered_null` draws."
     rng = np.random.default_rng(seed)
