@@ -20,15 +20,16 @@ from .models import load_model, model_fingerprint, model_source
 from .batches import load_data, make_batch, PromptBatch
 from .hooks import POS_TYPES, SteeringVector, check_coeff
 from .attention import check_measures
-from .steering import Condition, run_conditions
+from .steering import Condition, first_order_grad, run_conditions
 from . import latents as LT
 from .entities import load_entities
 
 # %% auto 0
 __all__ = ['ATLAS_VERSION', 'parse_latents', 'atlas_prompts', 'latent_vectors', 'atlas_block', 'dist_context', 'atlas_key',
-           'read_shard', 'write_shard', 'compute_atlas', 'merge_atlas', 'load_atlas', 'atlas_heads', 'latent_values',
-           'default_heads', 'rank_p', 'atlas_findings', 'atlas_sentences', 'latent_examples', 'atlas_summary',
-           'plot_atlas_distribution', 'plot_atlas_heads', 'atlas_report_html', 'build_atlas', 'atlas']
+           'read_shard', 'write_shard', 'compute_atlas', 'merge_atlas', 'load_atlas', 'first_order_atlas',
+           'atlas_heads', 'latent_values', 'default_heads', 'rank_p', 'atlas_findings', 'atlas_sentences',
+           'latent_examples', 'atlas_summary', 'plot_atlas_distribution', 'plot_atlas_heads', 'atlas_report_html',
+           'build_atlas', 'atlas']
 
 # %% ../nbs/15_atlas.ipynb 5
 def parse_latents(spec, d_sae:int) -> list[int]:
@@ -137,10 +138,17 @@ def _barrier():
 # %% ../nbs/15_atlas.ipynb 19
 ATLAS_VERSION = 1
 
-def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows) -> str:
-    "Content hash of everything that changes a shard's numbers (not the latent list: each shard records its own latents)."
+def _latent_means(stats) -> np.ndarray:
+    "Each latent's mean activation where it fires on entities (known and unknown pooled): what `coeff='mean'` steers with."
+    s = (stats.act_sum["known"] + stats.act_sum["unknown"]) / (stats.fire_count["known"] + stats.fire_count["unknown"]).clamp(min=1)
+    return s.detach().float().cpu().numpy()
+
+def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means=None) -> str:
+    "Content hash of everything that changes a shard's numbers (not the latent list: each shard records its own latents); with `coeff='mean'` the latents' mean activations (`means`) too."
+    if coeff == "mean" and means is None: raise ValueError("coeff='mean': the atlas key needs the latents' mean activations (means=...)")
     return content_hash(ATLAS_VERSION, model_fingerprint(model), LT.sae_fingerprint(sae), batch.tokens, batch.attention_mask,
-                        batch.entity_positions, batch.meta["label"], coeff, list(measures), pos_type, batch_size, max_rows or batch_size)
+                        batch.entity_positions, batch.meta["label"], coeff, list(measures), pos_type, batch_size, max_rows or batch_size,
+                        *([np.asarray(means, np.float32)] if coeff == "mean" else []))
 
 # %% ../nbs/15_atlas.ipynb 20
 def _blocks(latents, block_size): return [(s, list(latents[s:s + block_size])) for s in range(0, len(latents), block_size)]
@@ -173,7 +181,9 @@ def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=(
     if block_size < 1 or batch_size < 1: raise ValueError(f"block_size and batch_size must be ≥ 1; got {block_size}, {batch_size}")
     if dtype not in ("float32", "float16"): raise ValueError(f"dtype must be 'float32' or 'float16' (of the merged file); got {dtype!r}")
     LT.check_sae(model, sae)
-    layer, key = LT.sae_layer(sae), atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows)
+    if coeff == "mean" and stats is None: raise ValueError("coeff='mean' needs latent statistics (stats=...) for each latent's mean activation")
+    means = _latent_means(stats) if coeff == "mean" else None
+    layer, key = LT.sae_layer(sae), atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means)
     shard_dir = Path(shard_dir) if shard_dir else cache_dir()/"atlas"/key
     blocks = _blocks(list(latents), block_size)
     mine = blocks[rank::world]                  # round robin: deterministic, and every rank gets shards from the whole range
@@ -214,7 +224,8 @@ def _half(x, bits=10) -> np.ndarray:
 
 def merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, layer,
                 meta=None, dtype="float32", finish=None) -> Path:
-    "Write `out/atlas.npz` (arrays) then `out/atlas.json` (metadata and, from `finish(arrays, info)`, the findings), each atomically."
+    """Write `out/atlas.npz` (arrays) then `out/atlas.json` (metadata and, from `finish(arrays, info)`, the findings), each atomically;
+    both carry the same `stamp` (a hash of the arrays), so a kill between the two renames leaves a pair `load_atlas` refuses."""
     out = Path(out); A = _atlas_arrays(shard_dir, key, blocks)
     lab = list(batch.meta["label"])
     info = dict(version=ATLAS_VERSION, key=key, model=getattr(model, "steerattn_info", {}).get("name", model.cfg.model_name),
@@ -231,7 +242,10 @@ def merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures,
                 **(meta or {}))
     if finish is not None: info |= finish(A, info)
     store = {k: (_half(v, 6 if k == "se" else 10) if dtype == "float16" and v.dtype == np.float32 else v) for k, v in A.items()}
-    with atomic_write(out/"atlas.npz") as f: np.savez_compressed(f, **store)
+    info["stamp"] = content_hash(*(store[k] for k in sorted(store)))
+    for p in out.glob(".atlas.*.tmp"):           # left by a killed merge (an hour old: not a concurrent one's)
+        if time.time() - p.stat().st_mtime > 3600: p.unlink(missing_ok=True)
+    with atomic_write(out/"atlas.npz") as f: np.savez_compressed(f, stamp=np.array(info["stamp"]), **store)
     write_json(out/"atlas.json", info)          # last: its presence marks a finished atlas
     return out
 
@@ -245,12 +259,40 @@ def load_atlas(path) -> tuple[dict, dict]:
     try:
         with np.load(path/"atlas.npz", allow_pickle=False) as z: A = {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
     except Exception as e: raise ValueError(f"{path/'atlas.npz'} is unreadable ({type(e).__name__}: {e}); compute the atlas again") from e
+    stamp = str(A.pop("stamp")) if "stamp" in A else None
+    if stamp is None or stamp != info.get("stamp"):
+        raise ValueError(f"{path/'atlas.npz'} and atlas.json are not one pair (stamps {stamp} and {info.get('stamp')}: an interrupted "
+                         "merge or files copied from different runs); run the same `steerattn atlas` command again: its shards are kept")
     want = (info["n_latents"], 2, len(info["measures"]), info["n_layers"] - info["layer"], info["n_heads"])
     if A["mean"].shape != want or A["se"].shape != want or len(A["latents"]) != info["n_latents"]:
         raise ValueError(f"{path/'atlas.npz'} does not match atlas.json (mean {A['mean'].shape}, expected {want})")
     return A, info
 
-# %% ../nbs/15_atlas.ipynb 32
+# %% ../nbs/15_atlas.ipynb 34
+def first_order_atlas(model, sae, batch:PromptBatch, heads, coeff, measure="attn_weights", pos_type="entity_last", batch_size=16,
+                      latents=None, stats=None, progress=True) -> dict:
+    """Every latent's first-order effect on the mean over `heads` of `measure` to the entity: `mean`/`se` `[n_latents, 2 labels]` over
+    prompts and `effects` `[n_latents, N]` per prompt (steered − original, as the exact atlas), with `latents`, `heads`, `seconds`."""
+    t0 = time.perf_counter()
+    LT.check_sae(model, sae)
+    coeff, layer, measure = check_coeff(coeff), LT.sae_layer(sae), check_measures(measure)[0]
+    hs = [tuple(h) for h in as_heads(heads)]
+    if not hs: raise ValueError("heads is empty; give the heads to pool, e.g. [(23, 4), (23, 5)]")
+    idx = np.asarray(parse_latents(latents, sae.cfg.d_sae), np.int64)
+    W = sae.W_dec.detach().float().cpu()[torch.as_tensor(idx)]
+    W = W / W.norm(dim=1, keepdim=True)                                                # unit rows, as `latent_vectors`
+    if coeff == "mean":
+        if stats is None: raise ValueError("coeff='mean' needs latent statistics (stats=...) for each latent's mean activation")
+        c = torch.as_tensor(_latent_means(stats))[torch.as_tensor(idx)][:, None]      # a latent that never fires: 0, no effect
+    else: c = 1.0 if coeff == "norm" else coeff
+    g = first_order_grad(model, batch, layer, hs, measure, pos_type, batch_size, progress, norm=coeff == "norm")
+    eff, lab = ((W @ g.T) * c).double().numpy(), np.asarray(batch.meta["label"])       # [n, N]
+    mean = np.stack([eff[:, lab == l].mean(1) for l in LABELS], 1)
+    se = np.stack([eff[:, lab == l].std(1, ddof=1) / np.sqrt((lab == l).sum()) for l in LABELS], 1)
+    return dict(latents=idx, mean=mean.astype(np.float32), se=se.astype(np.float32), effects=eff.astype(np.float32),
+                heads=[list(h) for h in hs], coeff=coeff, layer=layer, measure=measure, seconds=round(time.perf_counter() - t0, 3))
+
+# %% ../nbs/15_atlas.ipynb 38
 def _mi(info, measure):
     if measure not in info["measures"]: raise ValueError(f"measure {measure!r} is not in this atlas; it has {info['measures']}")
     return info["measures"].index(measure)
@@ -279,7 +321,7 @@ def default_heads(A, info, n_heads=4, measure="attn_weights") -> list:
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return [(int(i // m.shape[1]) + info["layer"], int(i % m.shape[1])) for i in flat]
 
-# %% ../nbs/15_atlas.ipynb 33
+# %% ../nbs/15_atlas.ipynb 39
 def rank_p(values, i, direction="up") -> tuple[int, float]:
     "Rank (1 = most extreme in `direction`) of `values[i]` among all, and its empirical one-tailed p-value (#values at least as extreme)/n."
     v, x = np.asarray(values), np.asarray(values)[i]
@@ -287,7 +329,7 @@ def rank_p(values, i, direction="up") -> tuple[int, float]:
     beyond, atleast = ((v > x).sum(), (v >= x).sum()) if direction == "up" else ((v < x).sum(), (v <= x).sum())
     return int(beyond) + 1, float(atleast) / len(v)
 
-# %% ../nbs/15_atlas.ipynb 35
+# %% ../nbs/15_atlas.ipynb 41
 _EXPECT = {"known": ("unknown", "up"), "unknown": ("known", "down")}   # latent label -> (prompts it is tested on, expected direction)
 
 def atlas_findings(A, info, heads, top=None, random=None, measure="attn_weights", n_extreme=5, n_top_heads=10) -> dict:
@@ -325,7 +367,7 @@ def atlas_findings(A, info, heads, top=None, random=None, measure="attn_weights"
     return dict(measure=measure, heads=[list(h) for h in hs], n_latents=len(lat), top=ranks(top, "top") + ranks(random, "random"),
                 most_up=ext(order), most_down=ext(order[::-1]), top_heads=top_heads)
 
-# %% ../nbs/15_atlas.ipynb 38
+# %% ../nbs/15_atlas.ipynb 44
 def atlas_sentences(n_per_type:int=40, seed:int=0) -> list[str]:
     "WikiData sentences: true statements about a seeded sample of `n_per_type` packaged entities per type (the SAE corpus's paragraphs, split)."
     from random import Random
@@ -357,7 +399,7 @@ def latent_examples(model, sae, idx, texts, k:int=3, batch_size:int=32, progress
             best[i] = sorted(best[i], key=lambda t: -t[0])[:k]
     return {i: [dict(text=t, token=tok, act=round(a, 3)) for a, t, tok in b] for i, b in best.items()}
 
-# %% ../nbs/15_atlas.ipynb 41
+# %% ../nbs/15_atlas.ipynb 47
 def atlas_summary(info, measure=None) -> str:
     "Markdown: the findings of an atlas (ranks and p-values of the top latents, the latents moving attention most, the heads moved most)."
     f = info.get("findings") or {}
@@ -385,7 +427,7 @@ def atlas_summary(info, measure=None) -> str:
     out += [f"| {r['head']} | {r['latent']} | {r['value']:+.4f} | {r['median_abs']:.4f} |" for r in f["top_heads"]]
     return "\n".join(out)
 
-# %% ../nbs/15_atlas.ipynb 42
+# %% ../nbs/15_atlas.ipynb 48
 _LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=60, r=20, t=60, b=50))
 
 def plot_atlas_distribution(A, info, heads=None, measure="attn_weights", top=None, random=None, nbins=80):
@@ -433,7 +475,7 @@ def plot_atlas_heads(A, info, measure="attn_weights"):
     fig.update_layout(**_LAYOUT, height=max(380, 22 * len(ys) + 160), title=f"Heads moved most by any latent ({measure})")
     return fig
 
-# %% ../nbs/15_atlas.ipynb 43
+# %% ../nbs/15_atlas.ipynb 49
 def atlas_report_html(atlas_dir, heads=None, measure=None, include_plotlyjs=True) -> str:
     "HTML for a report section: the atlas's findings (tables) and its figures (plotly.js inlined once when `include_plotlyjs`; no CDN)."
     from steerattn.viz import markdown_html
@@ -451,7 +493,7 @@ def atlas_report_html(atlas_dir, heads=None, measure=None, include_plotlyjs=True
              "on known ones); p is the fraction of latents at least as extreme.</p>" % _html.escape(str(info["coeff"])))
     return intro + markdown_html(md) + "".join(parts)
 
-# %% ../nbs/15_atlas.ipynb 46
+# %% ../nbs/15_atlas.ipynb 52
 def _csv(s): return tuple(x.strip() for x in str(s).split(",") if x.strip())
 
 def _coeff(s, model):
@@ -521,7 +563,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         print(atlas_summary(info))
     return r
 
-# %% ../nbs/15_atlas.ipynb 47
+# %% ../nbs/15_atlas.ipynb 53
 @call_parse
 def atlas(out:str="results/atlas",                      # atlas directory (atlas.npz + atlas.json)
           model:str="default",                          # model: 'default', a HF id, a directory or a .gguf
