@@ -4,34 +4,41 @@
 
 # %% ../nbs/10_experiment.ipynb 2
 from __future__ import annotations
-import hashlib, importlib, importlib.metadata, json, os, platform, shutil, sys, time
+import hashlib, importlib, importlib.metadata, json, os, platform, re, shutil, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats as sps
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
-from .core import (ENTITY_TYPES, LABELS, as_heads, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
+from .core import (ENTITY_TYPES, LABELS, as_heads, asset_path, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
                             write_json)
 from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source, tokenize, token_positions
+from . import labels as LB
 from .labels import read_labels
 from .batches import SPLITS, get_valid_entities, load_data
-from .hooks import POS_TYPES, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
+from .hooks import POS_TYPES, SteeringVector, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
 from .attention import attention_scores, check_measures
 from . import latents as LT
+from . import steering as ST
 from .steering import Condition, SteeringResult, run_conditions
-from .stats import entity_level_test, prompt_level_test, random_p_values
-from .viz import attention_heatmap, significance_markdown, write_report
+from .stats import bootstrap_ci, entity_level_test, per_prompt_mean, prompt_level_test, random_p_values
+from .viz import attention_heatmap, significance_document, significance_markdown, write_report
 from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['COEFFS', 'DOCUMENTS', 'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'experiment_data', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
-           'statistics_phase', 'refusal_step', 'check_for_model', 'report_heatmaps', 'matching_atlas', 'run_experiment',
-           'run', 'main', 'entity_head_scores', 'demo']
+__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'coeff_for_model', 'ExperimentConfig',
+           'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'experiment_data', 'discovery_stats',
+           'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities', 'top_minus_random',
+           'statistics_phase', 'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level', 'refusal_step',
+           'check_for_model', 'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched',
+           'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict',
+           'report_heatmaps', 'matching_atlas', 'gates_phase', 'run_experiment', 'run', 'main', 'entity_head_scores',
+           'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -55,28 +62,37 @@ def coeff_for_model(name: str) -> float:
 class ExperimentConfig:
     "Everything that changes the numbers of a steering experiment."
     model: str = "default"                       # see `load_model`
-    sae: str = "default"                         # 'default' (shipped), a path, or 'release/sae_id'
+    sae: str = "default"                         # 'default' (the model's shipped SAE, `DEFAULT_SAES`), a path, or 'release/sae_id'
     entity_types: tuple = ENTITY_TYPES
     n_per_type: int = 100                        # prompts per entity type and label, drawn across entities (the paper's 100)
     split: str = "test"
     label_mode: str = "greedy"                   # known/unknown labels: 'greedy' or 'sampled' (paper rule)
-    known_min: int | None = None                 # correct attributes for 'known': None = paper's 2 (1 for the 135M default, see below)
+    rule: str = "baserate"                       # labelling rule (`steerattn.labels.RULES`): 'baserate', 'paper' (≥ 2), 'relaxed' (≥ 1)
+    known_min: int | None = None                 # override of the rule's threshold (correct attributes for 'known'); None: the rule's
     pos_type: str = "entity_last"
     measures: tuple = ("attn_weights", "value_weighted")
     coeff: float | str | None = None             # None: the model family's (see COEFFS)
     top_latents: tuple = (0, 1, 2)
     n_random: int = 10
-    heads: tuple | None = None                   # ((layer, head), ...); None: the `n_heads` heads attending most to the entity
+    heads: tuple | None = None                   # ((layer, head), ...); None: chosen on `head_split` before the test (`validation_heads`)
     n_heads: int = 4
+    head_split: str = "validation"               # split the heads are chosen on (never the test split)
     batch_size: int = 16
     seed: int = 42
+    gates: bool = True                           # validity gates: rank among all latents, nulls, control, dose-response
+    n_rank: int = 56                             # test prompts per label for the latent-level test (≥ 50)
+    n_confirm: int = 8                           # latents the first-order screen ranks highest, recomputed exactly
+    max_confirm: int = 64                        # cap on latents the screen puts at or above a top latent (recomputed exactly)
+    n_freq: int = 10                             # frequency-matched random latents (null)
+    n_gauss: int = 10                            # random Gaussian unit directions (null)
+    dose: tuple = (0.1, 0.25, 0.5, 2.0)          # dose-response: multiples of coeff (besides 1)
     refusal: bool = True                         # phase 5: refusal rates of steered chat answers (skipped without a chat template)
     refusal_entities: int = 8                    # entities per type and label asked in phase 5
-    refusal_random: int = 3                      # random latents per label in phase 5 (the first of the experiment's)
+    refusal_random: int | None = None            # random latents per label in phase 5 (the first of the experiment's); None: min(3, n_random)
 
     def __post_init__(self):
         # every option is checked here, before a model loads; what needs the model (head ranges, n_heads) in `check_for_model`
-        self.entity_types, self.top_latents = tuple(self.entity_types), tuple(self.top_latents)
+        self.entity_types, self.top_latents, self.dose = tuple(self.entity_types), tuple(self.top_latents), tuple(self.dose)
         self.measures = check_measures(self.measures)
         if self.heads is not None:
             self.heads = tuple(tuple(h) for h in as_heads(self.heads))
@@ -84,6 +100,9 @@ class ExperimentConfig:
         bad = [t for t in self.entity_types if t not in ENTITY_TYPES]
         if bad or not self.entity_types: raise ValueError(f"unknown entity type(s) {bad or 'none given'}; valid: {list(ENTITY_TYPES)}")
         if self.split != "all" and self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}, all")
+        if self.head_split not in SPLITS or self.head_split == self.split or self.split == "all":
+            raise ValueError(f"head_split must be a split other than the test split {self.split!r} (heads are chosen before the test); "
+                             f"valid: {', '.join(s for s in SPLITS if s != self.split)}; got {self.head_split!r}")
         if self.pos_type not in POS_TYPES: raise ValueError(f"unknown pos_type {self.pos_type!r}; valid: {', '.join(POS_TYPES)}")
         if not self.top_latents: raise ValueError("top_latents is empty: give the ranks of the top latents to test, e.g. (0,) or (0, 1, 2)")
         if any(not isinstance(i, (int, np.integer)) or isinstance(i, bool) or i < 0 for i in self.top_latents):
@@ -94,22 +113,35 @@ class ExperimentConfig:
             raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {self.sae!r}")
         if self.n_per_type < 2: raise ValueError(f"n_per_type must be ≥ 2 (a t-test needs 2 samples), got {self.n_per_type}")
         if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
+        for k in ("n_rank", "n_freq", "n_gauss"):
+            if getattr(self, k) < 2: raise ValueError(f"{k} must be ≥ 2, got {getattr(self, k)}")
+        if self.n_confirm < 0 or self.max_confirm < 0: raise ValueError(f"n_confirm and max_confirm must be ≥ 0, got {self.n_confirm}, {self.max_confirm}")
+        if any(not isinstance(m, (int, float)) or isinstance(m, bool) or not m > 0 or m == 1 for m in self.dose):
+            raise ValueError(f"dose holds multiples of coeff, numbers > 0 other than 1 (1 is the run itself); got {list(self.dose)}")
+        if self.refusal_random is None: self.refusal_random = min(3, self.n_random)
         if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
             raise ValueError(f"refusal_entities must be ≥ 1 and 0 ≤ refusal_random ≤ n_random ({self.n_random}); "
                              f"got {self.refusal_entities}, {self.refusal_random}")
         if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
+        LB.check_rule(self.rule)
         if self.coeff is None: self.coeff = coeff_for_model(self.model)
         check_coeff(self.coeff)           # validated, not converted: the value is part of the config's key
         if not isinstance(self.coeff, str) and self.coeff <= 0:
             raise ValueError(f"coeff must be > 0 (it scales the latent added to the residual stream), 'norm' or 'mean'; got {self.coeff}")
-        if self.known_min is None: self.known_min = 1 if _is_default(self.model) else 2
-        if self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
+        if self.known_min is not None and self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
 
     def to_dict(self): return json.loads(json.dumps(asdict(self)))
     @property
     def key(self) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
-# %% ../nbs/10_experiment.ipynb 13
+# %% ../nbs/10_experiment.ipynb 9
+def _ref(cfg): return "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
+
+def _rule_kw(cfg) -> dict:
+    "Label-rule keywords for `load_data` / latent discovery (`known_min` only when given explicitly)."
+    return dict(rule=cfg.rule) | ({} if cfg.known_min is None else dict(known_min=cfg.known_min))
+
+# %% ../nbs/10_experiment.ipynb 14
 DOCUMENTS = ("summary.json", "significance.md", "report.html", "refusal.json")   # summary.json first: written last, it marks a finished run
 
 class ResultsDir:
@@ -225,7 +257,7 @@ def _link_or_copy(src, dst):
     os.replace(tmp, dst)
 
 
-# %% ../nbs/10_experiment.ipynb 14
+# %% ../nbs/10_experiment.ipynb 15
 _PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
 
 def versions() -> dict:
@@ -235,7 +267,7 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError: return None
     return dict(python=platform.python_version(), **{n: v(n) for n in _PACKAGES})
 
-# %% ../nbs/10_experiment.ipynb 17
+# %% ../nbs/10_experiment.ipynb 18
 def pick_heads(original, layer_min, n_heads):
     "The `n_heads` heads in layers ≥ `layer_min` with the highest mean score [N, L, H] (ties by position)."
     m = np.asarray(original).mean(0).copy()
@@ -243,17 +275,19 @@ def pick_heads(original, layer_min, n_heads):
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return tuple((int(i // m.shape[1]), int(i % m.shape[1])) for i in flat)
 
-# %% ../nbs/10_experiment.ipynb 19
-def resolve_sae(spec: str, device=None):
-    "'default' (shipped), a directory written by sae_lens, or 'release/sae_id' via `SAE.from_pretrained`."
-    if spec == "default": return LT.load_default_sae(device=device)
+# %% ../nbs/10_experiment.ipynb 20
+def resolve_sae(spec: str, device=None, model="default"):
+    "'default' (the shipped SAE of `model`, `default_sae_name`), a directory written by sae_lens, or 'release/sae_id' via `SAE.from_pretrained`."
+    if spec == "default":
+        name = default_sae_name(model)
+        return LT.load_default_sae(device=device) if name == LT.DEFAULT_SAE else LT.load_sae_from_disk(asset_path(name), device=device)
     if Path(spec).expanduser().is_dir(): return LT.load_sae_from_disk(Path(spec).expanduser(), device=device)
     if "/" in spec:
         release, sae_id = spec.split("/", 1)
         return LT.load_sae(release, sae_id, device=device)
     raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {spec!r}")
 
-# %% ../nbs/10_experiment.ipynb 20
+# %% ../nbs/10_experiment.ipynb 21
 def _conditions(latents, label, cfg):
     "Conditions for prompts of `label`: steer with the *other* label's top latents, and its random latents."
     tops, randoms = latents[other_label(label)], latents[f"random_{other_label(label)}"]
@@ -261,35 +295,42 @@ def _conditions(latents, label, cfg):
     conds += [Condition(f"random{j}", [r], coeff=cfg.coeff) for j, r in enumerate(randoms)]
     return conds
 
-# %% ../nbs/10_experiment.ipynb 21
+# %% ../nbs/10_experiment.ipynb 22
 def experiment_data(model, cfg) -> dict:
     "Phase 1: `{label: {entity_type: PromptBatch}}` (≤ `n_per_type` each); types lacking either label are left out."
     batches = {lab: {} for lab in LABELS}
     for et in cfg.entity_types:
-        try: d = load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, known_min=cfg.known_min)
+        try: d = load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, **_rule_kw(cfg))
         except ValueError: continue
         if not all(lab in d and len(d[lab]) >= 2 for lab in LABELS): continue
         for lab in LABELS: batches[lab][et] = d[lab][:cfg.n_per_type] if len(d[lab]) > cfg.n_per_type else d[lab]
     if not batches["known"]:
         raise ValueError(f"no entity type has ≥ 2 known and ≥ 2 unknown prompts in split {cfg.split!r} for {cfg.model!r} "
-                         f"({cfg.label_mode} labels, known_min={cfg.known_min}); label more entities (steerattn.labels.label_subsets)")
+                         f"({cfg.label_mode} labels, rule {cfg.rule!r}, known_min={cfg.known_min}); label more entities "
+                         "(steerattn.labels.label_subsets) or pick another --rule")
     return batches
 
-# %% ../nbs/10_experiment.ipynb 22
+# %% ../nbs/10_experiment.ipynb 23
 def _discovery_types(model, cfg):
     "Entity types whose train split has both labels (latent scores need both)."
     labels, out = read_labels(model, cfg.label_mode), []
     for et in cfg.entity_types:
-        v = get_valid_entities(labels, model, et, split="train", seed=cfg.seed, known_min=cfg.known_min)
+        try: v = get_valid_entities(labels, model, et, split="train", seed=cfg.seed, **_rule_kw(cfg))
+        except ValueError: continue
         if v["known"] and v["unknown"]: out.append(et)
-    if not out: raise ValueError(f"no entity type has known and unknown entities in the train split (known_min={cfg.known_min}); label more entities")
+    if not out: raise ValueError(f"no entity type has known and unknown entities in the train split (rule {cfg.rule!r}, "
+                                 f"known_min={cfg.known_min}); label more entities or pick another --rule")
     return out
 
-# %% ../nbs/10_experiment.ipynb 23
-def experiment_latents(model, sae, cfg, progress=True) -> dict:
+# %% ../nbs/10_experiment.ipynb 24
+def discovery_stats(model, sae, cfg, progress=True):
+    "Latent firing statistics on the train split's labelled entities (cached on disk by `default_latent_stats`)."
+    return LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress,
+                                   entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
+
+def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
     "Phase 2: top known/unknown latents (ranks `cfg.top_latents`) and random latents, discovered on the train split."
-    stats = LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress,
-                                    entity_types=_discovery_types(model, cfg), known_min=cfg.known_min)
+    stats = stats if stats is not None else discovery_stats(model, sae, cfg, progress)
     # 'score ≈ 0' is |score| ≤ tol in every type; with few labelled entities scores are coarse, so widen tol until enough qualify
     for tol in (0.05, 0.1, 0.2, 0.35, 0.5):
         try:
@@ -302,9 +343,9 @@ def experiment_latents(model, sae, cfg, progress=True) -> dict:
             return {k: v if k == "random_tol" else as_vectors(v) for k, v in out.items()}
         except ValueError as e:
             if "|score|" not in str(e): raise
-    raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n-random) or label more entities")
+    raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n_random) or label more entities")
 
-# %% ../nbs/10_experiment.ipynb 24
+# %% ../nbs/10_experiment.ipynb 25
 def _steerattn_version():
     try: return importlib.metadata.version("steerattn")
     except importlib.metadata.PackageNotFoundError: return None
@@ -316,12 +357,12 @@ def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
                 model=model_fp, labels=labels, steerattn=_steerattn_version(),
                 options=content_hash(dict(measures=cfg.measures, pos_type=cfg.pos_type, coeff=cfg.coeff, batch_size=cfg.batch_size)))
 
-# %% ../nbs/10_experiment.ipynb 25
+# %% ../nbs/10_experiment.ipynb 26
 def labels_hash(model, cfg, entity_type) -> str:
     "Content hash of the labels of `entity_type` the prompts were chosen by (a relabelled entity invalidates the type's runs)."
-    return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.known_min)
+    return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.rule, cfg.known_min)
 
-# %% ../nbs/10_experiment.ipynb 26
+# %% ../nbs/10_experiment.ipynb 27
 def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None) -> dict:
     "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; saved runs built from the same inputs are reused."
     results, fp = {}, model_fingerprint(model)
@@ -341,19 +382,27 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None)
         results[(lab, et)] = r
     return results
 
-# %% ../nbs/10_experiment.ipynb 27
+# %% ../nbs/10_experiment.ipynb 28
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/10_experiment.ipynb 28
+# %% ../nbs/10_experiment.ipynb 29
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 30
+def top_minus_random(res: dict, label) -> dict:
+    """A test's result in the one convention: `mean_diff`, its CI and t are **top − random** (the tests store the difference
+    aligned to the paper's direction, sign × (top − random)); p-values stay one-sided in the expected direction."""
+    s, r = EXPECTED_SIGN[label], dict(res)
+    r["mean_diff"], r["t_statistic"] = s * res["mean_diff"], s * res["t_statistic"]
+    r["ci_mean_diff"] = sorted(s * x for x in res["ci_mean_diff"])
+    return r | dict(convention="top − random", expected_sign=s)
+
 def statistics_phase(results, cfg, heads, types) -> dict:
     "Phase 4: the summary's statistics, per measure and row (top latent × label): prompt- and entity-level tests and p-values."
     out = {k: {} for k in ("significance", "prompt_level", "random_p_values", "significance_entity", "entity_level", "random_p_values_entity")}
@@ -370,9 +419,10 @@ def statistics_phase(results, cfg, heads, types) -> dict:
                 ps = random_p_values([per_head(r) for r in randoms], per_head(diffs[f"top{i}"]), lab)
                 out["random_p_values"][m][row] = ps
                 out["significance"][m][row] = int(sum(p < 0.05 for p in ps))       # n_random_beaten at its default alpha
-                out["prompt_level"][m][row] = prompt_level_test(diffs[f"top{i}"], randoms, heads, lab, n_permutations=9999, seed=cfg.seed)
+                pl = prompt_level_test(diffs[f"top{i}"], randoms, heads, lab, n_permutations=9999, seed=cfg.seed)
+                out["prompt_level"][m][row] = top_minus_random(pl, lab) | dict(delta_top=float(per_prompt_mean(diffs[f"top{i}"], heads).mean()))
                 el = entity_level_test(diffs[f"top{i}"], randoms, heads, lab, ids[lab], n_permutations=9999, seed=cfg.seed)
-                out["entity_level"][m][row] = el
+                out["entity_level"][m][row] = top_minus_random(el, lab)
                 out["random_p_values_entity"][m][row] = el["p_random"]
                 out["significance_entity"][m][row] = el["n_random_beaten"]
     out["n_entities"] = {lab: {et: len(set(_entity_ids(results[(lab, et)], et))) for et in types} for lab in LABELS}
@@ -380,7 +430,39 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/10_experiment.ipynb 30
+# %% ../nbs/10_experiment.ipynb 31
+def per_prompt_arrays(results, cfg, heads, types, layer) -> dict:
+    """Small per-prompt arrays from which every table of the run can be recomputed: per measure and label, each condition's
+    Δ (steered − original) averaged over the reported `heads` ([N] float64), the (type, entity) of each prompt, and for the
+    head table Δ of top latent #0 and the random latents' mean at every head at or above `layer` ([N, L−layer, H] float16)."""
+    a = {}
+    for lab in LABELS:
+        a[f"main/{lab}/entity_type"] = np.array([et for et in types for _ in range(_n_prompts(results[(lab, et)]))])
+        a[f"main/{lab}/entity"] = np.array([n for et in types for _, n in _entity_ids(results[(lab, et)], et)])
+        for m in cfg.measures:
+            for c in results[(lab, types[0])].scores:
+                if c == "original": continue
+                a[f"main/{m}/{lab}/{c}"] = np.concatenate([per_prompt_mean(results[(lab, et)].diff(c, m), heads) for et in types])
+            cat = lambda c: np.concatenate([results[(lab, et)].diff(c, m) for et in types])[:, layer:]
+            a[f"heads/{m}/{lab}/top0"] = cat("top0").astype(np.float16)
+            a[f"heads/{m}/{lab}/random_mean"] = np.mean([cat(f"random{j}") for j in range(cfg.n_random)], axis=0).astype(np.float16)
+    return a
+
+def write_arrays(path, arrays: dict) -> Path:
+    "`arrays` as one compressed npz (no pickle: numeric and unicode arrays only), written atomically."
+    with atomic_write(path, "wb") as f: np.savez_compressed(f, **arrays)
+    return Path(path)
+
+def recompute_prompt_level(arrays, label, rank_i, n_random, measure="attn_weights", seed=42) -> dict:
+    "Row `top{rank_i}` of the prompt-level table (top − random per prompt, mean and bootstrap CI) from `per_prompt.npz`'s arrays."
+    top = arrays[f"main/{measure}/{label}/top{rank_i}"]
+    rnd = np.stack([arrays[f"main/{measure}/{label}/random{j}"] for j in range(n_random)]).mean(0)
+    d = top - rnd
+    s = EXPECTED_SIGN[label]
+    lo, hi = bootstrap_ci(s * d, seed=seed)                  # the test's bootstrap runs on the aligned difference
+    return dict(mean_diff=float(d.mean()), ci_mean_diff=sorted([s * lo, s * hi]), delta_top=float(top.mean()), n=int(d.size))
+
+# %% ../nbs/10_experiment.ipynb 32
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
@@ -402,7 +484,7 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 33
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -417,7 +499,258 @@ def check_for_model(cfg, model, layer):
         raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
-# %% ../nbs/10_experiment.ipynb 33
+# %% ../nbs/10_experiment.ipynb 35
+MIN_KNOWN = 10                       # known test entities a type needs for the labels gate
+EXPECTED_SIGN = dict(known=-1, unknown=1)   # paper: known prompts + unknown latent lose attention; unknown + known gain
+DEFAULT_SAES = {"default": "sae-smollm2-L15", "organism": "sae-organism-L{layer}"}
+
+# %% ../nbs/10_experiment.ipynb 36
+def default_sae_name(model_name: str) -> str:
+    "The shipped SAE asset for `model_name` (`DEFAULT_SAES`); the organism's layer is read from the asset that exists."
+    key = "organism" if str(model_name).lower().startswith("organism") else "default"
+    name = DEFAULT_SAES[key]
+    if "{layer}" not in name: return name
+    pat = re.compile(re.escape(name).replace(re.escape("{layer}"), r"(\d+)") + "$")
+    found = sorted(p.name for p in asset_path("").iterdir() if pat.match(p.name) and (p/"cfg.json").exists())
+    if not found: raise ValueError(f"no shipped SAE for {model_name!r}: expected steerattn/assets/{name.format(layer='<layer>')} "
+                                   "(train it with scripts/train_organism.py), or pass --sae PATH")
+    return found[0]
+
+# %% ../nbs/10_experiment.ipynb 38
+def validation_heads(model, cfg, layer, types, max_prompts=32) -> dict:
+    "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
+    scores, n = [], 0
+    for et in types:
+        try: d = load_data(model, et, split=cfg.head_split, mode=cfg.label_mode, seed=cfg.seed, **_rule_kw(cfg))
+        except ValueError: continue
+        for lab, b in d.items():
+            b = b[:max_prompts]
+            r = run_conditions(model, b.tokens, b.attention_mask, b.entity_positions, [], (_ref(cfg),), cfg.pos_type, cfg.batch_size, progress=False)
+            scores.append(r["original"][_ref(cfg)].numpy()); n += len(b)
+    if not scores: raise ValueError(f"no {cfg.head_split} prompts to choose heads on; pass --heads, or label more entities")
+    heads = pick_heads(np.concatenate(scores), layer, cfg.n_heads)
+    return dict(heads=[list(h) for h in heads], split=cfg.head_split, n_prompts=n,
+                rule=f"the {cfg.n_heads} heads at or above layer {layer} with the highest mean unsteered {_ref(cfg)} to the entity "
+                     f"on {n} {cfg.head_split}-split prompts (both labels), fixed before the test prompts are run")
+
+# %% ../nbs/10_experiment.ipynb 39
+def rank_subsets(batches, label, n) -> dict:
+    "`{entity_type: PromptBatch}` prefixes holding `n` prompts of `label` in all, taken round-robin across types."
+    bs = batches[label]; take = {et: 0 for et in bs}; total = 0
+    while total < n and any(take[et] < len(b) for et, b in bs.items()):
+        for et, b in bs.items():
+            if take[et] < len(b) and total < n: take[et] += 1; total += 1
+    return {et: bs[et][:k] for et, k in take.items() if k}
+
+# %% ../nbs/10_experiment.ipynb 41
+def _vec_conds(prefix, vecs, coeff) -> list:
+    return [Condition(f"{prefix}{i}", [v], coeff=coeff) for i, v in enumerate(vecs)]
+
+def gate_runs(model, rd, label, subs, conds, cfg, fp, labels=None, progress=True) -> dict:
+    "`{condition: [N] per-prompt Δ (steered − original, mean over the heads given later)}` raw: `{et: SteeringResult}` (saved, reused)."
+    out = {}
+    for et, b in subs.items():
+        name = f"gates-{label}-{et}"
+        inputs = run_inputs(fp, b, conds, cfg, (labels or {}).get(et)) | dict(measures=[_ref(cfg)])
+        r = rd.load_run(name, inputs, len(b))
+        if r is None:
+            raw = run_conditions(model, b.tokens, b.attention_mask, b.entity_positions, conds, (_ref(cfg),), cfg.pos_type,
+                                 cfg.batch_size, progress=progress)
+            SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()}, [c.meta() for c in conds], [et] * len(b),
+                           cfg.model, dict(label=label, entity_type=et, prompts=b.prompts, entities=b.entities, inputs=inputs)).save(rd.run_path(name))
+            r = rd.load_run(name, inputs, len(b))
+            if r is None: raise RuntimeError(f"{rd.run_path(name)} did not read back after writing it; is the disk full?")
+        out[et] = r
+    return out
+
+def _per_prompt(runs, cond, heads, measure) -> np.ndarray:
+    "[N] Δ (steered − original) of `cond`, mean over `heads`, over the types of `runs` in order."
+    return np.concatenate([per_prompt_mean(r.diff(cond, measure), heads) for r in runs.values()])
+
+# %% ../nbs/10_experiment.ipynb 42
+def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
+    "`n` latents whose firing frequency on entity tokens (both labels) is nearest latent `idx`'s: a seeded sample of the `pool·n` nearest."
+    N = sum(stats.n["known"].values()) + sum(stats.n["unknown"].values())
+    f = ((stats.fire_count["known"] + stats.fire_count["unknown"]) / max(N, 1)).double().numpy()
+    ok = f > 0; ok[list(exclude)] = False; ok[int(idx)] = False
+    cand = np.where(ok)[0]
+    if len(cand) < n: raise ValueError(f"only {len(cand)} live latents to match latent {idx}'s frequency; asked for {n}")
+    dist = np.abs(np.log(f[cand]) - np.log(max(f[int(idx)], 1e-12)))
+    near = cand[np.argsort(dist, kind="stable")[:pool * n]]
+    return sorted(int(i) for i in np.random.default_rng(seed).choice(near, n, replace=False))
+
+# %% ../nbs/10_experiment.ipynb 43
+def _rank(scores, i) -> int:
+    "1 + how many entries of `scores` (higher = more in the expected direction) exceed entry `i`."
+    return int(1 + np.sum(np.delete(scores, i) > scores[i]))
+
+def _null_p(null, x) -> float:
+    "Empirical one-sided p of `x` among `null` (higher = more extreme): (1 + #null ≥ x) / (1 + n)."
+    null = np.asarray(null, float); return float((1 + np.sum(null >= x)) / (1 + null.size))
+
+def _mean_ci(d, seed=0) -> dict:
+    d = np.asarray(d, float)
+    t = sps.ttest_1samp(d, 0.0) if d.size > 1 and d.std() > 0 else None
+    return dict(n=int(d.size), mean=float(d.mean()), ci=list(bootstrap_ci(d, seed=seed)) if d.size > 1 else [float(d.mean())] * 2,
+                p=float(t.pvalue) if t is not None else (1.0 if not d.any() else 0.0))
+
+# %% ../nbs/10_experiment.ipynb 45
+def dose_coeffs(cfg) -> list:
+    "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
+    if isinstance(cfg.coeff, str): return []
+    return sorted({float(cfg.coeff) * m for m in cfg.dose} | {float(cfg.coeff)})
+
+# %% ../nbs/10_experiment.ipynb 46
+def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
+    "Rank of each top latent among all SAE latents, nulls, positive control and dose-response, per label: `(gates, per-prompt arrays)`."
+    layer, ref, fp = LT.sae_layer(sae), _ref(cfg), model_fingerprint(model)
+    D = sae.W_dec.detach().float().cpu(); D = D / D.norm(dim=1, keepdim=True)
+    d_sae, out, arrays = D.shape[0], {}, {}
+    tops_all = [v.latent_idx for k in LABELS for v in latents[k]]
+    for lab in LABELS:
+        oth, s = other_label(lab), EXPECTED_SIGN[lab]
+        subs = rank_subsets(batches, lab, cfg.n_rank)
+        n = sum(len(b) for b in subs.values())
+        # 1. first-order screen of every latent (one backward pass per prompt batch, then a matmul with the decoder)
+        coeff = stats.mean_act(oth) if cfg.coeff == "mean" else cfg.coeff
+        fo = torch.cat([ST.first_order_effects(model, b, D, layer, heads=[tuple(h) for h in heads], coeff=coeff, measure=ref,
+                                               pos_type=cfg.pos_type, batch_size=cfg.batch_size, progress=progress).float().cpu()
+                        for b in subs.values()], dim=1)
+        screen = s * fo.mean(1).numpy().astype(float)                 # higher = more in the paper's direction
+        tops = [v.latent_idx for v in latents[oth]]
+        by_screen = np.argsort(-screen, kind="stable")
+        floor = min(screen[i] for i in tops)
+        confirm = list(dict.fromkeys([*tops, *by_screen[:cfg.n_confirm].tolist(),
+                                      *[int(i) for i in by_screen if screen[i] >= floor][:cfg.max_confirm]]))
+        # 2. exact: confirmed latents, nulls, control, dose-response
+        tup = lambda i: LT.latent_tuple(sae, stats, i, oth)
+        fm = freq_matched(stats, tops[0], cfg.n_freq, exclude=tops_all, seed=cfg.seed)
+        gauss = [SteeringVector.random(model.cfg.d_model, layer, seed=cfg.seed * 1000 + k, source="gaussian") for k in range(cfg.n_gauss)]
+        if cfg.coeff == "mean": gauss = [SteeringVector(g.layer, None, g.direction, latents[oth][0].mean_act, g.source) for g in gauss]
+        control = SteeringVector.coerce(LT.diff_means_tuple(stats, oth))
+        conds = (_vec_conds("latent", [tup(i) for i in confirm], cfg.coeff) + _vec_conds("freq", [tup(i) for i in fm], cfg.coeff)
+                 + _vec_conds("gauss", gauss, cfg.coeff) + _vec_conds("control", [control], cfg.coeff))
+        dose_vecs = dict(**{f"top latent #{r}": tup(t) for r, t in zip(cfg.top_latents, tops)}, control=control,
+                         **{f"frequency-matched latent {fm[k]}": tup(fm[k]) for k in range(min(2, len(fm)))},
+                         **{f"Gaussian direction {k}": gauss[k] for k in range(min(2, len(gauss)))})
+        coeffs = dose_coeffs(cfg)
+        for ci, c in enumerate(coeffs):
+            if c != cfg.coeff: conds += [Condition(f"dose{ci}_{j}", [v], coeff=c) for j, v in enumerate(dose_vecs.values())]
+        runs = gate_runs(model, rd, lab, subs, conds, cfg, fp, labels, progress)
+        pp = {c.name: _per_prompt(runs, c.name, heads, ref) for c in conds}
+        exact = {i: s * pp[f"latent{j}"].mean() for j, i in enumerate(confirm)}
+        score = screen.copy(); score[list(exact)] = list(exact.values())
+        null_f, null_g = [s * pp[f"freq{k}"].mean() for k in range(len(fm))], [s * pp[f"gauss{k}"].mean() for k in range(len(gauss))]
+        ex_c = np.array([exact[i] for i in confirm]); sc_c = np.array([screen[i] for i in confirm])
+        rows = []
+        for r, t in zip(cfg.top_latents, tops):
+            rows.append(dict(top_rank=r, latent=int(t), delta=_mean_ci(pp[f"latent{confirm.index(t)}"], cfg.seed),
+                             rank=_rank(score, t), rank_screen=_rank(screen, t), n_latents=d_sae, p_rank=_rank(score, t) / d_sae,
+                             p_freq=_null_p(null_f, exact[t]), p_gauss=_null_p(null_g, exact[t])))
+        ctrl = _mean_ci(pp["control0"], cfg.seed)
+        dose = {name: [float(pp[f"dose{ci}_{j}"].mean()) if c != cfg.coeff else None for ci, c in enumerate(coeffs)]
+                for j, name in enumerate(dose_vecs)}
+        for ci, c in enumerate(coeffs):          # the run's own coefficient: the exact values computed above
+            if c == cfg.coeff:
+                base = [pp[f"latent{confirm.index(t)}"] for t in tops] + [pp["control0"]] + [pp[f"freq{k}"] for k in range(min(2, len(fm)))] \
+                       + [pp[f"gauss{k}"] for k in range(min(2, len(gauss)))]
+                for name, v in zip(dose_vecs, base): dose[name][ci] = float(v.mean())
+        rho = sps.spearmanr(sc_c, ex_c).statistic if len(confirm) > 2 and np.ptp(ex_c) > 0 and np.ptp(sc_c) > 0 else float("nan")
+        out[lab] = dict(label=lab, steered_with=f"top {oth} latents", expected_sign=s, n_prompts=n,
+                        prompts_per_type={et: len(b) for et, b in subs.items()}, tops=rows,
+                        confirmed=len(confirm), screen_floor=float(floor), screen_fidelity=dict(
+                            spearman=None if np.isnan(rho) else float(rho), n=len(confirm),
+                            max_abs_error=float(np.abs(ex_c - sc_c).max())),
+                        null_freq=dict(latents=fm, mean=float(np.mean(null_f)) * s, max_aligned=float(np.max(null_f))),
+                        null_gauss=dict(n=len(gauss), mean=float(np.mean(null_g)) * s, max_aligned=float(np.max(null_g))),
+                        control=ctrl, dose=dict(coeffs=coeffs, rows=dose))
+        arrays |= {f"gates/{lab}/screen": (s * screen).astype(np.float32), f"gates/{lab}/confirmed": np.array(confirm),
+                   f"gates/{lab}/entities": np.array([e for b in subs.values() for e in b.entities])}
+        arrays |= {f"gates/{lab}/{k}": v.astype(np.float32) for k, v in pp.items()}
+    return out, arrays
+
+# %% ../nbs/10_experiment.ipynb 47
+def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
+    "Every head at or above `layer`, per measure and label: top latent #0 − mean of the random latents (and Δ vs unsteered), t-tests, BH-FDR."
+    out = {}
+    for m in cfg.measures:
+        out[m] = {}
+        for lab in LABELS:
+            cat = lambda c: np.concatenate([results[(lab, et)].diff(c, m) for et in types])[:, layer:]     # [N, L - layer, H]
+            top, rnd = cat("top0"), np.mean([cat(f"random{j}") for j in range(cfg.n_random)], axis=0)
+            N, L, H = top.shape
+            rows = []
+            for name, d in (("top − random", top - rnd), ("Δ top", top)):
+                t = sps.ttest_1samp(d.reshape(N, -1), 0.0)
+                p = np.nan_to_num(t.pvalue, nan=1.0)
+                q = sps.false_discovery_control(p, method="bh")
+                rows.append((name, d.reshape(N, -1).mean(0), p, q))
+            heads_all = [[layer + i // H, i % H] for i in range(L * H)]
+            s = EXPECTED_SIGN[lab]
+            res = {}
+            for name, mean, p, q in rows:
+                sig = q < alpha
+                order = np.argsort(p, kind="stable")[:10]
+                res[name] = dict(n_heads=L * H, n_significant=int(sig.sum()), n_expected_direction=int((sig & (s * mean > 0)).sum()),
+                                 n_opposite=int((sig & (s * mean < 0)).sum()),
+                                 top=[dict(head=heads_all[i], mean=float(mean[i]), p=float(p[i]), q=float(q[i])) for i in order])
+            out[m][lab] = dict(expected_sign=s, n_prompts=N, alpha=alpha, heads=heads_all, **res)
+    return out
+
+# %% ../nbs/10_experiment.ipynb 48
+def labels_gate(model, cfg, n_entities) -> dict:
+    "Known must mean more than a base-rate hit: the base-rate rule, and ≥ `MIN_KNOWN` known test entities in some type."
+    counts = {et: n_entities["known"][et] for et in n_entities["known"]}
+    table = LB.label_report(model, cfg.label_mode, rule=cfg.rule) if hasattr(model, "cfg") else []
+    ok_types = [et for et, k in counts.items() if k >= MIN_KNOWN]
+    if cfg.rule != "baserate":
+        passed, reason = False, f"the labels use the {cfg.rule!r} rule, which does not control for the model's base rate"
+    elif not ok_types:
+        passed, reason = False, (f"too few known entities: no type has ≥ {MIN_KNOWN} known test entities under the base-rate rule "
+                                 f"({', '.join(f'{et} {k}' for et, k in counts.items())})")
+    else: passed, reason = True, f"{', '.join(ok_types)} have ≥ {MIN_KNOWN} known test entities under the base-rate rule"
+    return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
+
+# %% ../nbs/10_experiment.ipynb 49
+def separation_gate(model, sae, stats, cfg, latents) -> dict:
+    "`latent_separation` of the top latents on the validation split (held-out AUROC vs a label-permutation null of the maximum)."
+    idx = {lab: [v.latent_idx for v in latents[lab]] for lab in LABELS}
+    return LT.latent_separation(model, sae, split="validation", latents=idx, mode=cfg.label_mode, rule=cfg.rule, seed=cfg.seed,
+                                entity_types=list(cfg.entity_types))
+
+# %% ../nbs/10_experiment.ipynb 50
+def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
+
+def verdict(gates) -> dict:
+    "'replicates' / 'contradicts' / 'inconclusive' with the reason, from the gates (a gate that was not computed fails)."
+    fails = []
+    for name in ("labels", "separation"):
+        g = gates.get(name) or {}
+        if not g.get("passed"): fails.append(f"{name}: {g.get('reason', 'not computed')}")
+    rank, ctrl_ok = gates.get("rank"), None
+    if rank:
+        cs = {lab: r["control"] for lab, r in rank.items()}
+        ctrl_ok = all(c["p"] < 0.05 for c in cs.values())
+        if not ctrl_ok:
+            fails.append("control: the difference-of-means direction does not move attention at the chosen heads ("
+                         + "; ".join(f"{lab} prompts Δ {c['mean']:+.3g}, p {_fmt(c['p'], 2)}" for lab, c in cs.items()) + ")")
+    else: fails.append("rank among all latents: not computed")
+    facts = []
+    if rank:
+        for lab, r in rank.items():
+            t = r["tops"][0]
+            facts.append(f"top {other_label(lab)} latent {t['latent']} on {lab} prompts: Δ {t['delta']['mean']:+.3g} (expected "
+                         f"{'< 0' if r['expected_sign'] < 0 else '> 0'}), rank {t['rank']} of {t['n_latents']} latents (p {t['p_rank']:.3g})")
+    if fails:
+        return dict(verdict="inconclusive", reason="inconclusive because " + "; ".join(fails) + (". For the record: " + "; ".join(facts) if facts else ""),
+                    failed=[f.split(":")[0] for f in fails])
+    wins = {lab: (r["tops"][0]["p_rank"] <= 0.05 and r["tops"][0]["p_freq"] <= 0.1 and r["tops"][0]["p_gauss"] <= 0.1
+                  and r["tops"][0]["delta"]["mean"] * r["expected_sign"] > 0) for lab, r in rank.items()}
+    if all(wins.values()): return dict(verdict="replicates", reason="every gate passed and " + "; ".join(facts), failed=[])
+    if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but " + "; ".join(facts), failed=[])
+    return dict(verdict="inconclusive", reason="inconclusive because only one direction holds: " + "; ".join(facts), failed=["mixed"])
+
+# %% ../nbs/10_experiment.ipynb 53
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
     out, et = [], types[0]
@@ -432,7 +765,7 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/10_experiment.ipynb 36
+# %% ../nbs/10_experiment.ipynb 56
 def matching_atlas(atlas, model, sae) -> Path | None:
     "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
     if atlas in (None, "", "none") or sae is None: return None
@@ -446,106 +779,155 @@ def matching_atlas(atlas, model, sae) -> Path | None:
     if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
     return None if why else d
 
-# %% ../nbs/10_experiment.ipynb 38
+# %% ../nbs/10_experiment.ipynb 58
+def _not_computed(why): return dict(passed=False, reason=f"not computed: {why}")
+
+def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer, labels=None, n_entities=None,
+                progress=True) -> tuple[dict, dict]:
+    "Phase 4b: the validity gates (`labels`, `separation`, `heads`, `rank` with nulls, control and dose-response) and their per-prompt arrays."
+    own = labels is not None                     # prompts and latents from labelled data, not given by the caller
+    g, arrays = {}, {}
+    g["labels"] = labels_gate(model, cfg, n_entities) if own else _not_computed("the prompts were given by the caller, not labelled data")
+    has_idx = all(v.latent_idx is not None for k in LABELS for v in latents[k])
+    if own and sae is not None and has_idx: g["separation"] = separation_gate(model, sae, stats, cfg, latents)
+    else: g["separation"] = _not_computed("no SAE latents from labelled data")
+    g["heads"] = head_info | dict(fdr=heads_fdr(results, cfg, types, layer))
+    if not cfg.gates: g["rank"] = None
+    elif sae is None or stats is None or not has_idx: g["rank"] = None; g["rank_skipped"] = "no SAE and latent statistics given"
+    else: g["rank"], arrays = latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress, labels)
+    return g, arrays
+
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
-                   batches=None, latents=None, progress=True, atlas="auto") -> dict:
-    "Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused. `batches`/`latents` override phases 1/2."
+                   batches=None, latents=None, progress=True, atlas="auto", stats=None) -> dict:
+    """Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused.
+    `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them)."""
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
     rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing
-    def tick(name, t0): timings[name] = round(time.perf_counter() - t0, 2)
+    def tick(name, t0):
+        timings[name] = round(time.perf_counter() - t0, 2)
+        if progress: print(f"steerattn: {name} done in {timings[name]:.0f} s", file=sys.stderr)
+        return time.perf_counter()
+    def phase(msg):
+        if progress: print(f"steerattn: {msg}", file=sys.stderr)
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
+    phase("load: model and SAE")
     model = model if model is not None else load_model(cfg.model)
-    if latents is None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae))
+    if latents is None or sae is not None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae, model=cfg.model))
     check_for_model(cfg, model, min(v.layer for k in LABELS for v in as_vectors(latents[k])) if latents else LT.sae_layer(sae))
     rd.claim()                                          # every check passed: the folder is this config's from here on
-    tick("load", t0); t0 = time.perf_counter()
+    t0 = tick("load", t0); phase("data: known and unknown prompts of the test split")
     labels = None
     if batches is None:
         batches = experiment_data(model, cfg)
         labels = {et: labels_hash(model, cfg, et) for et in batches["known"]}
     types, counts = list(batches["known"]), {lab: {et: len(b) for et, b in batches[lab].items()} for lab in LABELS}
-    tick("data", t0); t0 = time.perf_counter()
-    latents = {k: v if k == "random_tol" else as_vectors(v) for k, v in (latents or experiment_latents(model, sae, cfg, progress)).items()}
+    t0 = tick("data", t0); phase("latents: firing statistics on the train split (cached), top and random latents")
+    if stats is None and sae is not None and (latents is None or labels is not None): stats = discovery_stats(model, sae, cfg, progress)
+    latents = {k: v if k == "random_tol" else as_vectors(v) for k, v in (latents or experiment_latents(model, sae, cfg, progress, stats)).items()}
     layer = min(v.layer for v in latents["known"] + latents["unknown"])
     check_for_model(cfg, model, layer)
-    tick("latents", t0); t0 = time.perf_counter()
+    t0 = tick("latents", t0); phase(f"heads: chosen on the {cfg.head_split} split before the test")
+    if cfg.heads: heads, head_info = cfg.heads, dict(rule="given (--heads)", heads=[list(h) for h in cfg.heads])
+    elif labels is not None:
+        head_info = validation_heads(model, cfg, layer, types); heads = tuple(tuple(h) for h in head_info["heads"])
+    else: heads, head_info = None, None
+    t0 = tick("heads", t0)
+    n_units = sum(len(b) for lab in LABELS for b in batches[lab].values())
+    phase(f"steering: {n_units} prompts × {len(cfg.top_latents) + cfg.n_random} conditions + the baseline (the paper's layout)")
     results = steering_phase(model, batches, latents, cfg, rd, progress, labels=labels)
-    tick("steering", t0); t0 = time.perf_counter()
-    ref = "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
-    heads = cfg.heads or pick_heads(np.concatenate([results[(lab, et)].scores["original"][ref] for lab in LABELS for et in types]), layer, cfg.n_heads)
+    t0 = tick("steering", t0)
+    if heads is None:                                   # caller-given prompts: no validation split to choose on
+        heads = pick_heads(np.concatenate([results[(lab, et)].scores["original"][_ref(cfg)] for lab in LABELS for et in types]), layer, cfg.n_heads)
+        head_info = dict(rule=f"post hoc: the {cfg.n_heads} heads attending most on the test prompts (prompts given by the caller)",
+                         heads=[list(h) for h in heads])
+    phase("statistics: paper's k/n counts, prompt- and entity-level tests")
     summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, entity_types=types,
                    skipped_entity_types=[t for t in cfg.entity_types if t not in types], heads=[list(h) for h in heads], counts=counts,
                    latents={k: [v.meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
-                   random_tol=latents.get("random_tol"), **statistics_phase(results, cfg, heads, types))
-    tick("statistics", t0); t0 = time.perf_counter()
+                   random_tol=latents.get("random_tol"), convention="Δ = steered − original; comparisons are top − random",
+                   **statistics_phase(results, cfg, heads, types))
+    t0 = tick("statistics", t0)
+    phase(f"gates: labels, latent separation, heads (FDR), rank among all latents (first-order screen + exact), nulls, control, dose-response")
+    summary["gates"], garrays = gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer,
+                                            labels, summary["n_entities"], progress)
+    summary["verdict"] = verdict(summary["gates"])
+    write_arrays(rd.path/"per_prompt.npz", per_prompt_arrays(results, cfg, heads, types, layer) | garrays)
+    t0 = tick("gates", t0)
     if cfg.refusal:
+        phase("refusal: steered chat answers (phase 5)")
         summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
-        tick("refusal", t0); t0 = time.perf_counter()
-    with atomic_write(rd.path/"significance.md", "w") as f: f.write(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(summary, cfg))
+        t0 = tick("refusal", t0)
+    phase("report")
+    with atomic_write(rd.path/"significance.md", "w") as f: f.write(significance_document(summary, cfg))
     try: heatmaps = report_heatmaps(model, batches, latents, cfg, heads, types)
     except (IndexError, KeyError, ValueError) as e: heatmaps = None; print(f"steerattn: no heatmaps in the report ({e})")
     extra = []
     if (ad := matching_atlas(atlas, model, sae)) is not None:
         atlas_html = importlib.import_module("steerattn.atlas").atlas_report_html   # torch.distributed only when an atlas is shown
-        extra.append(("Atlas: the top latents among all latents", atlas_html(ad, heads=heads, include_plotlyjs=False)))
-    write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra)
+        extra.append(("Atlas (another run: its own prompts): the top latents among all latents", atlas_html(ad, heads=heads, include_plotlyjs=False)))
+    write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra, arrays=garrays)
     tick("report", t0)
     summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
     rd.write_json("summary.json", summary)     # last: its presence (with this key) marks the run finished
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/10_experiment.ipynb 40
+# %% ../nbs/10_experiment.ipynb 60
 def _csv(s, typ=str, what="value"):
     try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
     except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/10_experiment.ipynb 41
+# %% ../nbs/10_experiment.ipynb 61
 def _coeff(s):
     if s in (None, "", "auto"): return None
     if s in ("norm", "mean"): return s
     try: return float(s)
     except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/10_experiment.ipynb 42
+# %% ../nbs/10_experiment.ipynb 62
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
-        model:str="default",                             # model: 'default', a HF id, a directory or a .gguf
-        sae:str="default",                               # 'default', an SAE directory, or 'release/sae_id'
+        model:str="default",                             # model: 'default', 'organism', a HF id, a directory or a .gguf
+        sae:str="default",                               # 'default' (the model's shipped SAE), an SAE directory, or 'release/sae_id'
         entity_types:str="player,movie,city,song",       # comma-separated entity types
         n_per_type:int=100,                              # prompts per entity type and label (drawn across entities)
         split:str="test",                                # entity split for the prompts
         label_mode:str="greedy",                         # known/unknown labels: 'greedy' or 'sampled'
-        known_min:int=None,                              # correct attributes for 'known' (default: 2; 1 for the 135M default model)
+        rule:str="baserate",                             # labelling rule: 'baserate' (beats the model's own guess), 'paper' (≥ 2), 'relaxed' (≥ 1)
+        known_min:int=None,                              # override of the rule's threshold (correct attributes for 'known')
         pos_type:str="entity_last",                      # where to steer / which keys to sum
         measures:str="attn_weights,value_weighted",      # comma-separated attention measures
         coeff:str="auto",                                # steering coefficient: a number, 'norm', 'mean' or 'auto' (per model family)
         top_latents:str="0,1,2",                         # ranks of the top latents to test
         n_random:int=10,                                 # random baseline latents
-        heads:str="",                                    # heads to report, e.g. '15:5,18:5'; empty: the n_heads attending most
+        heads:str="",                                    # heads to report, e.g. '15:5,18:5'; empty: chosen on --head_split before the test
         n_heads:int=4,                                   # heads to report when --heads is empty
+        head_split:str="validation",                     # split the heads are chosen on
         batch_size:int=16,                               # prompts per forward pass
         seed:int=42,                                     # seed for splits and random latents
+        no_gates:bool=False,                             # skip the rank among all latents, nulls, control and dose-response
+        n_rank:int=56,                                   # test prompts per label for the rank among all latents
         no_refusal:bool=False,                           # skip phase 5 (refusal rates of steered chat answers)
         refusal_entities:int=8,                          # entities per type and label asked in phase 5
-        refusal_random:int=3,                            # random latents per label in phase 5
+        refusal_random:int=None,                         # random latents per label in phase 5 (default: min(3, n_random))
         force:bool=False,                                # overwrite a results directory holding another config
         atlas:str="auto"):                               # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
-    "Run the steering-vs-attention experiment and write a results directory with an HTML report."
+    "Run the steering-vs-attention experiment and write a results directory with an HTML report; prints the verdict and the gates."
     # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
-                           label_mode=label_mode, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
+                           label_mode=label_mode, rule=rule, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
                            top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
-                           batch_size=batch_size, seed=seed, refusal=not no_refusal, refusal_entities=refusal_entities,
-                           refusal_random=refusal_random)
+                           head_split=head_split, batch_size=batch_size, seed=seed, gates=not no_gates, n_rank=n_rank,
+                           refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random)
     s = run_experiment(cfg, out, force=force, atlas=atlas)
-    print(f"Labels: {rule_text(cfg.to_dict())}.\n\n" + significance_markdown(s, cfg))
+    print(significance_document(s, cfg))
     if "refusal" in s: print("\n" + s["refusal"]["markdown"])
-    print(f"results: {Path(out).resolve()} (report.html); timings (s): {s['timings']}")
+    print(f"\nphase times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()))
+    print(f"results: {Path(out).resolve()} (report.html)\n\nVERDICT: {s['verdict']['verdict']} — {s['verdict']['reason']}")
     return s
 
-# %% ../nbs/10_experiment.ipynb 43
+# %% ../nbs/10_experiment.ipynb 63
 def main():
     "`steerattn run|demo|atlas [options]`."
     cmds = ("run", "demo", "atlas")
@@ -564,14 +946,14 @@ def main():
         return 2
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 53
+# %% ../nbs/10_experiment.ipynb 75
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 54
+# %% ../nbs/10_experiment.ipynb 76
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json, re
 from pathlib import Path
 
-from .core import read_json
+from .core import other_label, read_json
 
 # %% auto 0
 __all__ = ['RESULTS_FILE', 'BENCH_FILE', 'LABELS_BENCH_FILE', 'INSTALL_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p',
-           'repo_root', 'bench_markdown', 'labels_bench_markdown', 'install_markdown', 'rule_text', 'results_markdown',
-           'readme_blocks', 'check_readme', 'sync_readme']
+           'repo_root', 'bench_markdown', 'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown',
+           'results_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
@@ -126,33 +126,117 @@ def install_markdown(costs:dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/13_results.ipynb 9
+_RULES_TEXT = dict(
+    baserate="an attribute counts as known only where the model beats its own guess for that entity type and attribute "
+             "(base-rate-controlled, `steerattn.labels`)",
+    paper="*known* = ≥ 2 correct attributes (the paper's rule)",
+    relaxed="*known* = ≥ 1 correct attribute (relaxed: a base-rate hit such as the model's favourite year counts as knowledge)")
+
 def rule_text(cfg:dict) -> str:
     "The known/unknown rule of a run's config, in words (README, report, significance.md)."
-    km = cfg.get("known_min", 2)
     mode = "greedy (teacher-forced)" if cfg.get("label_mode") == "greedy" else "sampled (≥ 3 of 10 at T = 1)"
-    return (f"{mode} labels; *known* = ≥ {km} correct attribute{'s' if km != 1 else ''}"
-            + (" (the paper's rule)" if km == 2 else f", relaxed from the paper's 2: the strictest rule that leaves this model known entities") + "; *unknown* = 0")
+    rule, km = cfg.get("rule"), cfg.get("known_min")
+    if rule is None:                                     # runs made before labelling rules had names
+        km = km or 2
+        return (f"{mode} labels; *known* = ≥ {km} correct attribute{'s' if km != 1 else ''}"
+                + (" (the paper's rule)" if km == 2 else ", relaxed from the paper's 2") + "; *unknown* = 0")
+    return (f"{mode} labels, rule '{rule}': {_RULES_TEXT[rule]}" + (f", threshold overridden to ≥ {km}" if km else "")
+            + "; *unknown* = 0 correct attributes")
 
+# %% ../nbs/13_results.ipynb 10
+def _yn(g): return "–" if g is None else ("yes" if g.get("passed") else "**no**")
+def _ci3(x): return f"{x['mean']:+.3g} [{x['ci'][0]:+.3g}, {x['ci'][1]:+.3g}]"
+
+def gates_markdown(summary:dict, label_rows:int=40) -> str:
+    "The verdict, the gates table and the gates' own tables (rank among all latents, control, dose-response, heads, labels), from a summary."
+    g, v = summary.get("gates"), summary.get("verdict")
+    if not g or not v: return ""
+    rank = g.get("rank") or {}
+    out = [f"**Verdict: {v['verdict']}** — {v['reason']}", "",
+           "Sign convention: Δ = steered − original (per prompt, mean over the chosen heads); comparisons are top − random. "
+           "The paper expects Δ < 0 for known entities steered with the unknown latent, Δ > 0 for unknown entities steered with the known latent.", "",
+           "| gate | passed | what was measured |", "|---|---|---|",
+           f"| labels (rule `{g['labels'].get('rule', '–')}`) | {_yn(g['labels'])} | {g['labels']['reason']} |",
+           f"| latent separation (validation split) | {_yn(g['separation'])} | {g['separation'].get('reason', '–')} |"]
+    if rank:
+        ok = all(r["control"]["p"] < 0.05 for r in rank.values())
+        out.append(f"| positive control (difference of means) | {'yes' if ok else '**no**'} | "
+                   + "; ".join(f"{lab} prompts Δ {_ci3(r['control'])}, p {fmt_p(r['control']['p'])}" for lab, r in rank.items()) + " |")
+        out.append("| rank among all latents (primary test) | – | " + "; ".join(
+            f"top {other_label(lab)} latent {r['tops'][0]['latent']} on {lab} prompts: rank {r['tops'][0]['rank']} of {r['tops'][0]['n_latents']} "
+            f"(p {fmt_p(r['tops'][0]['p_rank'])})" for lab, r in rank.items()) + " |")
+    h = g.get("heads") or {}
+    out += ["", f"Heads {', '.join(f'L{l}H{hh}' for l, hh in summary['heads'])}: {h.get('rule', '–')}."]
+    if rank:
+        out += ["", f"**Rank among all latents** ({next(iter(rank.values()))['tops'][0]['n_latents']} SAE latents; first-order screen of every "
+                "latent, exact engine for the top latents, the screen's highest and every latent the screen puts at or above a top latent; "
+                "Δ = steered − original, attn_weights, mean over the chosen heads):", "",
+                "| prompts (n) | steering latent | Δ [95% CI] | expected | rank (exact where it matters) | rank by the screen | p (rank) "
+                "| p vs frequency-matched latents | p vs Gaussian directions |", "|---|---|---|---|---|---|---|---|---|"]
+        for lab, r in rank.items():
+            for t in r["tops"]:
+                out.append(f"| {lab} ({r['n_prompts']}) | top {other_label(lab)} #{t['top_rank']} (latent {t['latent']}) | {_ci3(t['delta'])} | "
+                           f"{'< 0' if r['expected_sign'] < 0 else '> 0'} | {t['rank']} / {t['n_latents']} | {t['rank_screen']} | {fmt_p(t['p_rank'])} | "
+                           f"{fmt_p(t['p_freq'])} (n {len(r['null_freq']['latents'])}) | {fmt_p(t['p_gauss'])} (n {r['null_gauss']['n']}) |")
+        fid = "; ".join(f"{lab}: {r['confirmed']} latents exact, Spearman(screen, exact) {_fmt2(r['screen_fidelity']['spearman'])}, "
+                        f"max |screen − exact| {r['screen_fidelity']['max_abs_error']:.3g}" for lab, r in rank.items())
+        out += ["", f"Screen fidelity: {fid}.", "",
+                "**Positive control and nulls** (Δ = steered − original, mean over prompts):", "",
+                "| prompts | difference of means (control) Δ [95% CI] | p vs unsteered | frequency-matched latents: mean Δ | Gaussian directions: mean Δ |",
+                "|---|---|---|---|---|"]
+        for lab, r in rank.items():
+            out.append(f"| {lab} | {_ci3(r['control'])} | {fmt_p(r['control']['p'])} | {r['null_freq']['mean']:+.3g} | {r['null_gauss']['mean']:+.3g} |")
+        d0 = next(iter(rank.values()))["dose"]
+        if d0["coeffs"]:
+            out += ["", "**Dose-response** (Δ = steered − original, mean over prompts and the chosen heads, per steering coefficient):", "",
+                    "| prompts | direction | " + " | ".join(f"{c:g}" for c in d0["coeffs"]) + " |", "|---|---|" + "---|" * len(d0["coeffs"])]
+            for lab, r in rank.items():
+                for name, vals in r["dose"]["rows"].items():
+                    out.append(f"| {lab} | {name} | " + " | ".join(f"{x:+.3g}" for x in vals) + " |")
+    fdr = h.get("fdr") or {}
+    if fdr:
+        m = "attn_weights" if "attn_weights" in fdr else next(iter(fdr))
+        out += ["", f"**Every head at or above the steering layer** ({m}; Benjamini–Hochberg q < 0.05 across heads):", "",
+                "| prompts | heads | top − random: significant (expected direction / opposite) | Δ top vs unsteered: significant (expected / opposite) |",
+                "|---|---|---|---|"]
+        for lab, x in fdr[m].items():
+            a, b = x["top − random"], x["Δ top"]
+            out.append(f"| {lab} | {a['n_heads']} | {a['n_significant']} ({a['n_expected_direction']} / {a['n_opposite']}) | "
+                       f"{b['n_significant']} ({b['n_expected_direction']} / {b['n_opposite']}) |")
+    rows = (g.get("labels") or {}).get("table") or []
+    if rows:
+        out += ["", "**Labels: accuracy against the base rate** (per type and attribute; base rate = the same judge on shuffled entity/answer pairs):", "",
+                "| type | attribute | labelled | accuracy | base rate | correct above base |", "|---|---|---|---|---|---|"]
+        for r in rows[:label_rows]:
+            br = "–" if r.get("base_rate") is None else f"{r['base_rate']:.1%}"
+            out.append(f"| {r['entity_type']} | {r['attribute']} | {r['n']} | {r['accuracy']:.1%} | {br} | {r['n_above_base']} ({r['accuracy_above_base']:.1%}) |")
+    return "\n".join(out)
+
+def _fmt2(x): return "–" if x is None else f"{x:.2f}"
+
+# %% ../nbs/13_results.ipynb 11
 def _phases(t:dict) -> str:
     "`: steering 300 s, latents 80 s, ...`: the phases that took ≥ 5 s, longest first."
     ph = sorted(((k, v) for k, v in t.items() if k != "total" and v >= 5), key=lambda kv: -kv[1])
     return (": " + ", ".join(f"{k} {v:.0f} s" for k, v in ph)) if ph else ""
 
 def _delta(pl, row) -> str:
-    "The top latent's mean effect minus the random latents' (per prompt, over the reported heads), unsigned by the test's direction."
+    "The top latent's mean effect minus the random latents' (per prompt, over the reported heads): top − random."
     if not pl or "mean_diff" not in pl: return "–"
-    sign = -1 if row.endswith("on known entities") else 1     # the tests store rand − top for known prompts (expected < 0)
+    # runs made before the one convention stored sign × (top − random), aligned to the paper's direction
+    sign = 1 if pl.get("convention") == "top − random" else (-1 if row.endswith("on known entities") else 1)
     lo, hi = sorted(sign * x for x in pl["ci_mean_diff"]) if pl.get("ci_mean_diff") else (float("nan"),) * 2
     return f"{sign * pl['mean_diff']:+.3g} [{lo:+.3g}, {hi:+.3g}]"
 
 def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_weights",)) -> str:
-    "The README's results section, from a run's `summary.json` (and the shipped SAE's `quality.json`)."
+    "The README's results section, from a run's `summary.json` (and the shipped SAE's `quality.json`): the verdict and gates first."
     cfg, n_ent, counts = summary["config"], summary.get("n_entities", {}), summary["counts"]
     t = summary.get("timings", {})
     lines = [f"`bash run.sh run` (model `{cfg['model']}`, SAE `{cfg['sae']}` at layer {summary['sae_layer']}, coefficient {cfg['coeff']}, "
              f"top latents {', '.join('#%d' % i for i in cfg['top_latents'])}, {cfg['n_random']} random latents, `{cfg['pos_type']}`, "
              f"split `{cfg['split']}`, ≤ {cfg['n_per_type']} prompts per type and label drawn across entities; "
              f"{t.get('total', float('nan')):.0f} s on a 2-core CPU{_phases(t)}). {rule_text(cfg)}.", ""]
+    if summary.get("gates"): lines += [gates_markdown(summary), ""]
     if sae_quality:
         h = sae_quality["heldout"]
         lines += [f"Default SAE: TopK, width {sae_quality['d_sae']}, k = {sae_quality['k']}, trained on {sae_quality['training']['n_tokens']:,} tokens; "
@@ -166,7 +250,9 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
         sig, sig_e = summary["significance"][m], summary.get("significance_entity", {}).get(m, {})
         pl, el = summary["prompt_level"][m], summary.get("entity_level", {}).get(m, {})
         n = cfg["n_random"]
-        lines += ["", f"| `{m}`: steering latent | beats random latents (prompt level) | beats random latents (entity level) | prompt-level p | entity-level p "
+        lines += ["", f"The paper's layout (a rank among {n}, not a test): with hundreds of pooled values every Welch p is ≈ 0 or 1, so "
+                  f"k/{n} is the top latent's rank among {n} random latents.", "",
+                  f"| `{m}`: steering latent | beats random latents (prompt level) | beats random latents (entity level) | prompt-level p | entity-level p "
                   "| Δ, top − random latents [95% CI] | expected |", "|---|---|---|---|---|---|---|"]
         for row in sig:
             ke = sig_e.get(row)
@@ -175,7 +261,7 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     if summary.get("refusal"): lines += ["", summary["refusal"]["markdown"]] if "markdown" in summary["refusal"] else []
     return "\n".join(lines)
 
-# %% ../nbs/13_results.ipynb 10
+# %% ../nbs/13_results.ipynb 12
 def _sae_quality_file():
     from steerattn.core import asset_path
     return asset_path("sae-smollm2-L15")/"quality.json"

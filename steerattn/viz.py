@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from .core import Head, LABELS, as_heads, atomic_write, check_heads, other_label
 from .models import tokenize
 from .attention import check_measures, full_attention_scores
-from .results import rule_text
+from .results import gates_markdown, rule_text
 from .core import get_act_name
 
 # %% auto 0
@@ -26,8 +26,8 @@ __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_enti
            'AttentionHeatmap', 'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads',
            'plot_top_heads_comparison', 'plot_attention_to_subject', 'plot_head_scores_distribution',
            'plot_attention_comparison_interactive', 'aggregated_attention_flow', 'plot_aggregated_attention_flow',
-           'plot_knockout', 'significance_markdown', 'report_figures', 'markdown_html', 'plot_prompt_head_scores',
-           'write_report']
+           'plot_knockout', 'significance_markdown', 'significance_document', 'report_figures', 'markdown_html',
+           'plot_prompt_head_scores', 'plot_rank', 'plot_dose', 'write_report']
 
 # %% ../nbs/09_viz.ipynb 5
 class _OfflineNotebookRenderer(NotebookRenderer):
@@ -428,10 +428,10 @@ def significance_markdown(summary, cfg) -> str:
     for m, rows in summary["significance"].items():
         if ent:
             out += [f"### {m}", "", f"| steering latent | {model}: k/{n} (prompt-level, pooled Welch) | k/{n} (entity-level, sign-flip) | "
-                    "prompt-level p (paired / permutation) | entity-level p (paired / sign-flip) | mean Δ [95% CI] | "
-                    "entity mean Δ [95% cluster CI] | prompts / entities |", "|---" * 8 + "|"]
+                    "prompt-level p (paired / permutation) | entity-level p (paired / sign-flip) | mean Δ, top − random [95% CI] | "
+                    "entity mean Δ, top − random [95% cluster CI] | prompts / entities |", "|---" * 8 + "|"]
         else:
-            out += [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ [95% CI] |", "|---|---|---|---|"]
+            out += [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ, top − random [95% CI] |", "|---|---|---|---|"]
         for row, k in rows.items():
             pl = summary["prompt_level"][m][row]
             if not ent:
@@ -450,7 +450,19 @@ def significance_markdown(summary, cfg) -> str:
         out.append("")
     return "\n".join(out)
 
-# %% ../nbs/09_viz.ipynb 58
+# %% ../nbs/09_viz.ipynb 57
+def significance_document(summary, cfg) -> str:
+    "significance.md: the labelling rule, the verdict and the gates, then the paper's layout (labelled as such)."
+    out = [f"Labels: {rule_text(cfg.to_dict())}.", ""]
+    if summary.get("verdict"): out += ["## Verdict and validity gates", "", gates_markdown(summary), ""]
+    out += [f"## The paper's layout (a rank among {cfg.n_random}, not a test)", "",
+            f"k/{cfg.n_random} counts the random latents the top latent beats (one-tailed Welch on pooled head × prompt values); with hundreds "
+            f"of pooled values every p is ≈ 0 or 1, so k is the top latent's rank among {cfg.n_random} random latents. "
+            "Δ columns: top − random (Δ = steered − original, mean over the chosen heads); p-values one-sided in the paper's direction.", "",
+            significance_markdown(summary, cfg)]
+    return "\n".join(out)
+
+# %% ../nbs/09_viz.ipynb 59
 def report_figures(summary, results, cfg, heads, types) -> list:
     "(title, figure) pairs of the report: per measure the significance table, then per label the boxes, bars and scatter."
     figs = []
@@ -482,8 +494,10 @@ def report_figures(summary, results, cfg, heads, types) -> list:
         figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
-# %% ../nbs/09_viz.ipynb 60
-def _md_inline(s): return re.sub(r"`([^`]+)`", r"<code>\1</code>", _html.escape(s, quote=False))
+# %% ../nbs/09_viz.ipynb 61
+def _md_inline(s):
+    s = re.sub(r"`([^`]+)`", r"<code>\1</code>", _html.escape(s, quote=False))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])", r"<i>\1</i>", s))
 
 def markdown_html(md:str) -> str:
     "The markdown this package writes (`#` headings, pipe tables, `- ` lists, paragraphs) as HTML; all text escaped."
@@ -514,7 +528,7 @@ def markdown_html(md:str) -> str:
             out.append(f"<p>{_md_inline(' '.join(para))}</p>")
     return "\n".join(out)
 
-# %% ../nbs/09_viz.ipynb 62
+# %% ../nbs/09_viz.ipynb 63
 def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weights", idx=0, title=None):
     "Layer × head maps of one known and one unknown prompt's score, original vs steered, the reported heads boxed."
     labs = [lab for lab in LABELS if any(k[0] == lab for k in results)]
@@ -541,48 +555,134 @@ def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weig
                       meta=dict(zmax=zmax))
     return fig
 
-# %% ../nbs/09_viz.ipynb 63
-_METHODS = ("<p><b>Steering.</b> Known entities are steered with the top <i>unknown</i> latent and unknown entities with the top "
+# %% ../nbs/09_viz.ipynb 64
+def plot_rank(rank:dict, arrays:dict, title="Every SAE latent's effect on attention to the entity (Δ = steered − original)"):
+    """The report's main figure: per label, the distribution of every latent's Δ (exact where recomputed, else the first-order
+    screen), the frequency-matched latents and Gaussian directions (nulls), the control and the top latents marked."""
+    labs = list(rank)
+    fig = make_subplots(rows=1, cols=len(labs), subplot_titles=[
+        f"{lab} prompts, steered with {rank[lab]['steered_with']} (expected Δ {'< 0' if rank[lab]['expected_sign'] < 0 else '> 0'})" for lab in labs])
+    for j, lab in enumerate(labs, 1):
+        r, s = rank[lab], rank[lab]["expected_sign"]
+        vals = np.asarray(arrays[f"gates/{lab}/screen"], float).copy()
+        conf = np.asarray(arrays[f"gates/{lab}/confirmed"], int)
+        for k, i in enumerate(conf): vals[i] = float(np.mean(arrays[f"gates/{lab}/latent{k}"]))
+        fig.add_trace(go.Histogram(x=vals, nbinsx=80, name="all latents", marker_color="#bbbbbb", showlegend=j == 1), 1, j)
+        nulls = [("frequency-matched latents", "freq", "#1f77b4"), ("Gaussian directions", "gauss", "#2ca02c")]
+        for name, key, col in nulls:
+            xs = [float(np.mean(v)) for k, v in arrays.items() if k.startswith(f"gates/{lab}/{key}")]
+            fig.add_trace(go.Scatter(x=xs, y=[0] * len(xs), mode="markers", name=name, marker=dict(color=col, size=9, symbol="diamond"),
+                                     showlegend=j == 1), 1, j)
+        marks = [(f"top #{t['top_rank']} (latent {t['latent']}): rank {t['rank']}", t["delta"]["mean"], "red") for t in r["tops"]]
+        marks.append(("control (difference of means)", r["control"]["mean"], "black"))
+        for k, (name, x, col) in enumerate(marks):
+            fig.add_vline(x=x, line=dict(color=col, dash="solid" if k == 0 else "dot"), row=1, col=j)
+            fig.add_annotation(x=x, y=1 - 0.08 * k, yref="y domain" if j == 1 else f"y{j} domain", text=name, showarrow=False,
+                               xanchor="left", font=dict(color=col, size=11), row=1, col=j)
+        fig.update_xaxes(title_text="Δ attention, mean over the chosen heads", row=1, col=j)
+    fig.update_yaxes(title_text="latents", row=1, col=1)
+    fig.update_layout(**_LAYOUT, title=title, height=430, bargap=0.02)
+    return fig
+
+def plot_dose(rank:dict, title="Dose-response: Δ = steered − original against the steering coefficient"):
+    "One panel per label: each direction's mean Δ per coefficient (top latents, the control, two null latents, two Gaussian directions)."
+    labs = list(rank)
+    fig = make_subplots(rows=1, cols=len(labs), subplot_titles=[f"{lab} prompts" for lab in labs])
+    for j, lab in enumerate(labs, 1):
+        d = rank[lab]["dose"]
+        for name, ys in d["rows"].items():
+            col = "red" if name.startswith("top") else "black" if name == "control" else "#1f77b4" if name.startswith("freq") else "#2ca02c"
+            fig.add_trace(go.Scatter(x=d["coeffs"], y=ys, mode="lines+markers", name=name, line=dict(color=col),
+                                     legendgroup=name, showlegend=j == 1), 1, j)
+        fig.update_xaxes(type="log", title_text="coefficient", row=1, col=j)
+    fig.update_yaxes(title_text="Δ attention", row=1, col=1)
+    fig.update_layout(**_LAYOUT, title=title, height=420)
+    return fig
+
+# %% ../nbs/09_viz.ipynb 65
+_METHODS = ("<p><b>Verdict.</b> Computed from the gates: <i>inconclusive</i> when the labels do not beat the model's base rate, "
+    "the top latents do not separate known from unknown entities on held-out entities (AUROC against a label-permutation null of the "
+    "maximum), or the positive control (the difference-of-means direction) does not move attention at the chosen heads; otherwise "
+    "<i>replicates</i> when the top latents rank among the top 5 % of all SAE latents in the paper's direction for both labels (and above "
+    "the frequency-matched and Gaussian nulls), <i>contradicts</i> when they do for neither.</p>"
+    "<p><b>Rank among all latents.</b> Every latent's Δ = steered − original (mean over the chosen heads, ≥ 50 test prompts per label) "
+    "is screened to first order (one backward pass per batch); the exact engine recomputes the top latents, the screen's highest and "
+    "every latent the screen puts at or above a top latent, so the reported rank is exact where it matters. The heads are chosen on "
+    "the validation split before the test.</p>"
+    "<p><b>Steering (the paper's layout).</b> Known entities are steered with the top <i>unknown</i> latent and unknown entities with the top "
     "<i>known</i> latent, at the entity's last token, and each with the random latents; the score is the attention measure from "
     "the last token to the entity, per head. The top latent is compared with each random latent by a pooled one-tailed Welch "
     "t-test (steered − original differences of the reported heads, pooled over heads and prompts); k/n counts the random latents it beats "
-    "at α = 0.05. Against the mean of the random latents, the prompt-level tests are a paired t-test and a paired permutation test "
+    "at α = 0.05: a rank among n, not a test. Against the mean of the random latents, the prompt-level tests are a paired t-test and a paired permutation test "
     "on the per-prompt mean difference; the entity-level tests are a paired t-test and a sign-flip permutation test on per-entity "
-    "means (each entity's prompts averaged first), with a cluster-bootstrap 95% CI.</p>"
+    "means (each entity's prompts averaged first), with a cluster-bootstrap 95% CI. Δ columns are top − random.</p>"
     "<p><b>Refusal.</b> A few entities per type and label are asked one question each with the chat template, unsteered and "
     "steered; the refusal rate of each is given with a 95% Wilson score interval, and the paired change (the same questions before "
     "and after steering) is tested with an exact McNemar test.</p>")
 
+def _cfg_value(v) -> str:
+    "A config value as words: lists joined by commas, None as 'default', booleans as yes/no."
+    if v is None: return "default"
+    if isinstance(v, bool): return "yes" if v else "no"
+    if isinstance(v, (list, tuple)): return ", ".join(":".join(map(str, x)) if isinstance(x, (list, tuple)) else str(x) for x in v) or "–"
+    return str(v)
+
 def _config_table(d:dict) -> str:
-    rows = "".join(f"<tr><th>{_html.escape(str(k))}</th><td>{_html.escape(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
-                   for k, v in d.items())
+    rows = "".join(f"<tr><th>{_html.escape(str(k).replace('_', ' '))}</th><td>{_html.escape(_cfg_value(v))}</td></tr>" for k, v in d.items())
     return f"<table class='config'>{rows}</table>"
 
-def write_report(path, summary, results, cfg, heads, types, heatmaps=None, sections=()):
-    "A standalone HTML report (plotly.js and, with `heatmaps`, the circuitsvis bundle inlined once); every user-given string is escaped."
+def _counts_table(summary) -> str:
+    "Known / unknown entities (prompts) per type as an HTML table; empty for summaries without per-type counts."
+    n_ent, counts = summary.get("n_entities", {}), summary.get("counts", {})
+    if "entity_types" not in summary or not all(isinstance(counts.get(lab), dict) for lab in LABELS): return ""
+    cell = lambda lab, et: f"{n_ent.get(lab, {}).get(et, '–')} ({counts[lab][et]})"
+    rows = "".join(f"<tr><td>{_html.escape(et)}</td><td>{cell('known', et)}</td><td>{cell('unknown', et)}</td></tr>" for et in summary["entity_types"])
+    return ("<table><thead><tr><th>entity type</th><th>known entities (prompts)</th><th>unknown entities (prompts)</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+def write_report(path, summary, results, cfg, heads, types, heatmaps=None, sections=(), arrays=None):
+    "A standalone HTML report that leads with the verdict and the main figure (plotly.js and the circuitsvis bundle inlined once); text escaped."
     figs = report_figures(summary, results, cfg, heads, types)
     try: figs.insert(0, ("Per-head scores of one known and one unknown prompt", plot_prompt_head_scores(results, heads)))
     except (KeyError, StopIteration, ValueError): pass          # results without a top0 condition: no map
+    rank = (summary.get("gates") or {}).get("rank")
+    lead = []
+    if rank and arrays is not None:
+        lead.append(("Main figure: the top latents among all latents", plot_rank(rank, arrays)))
+        if next(iter(rank.values()))["dose"]["coeffs"]: lead.append(("Dose-response", plot_dose(rank)))
+    figs = lead + figs
     esc = _html.escape
     slug = lambda t: "s-" + re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(figs)]
-    sections_extra, sections = sections, [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
-                ("Significance", markdown_html(significance_markdown(summary, cfg)))]
+    lead_parts, parts = parts[:len(lead)], parts[len(lead):]
+    sections_extra, sections = sections, []
+    if summary.get("verdict"):
+        sections.append(("Validity gates", markdown_html(gates_markdown(summary))))
+    sections += [(t, p) for (t, _), p in zip(lead, lead_parts)]
+    if (ct := _counts_table(summary)): sections.append(("Prompts", ct))
+    sections += [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
+                 (f"The paper's layout (a rank among {cfg.n_random}, not a test)", markdown_html(significance_markdown(summary, cfg)))]
     if "markdown" in summary.get("refusal", {}): sections.append(("Refusal", markdown_html(summary["refusal"]["markdown"])))
     if heatmaps:                                  # circuitsvis AttentionHeatmaps (or (title, heatmap) pairs) from a caller with the model
         hms = [h if isinstance(h, tuple) else (h.title, h) for h in heatmaps]
         sections.append(("Attention heatmaps", "".join(hm._body(with_bundle=(i == 0)) for i, (_, hm) in enumerate(hms))))
-    sections += [(t, p) for (t, _), p in zip(figs, parts)]
+    sections += [(t, p) for (t, _), p in zip(figs[len(lead):], parts)]
     sections += list(sections_extra)                 # (title, html) from callers, e.g. the atlas section
     toc = "".join(f"<li><a href='#{slug(t)}'>{esc(t)}</a></li>" for t, _ in sections)
     body = "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in sections)
+    v = summary.get("verdict")
+    colour = {"replicates": "#e6f4e6", "contradicts": "#fbe9e7"}.get((v or {}).get("verdict"), "#fff8e1")
+    head = (f"<div class='verdict' style='background:{colour}'><b>Verdict: {esc(v['verdict'])}</b> — {esc(v['reason'])}</div>" if v else "")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px} table{border-collapse:collapse;margin:8px 0}"
              " th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top} thead th{background:#f0f0f0}"
-             " table.config th{background:#f6f6f6;font-weight:normal;font-family:monospace} td{word-break:break-word}")
+             " table.config th{background:#f6f6f6;font-weight:normal} td{word-break:break-word}"
+             " div.verdict{padding:10px 14px;border:1px solid #ccc;border-radius:4px;font-size:1.1em;margin:10px 0}")
+    hs = ", ".join(f"L{h[0]}H{h[1]}" for h in summary["heads"])
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>steerattn report {esc(cfg.key)}</title>"
             f"<style>{style}</style></head><body>"
-            f"<h1>Steering vs attention: {esc(cfg.model)}</h1><p>SAE layer {summary['sae_layer']}, heads {esc(str(summary['heads']))}, "
-            f"coefficient {esc(str(cfg.coeff))}, {cfg.n_random} random latents, prompts per label and type: {esc(str(summary['counts']))}</p>"
-            f"<p>Labels: {esc(rule_text(cfg.to_dict()))}.</p><nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
+            f"<h1>Steering vs attention: {esc(cfg.model)}</h1>{head}"
+            f"<p>SAE layer {summary['sae_layer']}; heads {esc(hs)}; coefficient {esc(str(cfg.coeff))}; {cfg.n_random} random latents. "
+            f"Labels: {_md_inline(rule_text(cfg.to_dict()))}. Δ = steered − original; comparisons are top − random.</p>"
+            f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
     with atomic_write(path, "w") as f: f.write(html)
     return path
