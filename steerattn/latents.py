@@ -9,6 +9,7 @@ from random import Random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
@@ -18,17 +19,20 @@ from .core import (move_aside, LABELS, ENTITY_TYPES, asset_path, atomic_dir, cac
 from .models import DEFAULT_ALIASES, load_model, token_positions, tokenize
 from .hooks import apply_hooks
 from .entities import ATTRIBUTE_KIND, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, load_entities
-from .labels import model_key, read_labels
+from .labels import DEFAULT_RULE, model_key, read_labels
 from .batches import get_valid_entities
+from .stats import auroc_columns
 from .core import get_act_name
 
 # %% auto 0
-__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'EXTRA_TEMPLATES', 'hook_layer', 'sae_hook_name', 'sae_layer', 'check_sae',
-           'load_sae', 'load_sae_from_disk', 'load_default_sae', 'gemma_scope_id', 'tiny_sae', 'resid_pre',
-           'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction',
-           'latent_tuple', 'diff_means_tuple', 'generic_documents', 'prose_paragraphs', 'freeze_generic_corpus',
-           'generic_paragraphs', 'generic_texts', 'entity_paragraph', 'sae_corpus', 'discovery_data', 'sae_fingerprint',
-           'load_cached_stats', 'default_latent_stats', 'select_latents', 'latent_table', 'default_sae_quality']
+__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'GENERIC_FILES', 'GENERIC_VERSION', 'EXTRA_TEMPLATES', 'hook_layer',
+           'sae_hook_name', 'sae_layer', 'check_sae', 'load_sae', 'load_sae_from_disk', 'load_default_sae',
+           'gemma_scope_id', 'tiny_sae', 'resid_pre', 'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats',
+           'latent_stats', 'latent_direction', 'latent_tuple', 'diff_means_tuple', 'generic_documents',
+           'prose_paragraphs', 'freeze_generic_corpus', 'generic_paragraphs', 'generic_texts', 'entity_paragraph',
+           'sae_corpus', 'freeze_generic_corpus_v2', 'discovery_data', 'sae_fingerprint', 'load_cached_stats',
+           'default_latent_stats', 'select_latents', 'latent_table', 'separation_test', 'latent_separation',
+           'default_sae_quality']
 
 # %% ../nbs/05_latents.ipynb 6
 def hook_layer(hook_name: str) -> int:
@@ -359,7 +363,9 @@ def prose_paragraphs(text, min_chars=80) -> list[str]:
     return out
 
 # %% ../nbs/05_latents.ipynb 59
-GENERIC_FILE = "generic-v1.json.gz"
+GENERIC_FILE = "generic-v1.json.gz"   # version 1 (kept for compatibility: the default SAE's corpus)
+GENERIC_FILES = {1: "generic-v1.json.gz", 2: "generic-v2.json.gz"}
+GENERIC_VERSION = 2   # the generic-text filter's corpus (issue 26); the default SAE was trained with version 1
 
 def freeze_generic_corpus(out=None) -> dict:
     "Build the frozen generic corpus from this Python's stdlib docstrings; write it (atomically) to `out` if given."
@@ -370,18 +376,20 @@ def freeze_generic_corpus(out=None) -> dict:
     return data
 
 _GENERIC = {}
-def generic_paragraphs() -> list[str]:
-    "The frozen generic corpus shipped with steerattn (a list of prose paragraphs, sorted)."
-    if "p" not in _GENERIC:
-        path = asset_path(GENERIC_FILE)
-        if not path.exists(): raise FileNotFoundError(f"frozen generic corpus not found at {path}; reinstall steerattn (it ships {GENERIC_FILE})")
-        _GENERIC["p"] = read_json_gz(path)["paragraphs"]
-    return _GENERIC["p"]
+def generic_paragraphs(version:int=1) -> list[str]:
+    "A frozen generic corpus shipped with steerattn (prose paragraphs, sorted): version 1 = stdlib docstrings (the default SAE's corpus), 2 = WikiData prose (the filter's)."
+    if version not in (1, 2): raise ValueError(f"no generic corpus version {version!r}; valid versions: 1, 2")
+    if version not in _GENERIC:
+        name = GENERIC_FILES[version]
+        path = asset_path(name)
+        if not path.exists(): raise FileNotFoundError(f"frozen generic corpus not found at {path}; reinstall steerattn (it ships {name})")
+        _GENERIC[version] = read_json_gz(path)["paragraphs"]
+    return _GENERIC[version]
 
 # %% ../nbs/05_latents.ipynb 60
-def generic_texts(n:int=100, seed:int=0) -> list[str]:
-    "A seeded sample of `n` paragraphs of the frozen generic corpus (for the generic-text filter)."
-    paras = generic_paragraphs()
+def generic_texts(n:int=100, seed:int=0, version:int|None=None) -> list[str]:
+    "A seeded sample of `n` paragraphs of the frozen generic corpus `version` (default `GENERIC_VERSION`, for the generic-text filter)."
+    paras = generic_paragraphs(GENERIC_VERSION if version is None else version)
     if not 0 < n <= len(paras): raise ValueError(f"n must be between 1 and {len(paras)} (the frozen generic corpus); got {n}")
     return Random(seed).sample(paras, n)
 
@@ -422,17 +430,31 @@ def sae_corpus(n_views:int=2, seed:int=0, heldout_frac:float=0.02) -> tuple[list
         for e in load_entities(ty):
             dest = held if _held(e["id"], heldout_frac) else train
             dest += [entity_paragraph(ty, e, rng) for _ in range(n_views)]
-    for p in generic_paragraphs(): (held if _held(p, heldout_frac) else train).append(p)
+    for p in generic_paragraphs(1): (held if _held(p, heldout_frac) else train).append(p)
     rng.shuffle(train); rng.shuffle(held)
     return train, held
 
 # %% ../nbs/05_latents.ipynb 67
-def discovery_data(model, split="train", mode="greedy", entity_types=None, max_per_label=None, seed=42, labels=None, known_min=None) -> dict:
-    "`{type: {label: (prompts, entities)}}` with prompts `'The {entity_type} {entity_name}'` for `split`'s labelled entities."
+def freeze_generic_corpus_v2(out=None, seed:int=0, heldout_frac:float=0.02) -> dict:
+    "Version 2 of the generic corpus: one seeded WikiData paragraph per entity the SAE corpus holds out; write it (atomically) to `out` if given."
+    rng, paras = Random(seed), []
+    for ty in ENTITY_TYPES:
+        for e in load_entities(ty):
+            if _held(e["id"], heldout_frac): paras.append(entity_paragraph(ty, e, rng))
+    paras = sorted(set(paras))
+    data = dict(version="v2", source=f"entity_paragraph of the packaged WikiData entities held out of the SAE corpus (heldout_frac={heldout_frac}, seed={seed})",
+                n=len(paras), paragraphs=paras)
+    if out is not None: write_json_gz(out, data)
+    return data
+
+# %% ../nbs/05_latents.ipynb 70
+def discovery_data(model, split="train", mode="greedy", entity_types=None, max_per_label=None, seed=42, labels=None, known_min=None,
+                   rule=DEFAULT_RULE) -> dict:
+    "`{type: {label: (prompts, entities)}}` with prompts `'The {entity_type} {entity_name}'` for `split`'s entities, known / unknown by labelling `rule`."
     labels = labels if labels is not None else read_labels(model, mode)
     out = {}
     for ty in entity_types or ENTITY_TYPES:
-        valid = get_valid_entities(labels, model, ty, split=split, seed=seed, known_min=known_min)
+        valid = get_valid_entities(labels, model, ty, split=split, seed=seed, known_min=known_min, rule=rule)
         out[ty] = {}
         for l in LABELS:
             names = valid[l][:max_per_label] if max_per_label else valid[l]
@@ -440,7 +462,7 @@ def discovery_data(model, split="train", mode="greedy", entity_types=None, max_p
             out[ty][l] = ([PROMPT_TEMPLATE.format(entity_type=ENTITY_NOUN[ty], entity_name=n, relation="").rstrip() for n in names], list(names))
     return out
 
-# %% ../nbs/05_latents.ipynb 68
+# %% ../nbs/05_latents.ipynb 71
 def _sae_key(sae):
     i = getattr(sae, "steerattn_info", {})
     return i.get("name") or (f"{i['release']}-{i['sae_id']}" if i.get("release") else Path(i.get("path", "sae")).name)
@@ -452,10 +474,10 @@ def sae_fingerprint(sae) -> str:
         h.update(k.encode()); h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:12]
 
-# %% ../nbs/05_latents.ipynb 70
+# %% ../nbs/05_latents.ipynb 73
 def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
-# %% ../nbs/05_latents.ipynb 71
+# %% ../nbs/05_latents.ipynb 74
 def load_cached_stats(path) -> LatentStats | None:
     "`LatentStats.load(path)`, or `None` when there is nothing there; damaged files are moved aside (and named) so they get recomputed."
     path = Path(path)
@@ -465,27 +487,29 @@ def load_cached_stats(path) -> LatentStats | None:
         for f in ("stats.json", "stats.safetensors"): move_aside(path/f, f"{type(e).__name__}: {str(e)[:200]}")
         return None
 
-# %% ../nbs/05_latents.ipynb 73
+# %% ../nbs/05_latents.ipynb 76
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
-                         batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None) -> LatentStats:
+                         batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None,
+                         rule=DEFAULT_RULE, generic_version:int|None=None) -> LatentStats:
     "`latent_stats` on `steerattn.data`'s labelled entities and `generic_texts(n_generic)`, cached on disk."
     labels = read_labels(model, mode)
-    data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min)
-    key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS)
+    data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min, rule=rule)
+    gv = GENERIC_VERSION if generic_version is None else generic_version
+    key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS, gv)
     path = cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
     if not rebuild and (cached := load_cached_stats(path)) is not None: return cached
-    stats = latent_stats(model, sae, data, generic_texts(n_generic) if n_generic else None, batch_size, progress)
-    stats.meta.update(split=split, mode=mode, seed=seed, labels_model=labels.get("model"))
+    stats = latent_stats(model, sae, data, generic_texts(n_generic, version=gv) if n_generic else None, batch_size, progress)
+    stats.meta.update(split=split, mode=mode, seed=seed, labels_model=labels.get("model"), rule=rule, known_min=known_min, generic_version=gv)
     stats.save(path)
     return stats
 
-# %% ../nbs/05_latents.ipynb 74
+# %% ../nbs/05_latents.ipynb 77
 def _top_idx(top_latents, label):
     i = top_latents.get(label, 0) if isinstance(top_latents, dict) else top_latents
     if not isinstance(i, int) or i < 0: raise ValueError(f"top_latents must be a non-negative int or {{'known': i, 'unknown': j}}; got {top_latents!r}")
     return i
 
-# %% ../nbs/05_latents.ipynb 75
+# %% ../nbs/05_latents.ipynb 78
 def select_latents(model_alias="default",        # "default" (the shipped SAE) or any model name when `sae` is given
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
@@ -493,7 +517,9 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
                    model=None, sae=None,         # loaded model / SAE (default: load_model(model_alias), load_default_sae())
                    stats:LatentStats|None=None,  # precomputed statistics (skips the model)
                    split="train", mode="greedy", max_per_label=None, n_generic=100,
-                   tol=0.05, min_freq=0.01, max_generic=0.02, seed=42, rebuild=False, progress=True):
+                   tol=0.05, min_freq=0.01, max_generic=0.02, seed=42, rebuild=False, progress=True,
+                   rule=DEFAULT_RULE, known_min=None,  # labelling rule of the entities the latents are discovered on
+                   entity_types=None):           # types to discover on (default: all; each needs known and unknown train entities)
     "`known_latent, unknown_latent, random_known, random_unknown` as lists of `(layer, latent_idx, mean_act, direction)`."
     if sae is None:
         if model_alias not in DEFAULT_ALIASES:
@@ -502,8 +528,9 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
         sae = load_default_sae(device="cpu")
     if stats is None:
         model = model if model is not None else load_model(model_alias)
-        stats = default_latent_stats(check_sae(model, sae), sae, split, mode, max_per_label, n_generic if filter_generic else 0,
-                                     seed, rebuild=rebuild, progress=progress)
+        check_sae(model, sae)
+        stats = default_latent_stats(model, sae, split, mode, max_per_label, n_generic if filter_generic else 0,
+                                     seed, rebuild=rebuild, progress=progress, entity_types=entity_types, known_min=known_min, rule=rule)
     ik, iu = _top_idx(top_latents, "known"), _top_idx(top_latents, "unknown")
     kw = dict(filter_generic=filter_generic, max_generic=max_generic)
     top_k, top_u = stats.top("known", ik + 1, **kw), stats.top("unknown", iu + 1, **kw)
@@ -516,7 +543,7 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
     random_unknown = [latent_tuple(sae, stats, i, "unknown") for i in stats.random(n_random, "unknown", seed + 1, **rk)]
     return known_latent, unknown_latent, random_known, random_unknown
 
-# %% ../nbs/05_latents.ipynb 76
+# %% ../nbs/05_latents.ipynb 79
 def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> list[dict]:
     "Rows (latent, general score, per-type scores, generic firing rate, mean activation) of the top `k` latents for `label`."
     rows = []
@@ -528,7 +555,92 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/05_latents.ipynb 80
+# %% ../nbs/05_latents.ipynb 85
+def separation_test(acts:dict, latents:dict, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05) -> dict:
+    "The separation gate on activations `acts[type] = (A [n, n_latents], is_known [n])` for `latents[label]` = column indices of `A`."
+    rng = np.random.default_rng(seed)
+    counts = {t: dict(known=int(np.sum(y)), unknown=int(len(y) - np.sum(y))) for t, (A, y) in acts.items()}
+    included = [t for t, c in counts.items() if c["known"] >= min_known and c["unknown"] >= min_known]
+    excluded = {t: f"{c['known']} known, {c['unknown']} unknown (< {min_known})" for t, c in counts.items() if t not in included}
+    per_latent, best, null, p = {}, {}, {}, {}
+    perms = {t: np.stack([rng.permutation(np.asarray(acts[t][1], bool)) for _ in range(n_perm)]) for t in included}
+    for l in LABELS:
+        cols = list(latents.get(l, []))
+        rows = [dict(latent=None, auroc={}, score=None) for _ in cols]
+        for t, (A, y) in acts.items():
+            y = np.asarray(y, bool); pos = y if l == "known" else ~y
+            if not cols or pos.all() or not pos.any(): continue
+            a = auroc_columns(np.asarray(A, float)[:, cols], pos)[0]
+            for r, v in zip(rows, a): r["auroc"][t] = round(float(v), 4)
+        for r, c in zip(rows, cols):
+            r["latent"] = c
+            if included: r["score"] = min(r["auroc"][t] for t in included)
+        per_latent[l] = rows
+        if not included or not cols: continue
+        best[l] = max(r["score"] for r in rows)
+        nul = np.min([auroc_columns(np.asarray(acts[t][0], float)[:, cols], perms[t] if l == "known" else ~perms[t]) for t in included], axis=0).max(1)
+        null[l] = dict(mean=round(float(nul.mean()), 4), q95=round(float(np.quantile(nul, .95)), 4), max=round(float(nul.max()), 4))
+        p[l] = (1 + int((nul >= best[l] - 1e-12).sum())) / (1 + n_perm)
+    out = dict(counts=counts, included=included, excluded=excluded, min_known=min_known, alpha=alpha, n_perm=n_perm, seed=seed,
+               latents={l: list(latents.get(l, [])) for l in LABELS}, per_latent=per_latent, max_score=best, null=null, p=p)
+    if not included:
+        out.update(passed=False, reason=f"inconclusive: no entity type has >= {min_known} known and unknown held-out entities "
+                   f"({', '.join(f'{t}: {c}' for t, c in excluded.items())}); separation cannot be tested")
+    else:
+        bad = [l for l in LABELS if l not in p or p[l] > alpha]
+        desc = "; ".join(f"{l} latents: best min-over-types AUROC {best[l]:.2f} (null 95th pct {null[l]['q95']:.2f}), permutation p {p[l]:.3g}"
+                         for l in LABELS if l in p)
+        out.update(passed=not bad, reason=(f"the latents separate known from unknown held-out entities ({desc}; types {', '.join(included)})" if not bad else
+                   f"the {' and '.join(bad)} latents do not separate known from unknown held-out entities better than chance ({desc}; types {', '.join(included)})"))
+    return out
+
+# %% ../nbs/05_latents.ipynb 86
+def latent_separation(model, sae, latents=None, k:int=3, split="validation", mode="greedy", rule=DEFAULT_RULE, known_min=None,
+                      entity_types=None, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05, stats=None,
+                      filter_generic:bool=True, labels=None, data:dict|None=None, data_seed:int=42, batch_size:int=16, progress=True) -> dict:
+    "Held-out AUROC of the top latents (picked on train unless `latents` = {label: [idx]} is given) vs a label-permutation null of the max score: the separation gate."
+    check_sae(model, sae)
+    ets = list(entity_types or ENTITY_TYPES)
+    if data is None:   # held-out entities under the labelling rule; a type without both labels is reported with its counts
+        labels = labels if labels is not None else read_labels(model, mode)
+        data = {}
+        for ty in ets:
+            names = {l: [] for l in LABELS}
+            for sp in ([split] if isinstance(split, str) else list(split)):
+                try: v = get_valid_entities(labels, model, ty, split=sp, seed=data_seed, known_min=known_min, rule=rule)
+                except ValueError: continue
+                for l in LABELS: names[l] += v[l]
+            data[ty] = {l: ([PROMPT_TEMPLATE.format(entity_type=ENTITY_NOUN[ty], entity_name=n, relation="").rstrip() for n in ns], ns) for l, ns in names.items()}
+    if latents is None:
+        if stats is None:
+            types = [t for t in ets if _has_both(model, t, mode, rule, known_min, data_seed, labels)]
+            if not types:
+                return dict(passed=False, reason="inconclusive: no entity type has known and unknown train entities to pick latents from", latents={}, counts={})
+            stats = default_latent_stats(model, sae, "train", mode, n_generic=100 if filter_generic else 0, seed=data_seed, progress=progress,
+                                         entity_types=types, known_min=known_min, rule=rule)
+        latents = {l: stats.top(l, k, filter_generic=filter_generic).tolist() for l in LABELS}
+    elif not isinstance(latents, dict): latents = {l: [int(i) for i in latents] for l in LABELS}
+    cols = sorted({int(i) for v in latents.values() for i in v})
+    acts = {}
+    for ty, by in data.items():
+        ps = by["known"][0] + by["unknown"][0]; es = by["known"][1] + by["unknown"][1]
+        if not ps: continue
+        a = sae_encode(sae, entity_last_resid(model, ps, es, sae_layer(sae), batch_size, progress=progress))[:, cols].numpy()
+        acts[ty] = (a, np.array([True] * len(by["known"][0]) + [False] * len(by["unknown"][0])))
+    where = {c: j for j, c in enumerate(cols)}
+    out = separation_test(acts, {l: [where[int(i)] for i in v] for l, v in latents.items()}, n_perm, seed, min_known, alpha)
+    for l, rows in out["per_latent"].items():
+        for r in rows: r["latent"] = cols[r["latent"]]
+    out.update(latents={l: [int(i) for i in v] for l, v in latents.items()}, split=split, rule=rule, mode=mode, known_min=known_min,
+               k=k, picked_on="train" if stats is not None else "given")
+    return out
+
+def _has_both(model, ty, mode, rule, known_min, seed, labels=None) -> bool:
+    try: v = get_valid_entities(labels if labels is not None else read_labels(model, mode), model, ty, split="train", seed=seed, known_min=known_min, rule=rule)
+    except ValueError: return False
+    return all(len(v[l]) > 0 for l in LABELS)
+
+# %% ../nbs/05_latents.ipynb 91
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())
