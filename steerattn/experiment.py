@@ -31,12 +31,12 @@ from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'coeff_for_model', 'ExperimentConfig',
-           'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'experiment_data', 'discovery_stats',
-           'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities', 'top_minus_random',
-           'statistics_phase', 'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level', 'refusal_step',
-           'check_for_model', 'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched',
-           'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict',
+__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'coeff_for_model',
+           'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'experiment_data',
+           'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
+           'top_minus_random', 'statistics_phase', 'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level',
+           'refusal_step', 'check_for_model', 'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs',
+           'freq_matched', 'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict',
            'report_heatmaps', 'matching_atlas', 'gates_phase', 'run_experiment', 'run', 'main', 'entity_head_scores',
            'demo']
 
@@ -80,9 +80,9 @@ class ExperimentConfig:
     batch_size: int = 16
     seed: int = 42
     gates: bool = True                           # validity gates: rank among all latents, nulls, control, dose-response
-    n_rank: int = 56                             # test prompts per label for the latent-level test (≥ 50)
+    n_rank: int = 52                             # test prompts per label for the latent-level test (≥ 50)
     n_confirm: int = 8                           # latents the first-order screen ranks highest, recomputed exactly
-    max_confirm: int = 64                        # cap on latents the screen puts at or above a top latent (recomputed exactly)
+    max_confirm: int = 48                        # cap on latents the screen puts at or above a top latent (recomputed exactly)
     n_freq: int = 10                             # frequency-matched random latents (null)
     n_gauss: int = 10                            # random Gaussian unit directions (null)
     dose: tuple = (0.1, 0.25, 0.5, 2.0)          # dose-response: multiples of coeff (besides 1)
@@ -598,7 +598,7 @@ def _mean_ci(d, seed=0) -> dict:
 def dose_coeffs(cfg) -> list:
     "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
     if isinstance(cfg.coeff, str): return []
-    return sorted({float(cfg.coeff) * m for m in cfg.dose} | {float(cfg.coeff)})
+    return sorted({round(float(cfg.coeff) * m, 6) for m in cfg.dose} | {float(cfg.coeff)})
 
 # %% ../nbs/10_experiment.ipynb 46
 def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
@@ -658,7 +658,10 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
         rho = sps.spearmanr(sc_c, ex_c).statistic if len(confirm) > 2 and np.ptp(ex_c) > 0 and np.ptp(sc_c) > 0 else float("nan")
         out[lab] = dict(label=lab, steered_with=f"top {oth} latents", expected_sign=s, n_prompts=n,
                         prompts_per_type={et: len(b) for et, b in subs.items()}, tops=rows,
-                        confirmed=len(confirm), screen_floor=float(floor), screen_fidelity=dict(
+                        confirmed=len(confirm), screen_floor=float(floor),
+                        n_screened_at_or_above=int(np.sum(screen >= floor)),
+                        rank_exact=bool(np.sum(screen >= floor) <= cfg.max_confirm),   # else: exact for the first max_confirm, screen beyond
+                        screen_fidelity=dict(
                             spearman=None if np.isnan(rho) else float(rho), n=len(confirm),
                             max_abs_error=float(np.abs(ex_c - sc_c).max())),
                         null_freq=dict(latents=fm, mean=float(np.mean(null_f)) * s, max_aligned=float(np.max(null_f))),
@@ -712,11 +715,14 @@ def labels_gate(model, cfg, n_entities) -> dict:
     return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
 
 # %% ../nbs/10_experiment.ipynb 49
-def separation_gate(model, sae, stats, cfg, latents) -> dict:
-    "`latent_separation` of the top latents on the validation split (held-out AUROC vs a label-permutation null of the maximum)."
+SEPARATION_SPLITS = ("validation", "test")   # entities held out from latent selection (train); the validation split alone is small
+
+def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
+    "`latent_separation` of the run's top latents on held-out entities (AUROC vs a label-permutation null of the maximum over latents)."
     idx = {lab: [v.latent_idx for v in latents[lab]] for lab in LABELS}
-    return LT.latent_separation(model, sae, split="validation", latents=idx, mode=cfg.label_mode, rule=cfg.rule, seed=cfg.seed,
-                                entity_types=list(cfg.entity_types))
+    return LT.latent_separation(model, sae, latents=idx, split=list(SEPARATION_SPLITS), mode=cfg.label_mode, rule=cfg.rule,
+                                known_min=cfg.known_min, entity_types=list(cfg.entity_types), min_known=MIN_KNOWN, seed=cfg.seed,
+                                data_seed=cfg.seed, batch_size=cfg.batch_size, progress=progress)
 
 # %% ../nbs/10_experiment.ipynb 50
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
@@ -789,7 +795,7 @@ def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, he
     g, arrays = {}, {}
     g["labels"] = labels_gate(model, cfg, n_entities) if own else _not_computed("the prompts were given by the caller, not labelled data")
     has_idx = all(v.latent_idx is not None for k in LABELS for v in latents[k])
-    if own and sae is not None and has_idx: g["separation"] = separation_gate(model, sae, stats, cfg, latents)
+    if own and sae is not None and has_idx: g["separation"] = separation_gate(model, sae, stats, cfg, latents, progress)
     else: g["separation"] = _not_computed("no SAE latents from labelled data")
     g["heads"] = head_info | dict(fdr=heads_fdr(results, cfg, types, layer))
     if not cfg.gates: g["rank"] = None
@@ -907,12 +913,13 @@ def run(out:str="results/steering",                     # results directory (reu
         batch_size:int=16,                               # prompts per forward pass
         seed:int=42,                                     # seed for splits and random latents
         no_gates:bool=False,                             # skip the rank among all latents, nulls, control and dose-response
-        n_rank:int=56,                                   # test prompts per label for the rank among all latents
+        n_rank:int=52,                                   # test prompts per label for the rank among all latents
         no_refusal:bool=False,                           # skip phase 5 (refusal rates of steered chat answers)
         refusal_entities:int=8,                          # entities per type and label asked in phase 5
         refusal_random:int=None,                         # random latents per label in phase 5 (default: min(3, n_random))
         force:bool=False,                                # overwrite a results directory holding another config
-        atlas:str="auto"):                               # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
+        atlas:str="auto",                                # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
+        no_progress:bool=False):                         # no progress bars or phase headers (as `steerattn atlas --no_progress`)
     "Run the steering-vs-attention experiment and write a results directory with an HTML report; prints the verdict and the gates."
     # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
@@ -920,7 +927,7 @@ def run(out:str="results/steering",                     # results directory (reu
                            top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
                            head_split=head_split, batch_size=batch_size, seed=seed, gates=not no_gates, n_rank=n_rank,
                            refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random)
-    s = run_experiment(cfg, out, force=force, atlas=atlas)
+    s = run_experiment(cfg, out, force=force, atlas=atlas, progress=not no_progress)
     print(significance_document(s, cfg))
     if "refusal" in s: print("\n" + s["refusal"]["markdown"])
     print(f"\nphase times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()))

@@ -446,9 +446,12 @@ def plot_refusal_phase(phase:dict, title=None):
     for cond, color in [("original", "#7f7f7f"), ("steered", "#d62728"), ("random", "#1f77b4")]:
         rs = [L[cond] for _, _, L in rows]
         fig.add_bar(x=xs, y=[r and r["rate"] for r in rs], name=cond, marker_color=color,
-                    text=[r and f"{r['k']}/{r['n']}" for r in rs], textposition="outside",
+                    text=[r and (f"{r['k']}/{r['n']}" if r["k"] else "") for r in rs], textposition="outside",   # zero bars: no label (they overlapped)
                     error_y=dict(type="data", symmetric=False, array=[r["ci"][1] - r["rate"] if r else 0 for r in rs],
                                  arrayminus=[r["rate"] - r["ci"][0] if r else 0 for r in rs]))
     fig.update_layout(barmode="group", yaxis=dict(title="refusal rate", range=[0, 1.1], tickformat=".0%"), template="plotly_white",
                       title=title or f"Refusals per entity type (coeff {phase['coeff']})")
+    if all(not L[c]["k"] for _, _, L in rows for c in ("original", "steered", "random") if L.get(c)):
+        fig.add_annotation(text="no refusal in any condition (every bar is 0; the counts are in the table)", xref="paper", yref="paper",
+                           x=0.5, y=0.6, showarrow=False, font=dict(size=14))
     return fig

@@ -180,6 +180,10 @@ def gates_markdown(summary:dict, label_rows:int=40) -> str:
                            f"{fmt_p(t['p_freq'])} (n {len(r['null_freq']['latents'])}) | {fmt_p(t['p_gauss'])} (n {r['null_gauss']['n']}) |")
         fid = "; ".join(f"{lab}: {r['confirmed']} latents exact, Spearman(screen, exact) {_fmt2(r['screen_fidelity']['spearman'])}, "
                         f"max |screen − exact| {r['screen_fidelity']['max_abs_error']:.3g}" for lab, r in rank.items())
+        loose = [f"{lab} ({r['n_screened_at_or_above']} latents screen at or above a top latent, {r['confirmed']} recomputed exactly)"
+                 for lab, r in rank.items() if not r.get("rank_exact", True)]
+        if loose: fid += ("; beyond the exact ones the rank counts screen values: " + ", ".join(loose)
+                          + " — a rank past the exact set is not near significance whatever the exact values")
         out += ["", f"Screen fidelity: {fid}.", "",
                 "**Positive control and nulls** (Δ = steered − original, mean over prompts):", "",
                 "| prompts | difference of means (control) Δ [95% CI] | p vs unsteered | frequency-matched latents: mean Δ | Gaussian directions: mean Δ |",
@@ -203,6 +207,19 @@ def gates_markdown(summary:dict, label_rows:int=40) -> str:
             a, b = x["top − random"], x["Δ top"]
             out.append(f"| {lab} | {a['n_heads']} | {a['n_significant']} ({a['n_expected_direction']} / {a['n_opposite']}) | "
                        f"{b['n_significant']} ({b['n_expected_direction']} / {b['n_opposite']}) |")
+    sep = g.get("separation") or {}
+    if sep.get("per_latent"):
+        out += ["", f"**Latent separation** (held-out entities of the {' + '.join(sep['split']) if isinstance(sep.get('split'), list) else sep.get('split')} split; "
+                f"AUROC of each top latent's activation at the entity's last token, known vs unknown; score = minimum over the types with "
+                f"≥ {sep.get('min_known')} known and unknown entities: {', '.join(sep.get('included') or []) or 'none'}; null: label permutations, "
+                f"maximum over the latents, {sep.get('n_perm')} draws):", "",
+                "| latents | latent | AUROC per type | score | null 95th percentile | p |", "|---|---|---|---|---|---|"]
+        for lab, rows_ in sep["per_latent"].items():
+            nl = (sep.get("null") or {}).get(lab, {})
+            for r in rows_:
+                out.append(f"| {lab} | {r['latent']} | {', '.join(f'{t} {a:.2f}' for t, a in r['auroc'].items()) or '–'} | {_fmt2(r.get('score'))} | "
+                           f"{_fmt2(nl.get('q95'))} | {fmt_p((sep.get('p') or {}).get(lab))} |")
+        if sep.get("excluded"): out += ["", "Excluded from the score (too few held-out entities): " + "; ".join(f"{t}: {w}" for t, w in sep["excluded"].items()) + "."]
     rows = (g.get("labels") or {}).get("table") or []
     if rows:
         out += ["", "**Labels: accuracy against the base rate** (per type and attribute; base rate = the same judge on shuffled entity/answer pairs):", "",
