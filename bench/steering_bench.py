@@ -630,6 +630,10 @@ def main():
     del model
     prov = provenance(a)
     prov["load_before"] = os.getloadavg()
+    sys.path.insert(0, str(ROOT/"bench"))
+    from machine_bar import machine_bar
+    bar_rows = a.batch_size * max(1, round(n_tokens / sum(len(t) for t, _, _ in sets.values())))   # a batch's real token rows
+    bars = [machine_bar(geometry, bar_rows, a.threads, seconds=0.5 if a.quick else 2.0)]
     print(f"workload: {a.model}, 4 types x {a.n} prompts x known/unknown x {a.n_top + a.n_random} conditions, {'+'.join(MEASURES)}, "
           f"batch {a.batch_size}, {a.device}/{a.dtype}, {a.threads} threads; {a.repeats} interleaved rounds; load {prov['load_before']}", flush=True)
 
@@ -677,6 +681,7 @@ def main():
             scaling.append(row)
             print("  " + f"{L:>4} tokens: " + "  ".join(f"{k} {row[k]['time']:.3f} s (extract {row[k]['extraction']:.4f})" for k in s_methods), flush=True)
     for w in workers.values(): w.close()
+    bars.append(machine_bar(geometry, bar_rows, a.threads, seconds=0.5 if a.quick else 2.0))
     prov["load_after"] = os.getloadavg(); prov["load_per_round"] = rounds_load
 
     eng = report_methods["engine"]
@@ -713,10 +718,11 @@ def main():
         growth = (y[-1] / y[0]) / (x[-1] / x[0])
         fit = dict(slope_s_per_token=float(slope), intercept_s=float(icpt), r2_linear=float(r2), growth_over_linear=float(growth))
         targets["engine extraction linear in prompt length"] = dict(value=float(r2), met=bool(r2 >= 0.9 and growth <= 1.5))
+    tol = 1e-5 if a.dtype == "float32" else 3e-2     # low precision: every method rounds differently
     failures = [f"{k} differs from the engine by {v['equal_to_engine']['max_raw']:.1e} (raw) / {v['equal_to_engine']['max_diff']:.1e} (diff)"
-                for k, v in report_methods.items() if "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > 1e-5]
+                for k, v in report_methods.items() if "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > tol]
     failures += [f"{L} tokens: {k} differs from the engine" for row in scaling for k, v in row.items()
-                 if isinstance(v, dict) and "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > 1e-5
+                 if isinstance(v, dict) and "equal_to_engine" in v and max(v["equal_to_engine"]["max_raw"], v["equal_to_engine"]["max_diff"]) > tol
                  for L in [row["tokens"]]]
     if report_methods.get("floor", {}).get("check_last_layer_attention_max_abs", 0) > 1e-4: failures.append("the floor does not compute the engine's numbers")
     report = dict(workload=dict(model=a.model, n_per_type_label=a.n, entity_types=TYPES, conditions_per_label=a.n_top + a.n_random, measures=MEASURES,
@@ -726,6 +732,10 @@ def main():
                   provenance=prov, geometry=geometry, methods=report_methods, ladder=ladder, baselines_over_engine=baselines,
                   flops=dict(**fl, floor_gflop_per_s=fl["batched"] / report_methods["floor"]["median"] / 1e9 if "floor" in report_methods else None,
                              engine_gflop_per_s=fl["batched"] / eng["median"] / 1e9),
+                  machine_bar=dict(before=bars[0], after=bars[-1], rows=bar_rows, dtype=a.dtype,
+                                   layer_gflops=statistics.median(b[a.dtype]["layer_gflops"] for b in bars) if a.dtype in bars[0] else None,
+                                   note="one decoder layer's projections as torch linear calls at a batch's real token rows, this dtype and "
+                                        "thread count (bench/machine_bar.py); measured before and after the methods (the machine may be shared)"),
                   scaling=scaling, extraction_fit=fit, targets=targets, failures=failures, wall_s=time.time() - t_all)
 
     print(f"\n{'method':<18} {'median s':>9} {'spread':>7} {'x engine':>9} {'peak MB':>8} {'above weights MB':>17} {'max |Δ| raw/diff':>18}")
@@ -739,6 +749,14 @@ def main():
         print(f"  {row['median_s']:>8.2f} s  {row['over_engine']['median']:>6.2f}x engine  {'' if not g else 'step %.2fx' % g['median']:<12} {row['technique']}")
     print(f"\nFLOPs (minimum work): {fl['batched'] / 1e12:.2f} TFLOP batched, {fl['unpadded'] / 1e12:.2f} TFLOP unpadded; "
           f"engine {report['flops']['engine_gflop_per_s']:.1f} GFLOP/s" + (f", floor {report['flops']['floor_gflop_per_s']:.1f} GFLOP/s" if "floor" in report_methods else ""))
+    mb = report["machine_bar"]
+    if mb["layer_gflops"]:
+        report["flops"]["engine_fraction_of_bar"] = report["flops"]["engine_gflop_per_s"] / mb["layer_gflops"]
+        if "floor" in report_methods: report["flops"]["floor_fraction_of_bar"] = report["flops"]["floor_gflop_per_s"] / mb["layer_gflops"]
+        print(f"machine bar ({a.dtype}, {bar_rows} rows, {a.threads} threads): {mb['layer_gflops']:.1f} GFLOP/s (bf16 {statistics.median(b['bfloat16']['layer_gflops'] for b in bars):.1f}); "
+              f"engine at {report['flops']['engine_fraction_of_bar']:.0%} of it")
+        v = report["flops"]["engine_fraction_of_bar"]
+        targets["engine >= 50% of the machine's matmul throughput at its shapes"] = dict(value=v, met=v >= 0.5)
     print("targets:")
     for k, t in targets.items(): print(f"  {'MET ' if t['met'] else 'MISS'}  {k}: {t['value']:.2f}")
     print(f"load average before {prov['load_before']}, after {prov['load_after']}")

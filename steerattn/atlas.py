@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import LABELS, ENTITY_TYPES, as_heads, atomic_write, cache_dir, content_hash, move_aside, read_json, write_json
 from .models import load_model, model_fingerprint, model_source
 from .batches import load_data, make_batch, PromptBatch
-from .hooks import POS_TYPES, SteeringVector, check_coeff
+from .hooks import POS_TYPES, SteeringVector, check_coeff, get_batch_pos
 from .attention import check_measures
 from .steering import Condition, first_order_grad, run_conditions
 from . import latents as LT
@@ -96,14 +96,27 @@ def latent_vectors(sae, idx, coeff, stats=None) -> list[SteeringVector]:
     return out
 
 # %% ../nbs/15_atlas.ipynb 11
+def _tail_groups(batch:PromptBatch, pos_type) -> list[list[int]]:
+    "Row indices grouped by the columns a steered pass runs: from the row's first steered position to the end."
+    bp = get_batch_pos(batch.entity_positions, pos_type, batch.tokens, batch.attention_mask)
+    S, groups = batch.tokens.shape[1], {}
+    for i, p in enumerate(bp): groups.setdefault(S - min(p), []).append(i)
+    return [groups[k] for k in sorted(groups)]
+
 def atlas_block(model, batch:PromptBatch, vectors, coeff, measures=("attn_weights",), pos_type="entity_last", batch_size=64,
-                max_rows=None, layer=None) -> dict:
-    "Steer `batch` with each vector (one condition each, stacked as extra rows): per latent, label and measure the mean and standard error over prompts of steered − original, layers ≥ `layer`."
+                max_rows=None, layer=None, bucket=True) -> dict:
+    "Steer `batch` with each vector (one condition each, stacked as extra rows): per latent, label and measure the mean and standard error over prompts of steered − original, layers ≥ `layer`; `bucket`: one engine call per group of prompts with equally long steered suffixes."
     measures = check_measures(measures)
     layer = min(v.layer for v in vectors) if layer is None else layer
     conds = [Condition(f"latent{v.latent_idx}", [v], coeff=coeff) for v in vectors]
-    raw = run_conditions(model, batch.tokens, batch.attention_mask, batch.entity_positions, conds, measures, pos_type, batch_size,
-                         max_rows=max_rows, progress=False)
+    raw, N = None, len(batch.tokens)
+    for idx in (_tail_groups(batch, pos_type) if bucket else [list(range(N))]):
+        sub = batch[idx] if bucket else batch
+        r = run_conditions(model, sub.tokens, sub.attention_mask, sub.entity_positions, conds, measures, pos_type, batch_size,
+                           max_rows=max_rows, progress=False)
+        if raw is None: raw = {k: {m: torch.full((N,) + a.shape[1:], float("nan")) for m, a in d.items()} for k, d in r.items()}
+        for k, d in r.items():
+            for m, a in d.items(): raw[k][m][idx] = a
     lab = np.asarray(batch.meta["label"])
     C, (N, L, H), M = len(conds), raw["original"][measures[0]].shape, len(measures)
     mean, se = np.zeros((C, 2, M, L - layer, H), np.float32), np.zeros((C, 2, M, L - layer, H), np.float32)
@@ -143,12 +156,13 @@ def _latent_means(stats) -> np.ndarray:
     s = (stats.act_sum["known"] + stats.act_sum["unknown"]) / (stats.fire_count["known"] + stats.fire_count["unknown"]).clamp(min=1)
     return s.detach().float().cpu().numpy()
 
-def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means=None) -> str:
-    "Content hash of everything that changes a shard's numbers (not the latent list: each shard records its own latents); with `coeff='mean'` the latents' mean activations (`means`) too."
+def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means=None, bucket=False) -> str:
+    "Content hash of everything that changes a shard's numbers (not the latent list: each shard records its own latents); with `coeff='mean'` the latents' mean activations (`means`) too; the compute dtype and bucketing when not the old default."
     if coeff == "mean" and means is None: raise ValueError("coeff='mean': the atlas key needs the latents' mean activations (means=...)")
     return content_hash(ATLAS_VERSION, model_fingerprint(model), LT.sae_fingerprint(sae), batch.tokens, batch.attention_mask,
                         batch.entity_positions, batch.meta["label"], coeff, list(measures), pos_type, batch_size, max_rows or batch_size,
-                        *([np.asarray(means, np.float32)] if coeff == "mean" else []))
+                        *([np.asarray(means, np.float32)] if coeff == "mean" else []), *(["bucket"] if bucket else []),
+                        *([str(dt)] if (dt := next(model.parameters()).dtype) != torch.float32 else []))
 
 # %% ../nbs/15_atlas.ipynb 20
 def _blocks(latents, block_size): return [(s, list(latents[s:s + block_size])) for s in range(0, len(latents), block_size)]
@@ -173,7 +187,7 @@ def write_shard(path, key, idx, arrays):
 # %% ../nbs/15_atlas.ipynb 21
 def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=("attn_weights",), pos_type="entity_last",
                   batch_size=64, max_rows=None, block_size=64, shard_dir=None, stats=None, force=False, progress=True,
-                  meta=None, dtype="float32", finish=None) -> Path | None:
+                  meta=None, dtype="float32", finish=None, bucket=True) -> Path | None:
     "Every latent of `latents` × `batch`, in shards of `block_size` latents split across torchrun's ranks; rank 0 merges them into `out/atlas.npz` + `atlas.json` (returned there, `None` on other ranks)."
     rank, world, _ = dist_context()
     measures, coeff = check_measures(measures), check_coeff(coeff)
@@ -183,7 +197,7 @@ def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=(
     LT.check_sae(model, sae)
     if coeff == "mean" and stats is None: raise ValueError("coeff='mean' needs latent statistics (stats=...) for each latent's mean activation")
     means = _latent_means(stats) if coeff == "mean" else None
-    layer, key = LT.sae_layer(sae), atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means)
+    layer, key = LT.sae_layer(sae), atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means, bucket)
     shard_dir = Path(shard_dir) if shard_dir else cache_dir()/"atlas"/key
     blocks = _blocks(list(latents), block_size)
     mine = blocks[rank::world]                  # round robin: deterministic, and every rank gets shards from the whole range
@@ -191,7 +205,7 @@ def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=(
     for start, idx in tqdm(mine, desc=f"atlas rank {rank}/{world}", position=rank, disable=not progress, dynamic_ncols=True):
         p = _shard_path(shard_dir, start, idx)
         if not force and read_shard(p, key, idx) is not None: continue       # resumed: this shard is done
-        a = atlas_block(model, batch, latent_vectors(sae, idx, coeff, stats), coeff, measures, pos_type, batch_size, max_rows, layer)
+        a = atlas_block(model, batch, latent_vectors(sae, idx, coeff, stats), coeff, measures, pos_type, batch_size, max_rows, layer, bucket)
         write_shard(p, key, idx, a); done += len(idx)
     seconds = time.perf_counter() - t0
     _barrier()
@@ -199,7 +213,7 @@ def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=(
     timing = dict(world_size=world, shard_seconds=round(time.perf_counter() - t0, 2),   # all ranks' shards done (after the barrier)
                   rank0_seconds=round(seconds, 2), rank0_latents_computed=done, threads_per_rank=torch.get_num_threads())
     return merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, layer,
-                       dict(meta or {}, **timing), dtype, finish)
+                       dict(meta or {}, **timing, bucket=bucket, compute_dtype=str(next(model.parameters()).dtype).replace('torch.', '')), dtype, finish)
 
 # %% ../nbs/15_atlas.ipynb 23
 def _atlas_arrays(shard_dir, key, blocks) -> dict:
@@ -521,20 +535,21 @@ def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, kno
 def build_atlas(out="results/atlas", model="default", sae="default", latents="all", n_prompts=8, entity_types="player,movie,city,song",
                 split="test", label_mode="greedy", known_min=None, coeff="auto", measures="attn_weights", pos_type="entity_last",
                 heads="", n_heads=4, batch_size=64, max_rows=None, block_size=64, shards="", dtype="float32", examples=3, seed=42,
-                force=False, progress=True):
+                force=False, progress=True, compute_dtype="float32", bucket=True):
     "`steerattn atlas` as a function (options as strings, as on the command line); returns the atlas directory on rank 0, `None` elsewhere."
     ets, ms = _csv(entity_types), check_measures(_csv(measures))
     bad = [t for t in ets if t not in ENTITY_TYPES]
     if bad or not ets: raise ValueError(f"--entity_types: unknown {bad or 'none given'}; valid: {', '.join(ENTITY_TYPES)}")
     if pos_type not in POS_TYPES: raise ValueError(f"--pos_type: unknown {pos_type!r}; valid: {', '.join(POS_TYPES)}")
     if dtype not in ("float32", "float16"): raise ValueError(f"--dtype must be float32 or float16, got {dtype!r}")
+    if compute_dtype not in ("float32", "bfloat16", "float16"): raise ValueError(f"--compute_dtype must be float32, bfloat16 or float16, got {compute_dtype!r}")
     if n_heads < 1: raise ValueError(f"--n_heads must be ≥ 1, got {n_heads}")
     c, t_all = _coeff(coeff, model), time.perf_counter()
     if known_min is None: known_min = 1 if model.lower() in ("default", "smollm2-135m", "smollm2-135m-instruct") else 2   # as `run`
     model_source(model)                                 # an unknown model fails before anything loads
     rank, world, device = dist_context()
     from steerattn.experiment import resolve_sae
-    m = load_model(model, device=device)
+    m = load_model(model, device=device, dtype=compute_dtype)
     s = LT.check_sae(m, resolve_sae(sae, device=device))
     lat = parse_latents(latents, s.cfg.d_sae)
     batch = atlas_prompts(m, n_prompts, ets, split, label_mode, known_min, seed)
@@ -556,7 +571,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
     meta = dict(options=dict(model=model, sae=sae, latents=str(latents), n_prompts=n_prompts, entity_types=list(ets), split=split,
                              label_mode=label_mode, known_min=known_min, seed=seed), latent_spec=str(latents))
     r = compute_atlas(m, s, batch, lat, out, c, ms, pos_type, batch_size, max_rows, block_size, shards or None, stats, force,
-                      progress, meta, dtype, finish)
+                      progress, meta, dtype, finish, bucket)
     if r is not None:
         info = read_json(Path(r)/"atlas.json"); info["seconds_total"] = round(time.perf_counter() - t_all, 2)
         write_json(Path(r)/"atlas.json", info)
@@ -587,7 +602,9 @@ def atlas(out:str="results/atlas",                      # atlas directory (atlas
           examples:int=3,                               # top-activating WikiData sentences per reported latent (0: none)
           seed:int=42,                                  # seed for splits and the top/random latents
           force:bool=False,                             # recompute shards that exist
-          no_progress:bool=False):                      # no progress bars
+          no_progress:bool=False,                       # no progress bars
+          compute_dtype:str="float32",                  # dtype the model runs in: float32, or bfloat16 (faster on CPUs with bf16 units and GPUs)
+          no_bucket:bool=False):                        # one engine call for all prompts (padding in the steered suffix) instead of per suffix length
     "Every SAE latent's effect on each head's attention to the entity; under torchrun the latents are split across ranks."
     return build_atlas(out, model, sae, latents, n_prompts, entity_types, split, label_mode, known_min, coeff, measures, pos_type, heads,
-                       n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress)
+                       n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress, compute_dtype, not no_bucket)
