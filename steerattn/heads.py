@@ -93,11 +93,11 @@ def heads_experiment(model, n_pairs:int=120, k:int=5, n_eval:int=30, n_random:in
     heads, rule = pick_knockout_heads(rows, k)
     base = object_predictions(model, true_ds[ev], batch_size)
     known = np.flatnonzero(base["correct"])[:n_eval]
-    knockouts, skipped = {}, None
+    knockouts, skipped, facts = {}, None, []
     if not heads: skipped = "no head attends significantly more to the subject for true than for false facts"
     elif len(known) < 2: skipped = f"the model answers only {len(known)} of the {len(ev)} evaluation facts correctly (need ≥ 2)"
     else:
-        facts, b = true_ds[known], {key: v[known] for key, v in base.items()}
+        facts, b = true_ds[ev][known], {key: v[known] for key, v in base.items()}   # `known` indexes the evaluation half
         for kind in ("head", "attention"):
             knockouts[kind] = knockout_experiment(model, facts, heads, kind=kind, n_random=n_random, baseline=b, seed=seed,
                                                   batch_size=batch_size, progress=progress)
@@ -108,7 +108,7 @@ def heads_experiment(model, n_pairs:int=120, k:int=5, n_eval:int=30, n_random:in
                    n_discovery=len(disc), n_evaluation=len(ev), n_known_evaluation=int(len(known)),
                    evaluation_accuracy=float(base["correct"].mean()),
                    significant=counts, n_tested=n_heads, knockout_heads=[list(h) for h in heads], knockout_rule=rule,
-                   knockout_skipped=skipped,
+                   knockout_skipped=skipped, knockout_subjects=[x.subject for x in facts],
                    top_heads=[r for r in sorted(rows, key=lambda r: -r["effect"]) if r["significant"]["None"] and r["effect"] > 0][:10],
                    knockouts={kind: {key: v for key, v in r.items() if key not in ("random_drop_p", "random_drop_acc", "random_heads")}
                               | dict(random_drop_p=list(map(float, r["random_drop_p"])), random_drop_acc=list(map(float, r["random_drop_acc"])))
@@ -138,7 +138,7 @@ def heads_answer(s:dict) -> str:
             f"P(true object) by {-ko['top_drop_p']:+.3f} vs {-ko['random_drop_p_mean']:+.3f} for {ko['k']} random heads "
             f"(share of {ko['n_random']} random draws hurting as much: p = {ko['p_empirical']:.2f}): {verdict}.")
 
-# %% ../nbs/18_heads.ipynb 20
+# %% ../nbs/18_heads.ipynb 22
 def heads_report_html(summary:dict, figures=()) -> str:
     "A self-contained page: the answer first, the head table, the knockouts, then the figures (plotly.js inlined once)."
     from html import escape
@@ -161,7 +161,7 @@ def heads_report_html(summary:dict, figures=()) -> str:
 <h2>Figures</h2>{figs}
 <h2>Configuration</h2><table>{cfg}</table></body></html>"""
 
-# %% ../nbs/18_heads.ipynb 21
+# %% ../nbs/18_heads.ipynb 23
 def run_heads(model, out="results/heads", progress=True, **kw) -> dict:
     "`heads_experiment` on a loaded model into `out` (summary.json last, heads.npz, report.html); returns the summary."
     out = Path(out)
@@ -179,7 +179,7 @@ def run_heads(model, out="results/heads", progress=True, **kw) -> dict:
     write_json(out/"summary.json", summary)
     return summary
 
-# %% ../nbs/18_heads.ipynb 24
+# %% ../nbs/18_heads.ipynb 26
 @call_parse
 def heads(out:str="results/heads",      # results folder (summary.json, heads.npz, report.html)
           model:str="default",          # model: 'default', a HF id, a directory or a .gguf
@@ -201,7 +201,7 @@ def heads(out:str="results/heads",      # results folder (summary.json, heads.np
     print(s["answer"]); print(f"results in {out}/ (report.html)")
     return s
 
-# %% ../nbs/18_heads.ipynb 25
+# %% ../nbs/18_heads.ipynb 27
 def main():
     "`steerattn-heads [options]`: bad options print their message, not a traceback."
     try: heads()
