@@ -300,7 +300,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     bar.close()
     return out
 
-# %% ../nbs/06_steering.ipynb 39
+# %% ../nbs/06_steering.ipynb 41
 def _batch_parts(batch):
     "(tokens, attention_mask, entity_positions) of a `PromptBatch`-like object or a 3-tuple."
     if isinstance(batch, (tuple, list)) and len(batch) == 3: return batch
@@ -318,7 +318,7 @@ def _score_heads(model, heads, layer) -> list:
     return hs
 
 
-# %% ../nbs/06_steering.ipynb 40
+# %% ../nbs/06_steering.ipynb 42
 def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps):
     "∂(mean over `heads` of the measure)/∂(a shift of the residual shared by the steered positions) per prompt, `[b, d_model]`."
     first = int((am.bool().float().argmax(1)).min())               # drop all-padding columns
@@ -358,12 +358,13 @@ def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps)
     return g.detach().float().cpu()
 
 
-# %% ../nbs/06_steering.ipynb 41
+# %% ../nbs/06_steering.ipynb 43
 def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", pos_type="entity_last", batch_size=16,
-                     progress=True, norm=False, eps=0.0) -> torch.Tensor:
+                     progress=True, norm=False, eps=0.0, bucket=True) -> torch.Tensor:
     """`[N, d_model]`: per prompt, the gradient of the score (the mean over `heads` of `measure` to the entity, as `run_conditions`
     aggregates it) with respect to one shift added to the residual at `blocks.{layer}.hook_resid_pre` at every `pos_type` position
-    (the gradient summed over those positions; with `norm` each position's weighted by the stream's norm there, as `coeff='norm'`)."""
+    (the gradient summed over those positions; with `norm` each position's weighted by the stream's norm there, as `coeff='norm'`).
+    `bucket`: passes of equally long prompts (no padding; the prompts' order is kept in the output)."""
     tok, am, ent = _batch_parts(batch)
     measure, = check_measures(measure)
     hs = _score_heads(model, heads, int(layer))
@@ -372,14 +373,19 @@ def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", po
     if am is None: am = infer_attention_mask(tok, model.tokenizer.pad_token_id)
     check_context(model, am.sum(1))
     dev = next(model.parameters()).device
-    tok, am, out = tok.to(dev), am.to(dev), []
-    for i in tqdm(range(0, tok.shape[0], batch_size), desc="first-order: gradients", disable=not progress, leave=False):
-        out.append(_grad_batch(model, tok[i:i + batch_size], am[i:i + batch_size], ent[i:i + batch_size], int(layer), hs, measure,
-                               pos_type, norm, eps))
-    return torch.cat(out)
+    tok, am = tok.to(dev), am.to(dev)
+    n, lengths = tok.shape[0], am.sum(1).tolist()
+    chunks = []
+    for i in (sorted(range(n), key=lambda i: lengths[i]) if bucket else range(n)):
+        if chunks and len(chunks[-1]) < batch_size and (not bucket or lengths[chunks[-1][0]] == lengths[i]): chunks[-1].append(i)
+        else: chunks.append([i])
+    out = torch.zeros(n, model.cfg.d_model)
+    for idx in tqdm(chunks, desc="first-order: gradients", disable=not progress, leave=False):
+        out[idx] = _grad_batch(model, tok[idx], am[idx], [ent[i] for i in idx], int(layer), hs, measure, pos_type, norm, eps)
+    return out
 
 
-# %% ../nbs/06_steering.ipynb 42
+# %% ../nbs/06_steering.ipynb 44
 def _directions(directions, layer, d_model, coeff):
     "(`[n, d_model]` directions, `[n]` coefficients or 'norm') from a tensor or `SteeringVector`s ('mean': their mean_act)."
     coeff = coeff if isinstance(coeff, torch.Tensor) and coeff.ndim == 1 else check_coeff(coeff)
@@ -415,7 +421,7 @@ def first_order_effects(model, batch, directions, layer, heads=None, coeff=1.0, 
     return e if isinstance(c, str) else e * c[:, None]
 
 
-# %% ../nbs/06_steering.ipynb 46
+# %% ../nbs/06_steering.ipynb 48
 @dataclass
 class SteeringResult:
     "Scores per condition (`'original'` included) and measure, `[N, n_layers, n_heads]`, with what produced them."
@@ -425,7 +431,7 @@ class SteeringResult:
     model_name: str = ""
     settings: dict = field(default_factory=dict)
 
-# %% ../nbs/06_steering.ipynb 47
+# %% ../nbs/06_steering.ipynb 49
 @patch(as_prop=True)
 def measures(self:SteeringResult) -> list: return list(next(iter(self.scores.values())))
 
@@ -443,7 +449,7 @@ def by_entity_type(self:SteeringResult, condition, measure="attn_weights") -> di
     et = np.asarray(self.entity_types)
     return {t: d[et == t] for t in dict.fromkeys(self.entity_types)}
 
-# %% ../nbs/06_steering.ipynb 48
+# %% ../nbs/06_steering.ipynb 50
 @patch
 def save(self:SteeringResult, path):
     "Write `path.npz` (arrays) and `path.json` (metadata), each atomically; the JSON, written last, marks it complete."
@@ -454,7 +460,7 @@ def save(self:SteeringResult, path):
                                                settings=self.settings, keys=list(arrays), shapes={k: a.shape for k, a in arrays.items()}))
     return path
 
-# %% ../nbs/06_steering.ipynb 49
+# %% ../nbs/06_steering.ipynb 51
 @patch(cls_method=True)
 def load(cls:SteeringResult, path):
     "Read a result written by `save`; a truncated or inconsistent file raises a `ValueError` that names it."
@@ -470,7 +476,7 @@ def load(cls:SteeringResult, path):
     for k, a in arrays.items(): c, m = k.rsplit("/", 1); scores.setdefault(c, {})[m] = a
     return cls(scores, meta["conditions"], meta["entity_types"], meta["model_name"], meta["settings"])
 
-# %% ../nbs/06_steering.ipynb 50
+# %% ../nbs/06_steering.ipynb 52
 def steering_result(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                     pos_type="entity_last", batch_size=16, entity_types=None, **kw) -> SteeringResult:
     "`run_conditions` wrapped in a `SteeringResult` (settings and timing recorded)."
@@ -484,7 +490,7 @@ def steering_result(model, tokens, attention_mask, entity_positions, conditions,
     return SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()},
                           [c.meta() for c in conditions], None if entity_types is None else list(entity_types), name, settings)
 
-# %% ../nbs/06_steering.ipynb 53
+# %% ../nbs/06_steering.ipynb 55
 @torch.no_grad()
 def naive_original_vs_steered(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                               pos_type="entity_last", batch_size=16) -> dict:
