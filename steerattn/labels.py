@@ -21,8 +21,8 @@ __all__ = ['NAME_THRESHOLD', 'YEAR_TOL', 'NUMBER_RTOL', 'COUNTRY_ALIASES', 'LABE
            'TF_MODE', 'LABELS_VERSION', 'RULES', 'DEFAULT_RULE', 'BASERATE', 'match_name', 'first_number', 'match_year',
            'match_number', 'is_correct', 'generate_batch', 'model_key', 'label_rule', 'labels_path', 'read_labels',
            'label_entities', 'answer_variants', 'teacher_forced', 'labelling_model', 'label_entities_fast',
-           'labelling_order', 'check_rule', 'above_base', 'apply_rule', 'number_base_rates', 'base_rates',
-           'label_report', 'rule_counts', 'labelling_subset', 'label_subsets']
+           'labelling_order', 'check_rule', 'above_base', 'apply_rule', 'number_base_rates', 'number_answer_generality',
+           'base_rates', 'label_report', 'rule_counts', 'labelling_subset', 'label_subsets']
 
 # %% ../nbs/02b_labels.ipynb 5
 NAME_THRESHOLD, YEAR_TOL, NUMBER_RTOL = 90, 0, 0.10
@@ -381,6 +381,19 @@ def number_base_rates(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
         out[e] = (int(hit.sum()), len(X) - (e in where))
     return out
 
+def number_answer_generality(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
+    "`{name: (hits, n)}`: how many of the *other* entities' gold values (`golds`) the answer `answers[name]` would match: a generic answer ('1.2 million') matches many."
+    import numpy as np
+    owners = [n for n, gs in golds.items() for _ in gs]
+    G = np.array([float(g) for gs in golds.values() for g in gs], dtype=float)
+    out = {}
+    for e, a in answers.items():
+        x, n = first_number(a), len(golds) - (e in golds)
+        if x is None: out[e] = (0, n); continue
+        hit = {o for o, g in zip(owners, np.abs(x - G) <= rtol * np.abs(G)) if g and o != e}
+        out[e] = (len(hit), n)
+    return out
+
 # %% ../nbs/02b_labels.ipynb 39
 def _is_correct_in(r, a, m) -> bool: return r.get("correct", {}).get(a, 0) >= LABEL_MODES[m]["min_correct"]
 
@@ -423,14 +436,16 @@ def base_rates(model, entity_type, root=None, k:int=BASERATE["k"], n_sample:int=
         answers = {n: r["answers"][a][0] for n, r in recs["greedy"].items() if r.get("answers", {}).get(a)}
         golds = {n: ents[n][a] for n in names if ents[n][a]}
         if not answers or not golds: continue
-        hits = number_base_rates(answers, golds)
+        hits, general = number_base_rates(answers, golds), number_answer_generality(answers, golds)
         table[a] = dict(kind="number", n_labelled=len(golds), n_pairs=sum(h[1] for h in hits.values()),
                         hit_rate=round(sum(h[0] for h in hits.values()) / max(sum(h[1] for h in hits.values()), 1), 6))
         for m in LABEL_MODES:
             for n, r in recs[m].items():
                 if a in r.get("correct", {}) and n in hits:
-                    h, tot = hits[n]
-                    r.setdefault("base", {})[a] = [round(r["correct"][a] / LABEL_MODES[m]["n_samples"], 6), round(h / tot, 6) if tot >= BASERATE["min_pool"] else None]
+                    # the larger of: how often the model's answers for other entities hit this gold, and how many other golds this answer hits
+                    (h, tot), (h2, tot2) = hits[n], general.get(n, (0, 0))
+                    q = max(h / tot, h2 / tot2 if tot2 else 0.) if tot >= BASERATE["min_pool"] else None
+                    r.setdefault("base", {})[a] = [round(r["correct"][a] / LABEL_MODES[m]["n_samples"], 6), None if q is None else round(q, 6)]
     # 4. every record: how many correct attributes beat the base rate
     for m in LABEL_MODES:
         for n, r in recs[m].items():
