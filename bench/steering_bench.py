@@ -609,6 +609,9 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     methods = [m for m in a.methods.split(",") if m]
     bad = [m for m in methods if m not in BRIDGE_KINDS + HF_KINDS]
+    import importlib.util
+    if "nnsight" in methods and importlib.util.find_spec("nnsight") is None:   # an optional tool: its row is left out, not the run
+        print("nnsight is not installed: its row is skipped (pip install nnsight to include it)", flush=True); methods.remove("nnsight")
     if bad or "engine" not in methods: sys.exit(f"unknown method(s) {bad} (or no engine); valid: {', '.join(BRIDGE_KINDS + HF_KINDS)}")
     t_all = time.time()
     model = load_model(a.model, device="cpu")
