@@ -302,7 +302,7 @@ def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_
     return dict(model=hf, tokenizer=tok, history=history, cost=cost, config=cfg, finished=step == total,
                 hyper=dict(n_views=n_views, seq_len=seq_len, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generic_frac=generic_frac, seed=seed))
 
-# %% ../nbs/17_organism.ipynb 26
+# %% ../nbs/17_organism.ipynb 25
 def save_organism(result:dict, split:dict, out=None, dtype="bfloat16", extra=None) -> Path:
     "Write a trained organism as a Hugging Face Llama directory (weights in `dtype`, tokenizer) + `organism.json` (split, corpus, training, cost), atomically."
     out = Path(out or asset_path(ORGANISM_ASSET))
@@ -347,7 +347,7 @@ def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -
         out[t] = {k: dict(Counter(apply_rule(recs[n], rule) for n in split[t][k] if n in recs)) for k in ("known", "unknown")}
     return out
 
-# %% ../nbs/17_organism.ipynb 27
+# %% ../nbs/17_organism.ipynb 28
 def _explained_variance(x, x_hat): return (1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()
 
 @torch.no_grad()
