@@ -82,10 +82,10 @@ class ExperimentConfig:
     gates: bool = True                           # validity gates: rank among all latents, nulls, control, dose-response
     n_rank: int = 52                             # test prompts per label for the latent-level test (≥ 50)
     n_confirm: int = 8                           # latents the first-order screen ranks highest, recomputed exactly
-    max_confirm: int = 48                        # cap on latents the screen puts at or above a top latent (recomputed exactly)
-    n_freq: int = 10                             # frequency-matched random latents (null)
-    n_gauss: int = 10                            # random Gaussian unit directions (null)
-    dose: tuple = (0.1, 0.25, 0.5, 2.0)          # dose-response: multiples of coeff (besides 1)
+    max_confirm: int = 16                        # cap on latents the screen puts at or above a top latent (recomputed exactly)
+    n_freq: int = 8                              # frequency-matched random latents (null)
+    n_gauss: int = 8                             # random Gaussian unit directions (null)
+    dose: tuple = (0.25, 0.5, 2.0)               # dose-response: multiples of coeff (besides 1)
     refusal: bool = True                         # phase 5: refusal rates of steered chat answers (skipped without a chat template)
     refusal_entities: int = 8                    # entities per type and label asked in phase 5
     refusal_random: int | None = None            # random latents per label in phase 5 (the first of the experiment's); None: min(3, n_random)
@@ -517,7 +517,7 @@ def default_sae_name(model_name: str) -> str:
     return found[0]
 
 # %% ../nbs/10_experiment.ipynb 38
-def validation_heads(model, cfg, layer, types, max_prompts=32) -> dict:
+def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
     "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
     scores, n = [], 0
     for et in types:
@@ -631,8 +631,8 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
         conds = (_vec_conds("latent", [tup(i) for i in confirm], cfg.coeff) + _vec_conds("freq", [tup(i) for i in fm], cfg.coeff)
                  + _vec_conds("gauss", gauss, cfg.coeff) + _vec_conds("control", [control], cfg.coeff))
         dose_vecs = dict(**{f"top latent #{r}": tup(t) for r, t in zip(cfg.top_latents, tops)}, control=control,
-                         **{f"frequency-matched latent {fm[k]}": tup(fm[k]) for k in range(min(2, len(fm)))},
-                         **{f"Gaussian direction {k}": gauss[k] for k in range(min(2, len(gauss)))})
+                         **{f"frequency-matched latent {fm[k]}": tup(fm[k]) for k in range(min(1, len(fm)))},
+                         **{f"Gaussian direction {k}": gauss[k] for k in range(min(1, len(gauss)))})
         coeffs = dose_coeffs(cfg)
         for ci, c in enumerate(coeffs):
             if c != cfg.coeff: conds += [Condition(f"dose{ci}_{j}", [v], coeff=c) for j, v in enumerate(dose_vecs.values())]
@@ -652,8 +652,8 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
                 for j, name in enumerate(dose_vecs)}
         for ci, c in enumerate(coeffs):          # the run's own coefficient: the exact values computed above
             if c == cfg.coeff:
-                base = [pp[f"latent{confirm.index(t)}"] for t in tops] + [pp["control0"]] + [pp[f"freq{k}"] for k in range(min(2, len(fm)))] \
-                       + [pp[f"gauss{k}"] for k in range(min(2, len(gauss)))]
+                base = [pp[f"latent{confirm.index(t)}"] for t in tops] + [pp["control0"]] + [pp[f"freq{k}"] for k in range(min(1, len(fm)))] \
+                       + [pp[f"gauss{k}"] for k in range(min(1, len(gauss)))]
                 for name, v in zip(dose_vecs, base): dose[name][ci] = float(v.mean())
         rho = sps.spearmanr(sc_c, ex_c).statistic if len(confirm) > 2 and np.ptp(ex_c) > 0 and np.ptp(sc_c) > 0 else float("nan")
         out[lab] = dict(label=lab, steered_with=f"top {oth} latents", expected_sign=s, n_prompts=n,
