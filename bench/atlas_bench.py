@@ -149,7 +149,10 @@ def main():
         seconds=times, latents_per_minute={k: round(v, 1) for k, v in rate.items()},
         ratios=dict(new_fp32_over_today=rate["new_fp32"] / rate["today"], new_bf16_over_today=rate["new_bf16"] / rate["today"],
                     new_bf16_over_new_fp32=rate["new_bf16"] / rate["new_fp32"], first_order_over_today=rate["first_order"] / rate["today"],
-                    first_order_over_best_exact=rate["first_order"] / max(rate["new_fp32"], rate["new_bf16"])),
+                    first_order_over_best_exact=rate["first_order"] / max(rate["new_fp32"], rate["new_bf16"]),
+                    per_round={k: [round(times["today"][r] * n_lat[k] / n_lat["today"] / times[k][r], 2) for r in range(a.rounds)]
+                               for k in ("new_fp32", "new_bf16", "first_order")},
+                    note="rates from the median time per method; per_round: each round's own ratio to today (the same minute of load)"),
         machine_bar=dict(per_round=bars, layer_gflops_median=bar, rows=rows * 6, flop_per_token_layer=flop_tl),
         gflops=dict(gflops, fraction_of_bar=dict(today=gflops["today"] / bar["float32"], new_fp32=gflops["new_fp32"] / bar["float32"],
                                                  new_bf16=gflops["new_bf16"] / bar["bfloat16"])),
@@ -173,6 +176,7 @@ def main():
     print(f"first order vs exact atlas (2048 latents): " + "; ".join(f"{l}: Spearman {v['spearman']:.3f}, top-50 up/down "
           f"{v['top_overlap']['50_up']:.2f}/{v['top_overlap']['50_down']:.2f}" for l, v in fid.items()))
     print("top latents' ranks exact -> first order: " + ", ".join(f"{k.split(' on')[0]} {v['exact']}->{v['first_order']}" for k, v in ranks.items()))
+    print("per-round ratios to today: " + "; ".join(f"{k} {v}" for k, v in res["ratios"]["per_round"].items()))
     for k, t in res["targets"].items(): print(f"{'MET ' if t['met'] else 'MISS'} {k}: {t['value']}")
     print(f"load before {load0}, after {res['machine']['load_after']}; wrote {Path(a.out).relative_to(ROOT) if Path(a.out).is_relative_to(ROOT) else a.out}")
     if eq_new > 1e-5: sys.exit(f"FAILED: the bucketed fp32 atlas differs from today's by {eq_new:.1e}")
