@@ -157,7 +157,7 @@ def gates_markdown(summary:dict, label_rows:int=40) -> str:
            "The paper expects Δ < 0 for known entities steered with the unknown latent, Δ > 0 for unknown entities steered with the known latent.", "",
            "| gate | passed | what was measured |", "|---|---|---|",
            f"| labels (rule `{g['labels'].get('rule', '–')}`) | {_yn(g['labels'])} | {g['labels']['reason']} |",
-           f"| latent separation (validation split) | {_yn(g['separation'])} | {g['separation'].get('reason', '–')} |"]
+           f"| latent separation (held-out entities) | {_yn(g['separation'])} | {g['separation'].get('reason', '–')} |"]
     if rank:
         ok = all(r["control"]["p"] < 0.05 for r in rank.values())
         out.append(f"| positive control (difference of means) | {'yes' if ok else '**no**'} | "
