@@ -203,7 +203,7 @@ def model_source(name) -> str:
                           "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 24
+# %% ../nbs/01_models.ipynb 25
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -224,7 +224,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 25
+# %% ../nbs/01_models.ipynb 26
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -241,7 +241,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 26
+# %% ../nbs/01_models.ipynb 27
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -253,7 +253,7 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 31
+# %% ../nbs/01_models.ipynb 32
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -268,7 +268,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 32
+# %% ../nbs/01_models.ipynb 33
 def check_context(model, lengths, what="prompt"):
     "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -280,7 +280,7 @@ def check_context(model, lengths, what="prompt"):
         raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
                          f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
 
-# %% ../nbs/01_models.ipynb 33
+# %% ../nbs/01_models.ipynb 34
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -290,7 +290,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 35
+# %% ../nbs/01_models.ipynb 36
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -316,7 +316,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 37
+# %% ../nbs/01_models.ipynb 38
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."
