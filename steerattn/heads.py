@@ -102,7 +102,7 @@ def heads_experiment(model, n_pairs:int=120, k:int=5, n_eval:int=30, n_random:in
             knockouts[kind] = knockout_experiment(model, facts, heads, kind=kind, n_random=n_random, baseline=b, seed=seed,
                                                   batch_size=batch_size, progress=progress)
     timings["knockouts"] = round(time.perf_counter() - t0, 2)
-    summary = dict(model=getattr(model.cfg, "model_name", "model"), n_layers=model.cfg.n_layers, n_heads=model.cfg.n_heads,
+    summary = dict(model=Path(str(getattr(model.cfg, "model_name", "model"))).name,   # a name, never a machine path n_layers=model.cfg.n_layers, n_heads=model.cfg.n_heads,
                    config=dict(n_pairs=len(true_ds), k=k, n_eval=n_eval, n_random=n_random, test=test, threshold=threshold,
                                min_effect=min_effect, seed=seed),
                    n_discovery=len(disc), n_evaluation=len(ev), n_known_evaluation=int(len(known)),

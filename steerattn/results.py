@@ -10,13 +10,17 @@ from pathlib import Path
 from .core import other_label, read_json
 
 # %% auto 0
-__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'LABELS_BENCH_FILE', 'INSTALL_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p',
-           'repo_root', 'bench_markdown', 'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown',
-           'results_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
+__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'LABELS_BENCH_FILE', 'INSTALL_FILE',
+           'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
+           'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown', 'perf_markdown', 'notebook_summary',
+           'layout_markdown', 'heads_markdown', 'organism_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
 BENCH_FILE = "bench/steering_bench.cpu.json"
+ATLAS_BENCH_FILE = "bench/atlas_bench.cpu.json"
+HEADS_FILE = "results/heads/summary.json"
+ORGANISM_FILES = {"paper": "results/organism/summary.json", "baserate": "results/organism/baserate/summary.json"}
 LABELS_BENCH_FILE = "bench/labels_bench.cpu.json"
 INSTALL_FILE = "bench/install_costs.json"
 
@@ -279,6 +283,87 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     return "\n".join(lines)
 
 # %% ../nbs/13_results.ipynb 12
+def perf_markdown(ab:dict, bench:dict|None=None) -> str:
+    "The README's atlas-throughput section from `bench/atlas_bench.cpu.json`: exact (today's, bucketed fp32 and bf16) and first-order latents/min side by side, the machine's bar and each atlas's fraction of it, the bf16 error, the first-order atlas's fidelity; with `bench` (`bench/steering_bench.cpu.json`) the engine's fraction of the bar when that file records one."
+    w, m, r, g = ab["workload"], ab["machine"], ab["latents_per_minute"], ab["gflops"]
+    names = {"today": "exact, one engine call for all prompts, 4 latents per pass (the committed atlas's settings)",
+             "new_fp32": f"exact, bucketed by steered-suffix length, ≤ {w['max_rows_new']} rows per pass, fp32",
+             "new_bf16": "the same in bfloat16", "first_order": "first order (one backward per prompt batch, one matmul)"}
+    load = lambda x: " / ".join(f"{v:.1f}" for v in x)
+    lines = [f"`{w['command']}` ({w['prompts']} prompts of `results/atlas`, coefficient {w['coeff']:g}, {w['exact_latents']} latents exact and all "
+             f"{w['first_order_latents']} first order, {w['threads']} torch threads, {w['rounds']} interleaved rounds; load average {load(m['load_before'])} "
+             f"before, {load(m['load_after'])} after, on a machine shared with other jobs):", "",
+             "| atlas | latents/min | × today | GFLOP/s | of the machine's bar |", "|---|---|---|---|---|"]
+    for k, name in names.items():
+        gf, fr = g.get(k), g["fraction_of_bar"].get(k)
+        lines.append(f"| {name} | {r[k]:.1f} | {r[k] / r['today']:.2f} | {'–' if gf is None else f'{gf:.1f}'} | {'–' if fr is None else f'{fr:.0%}'} |")
+    bar, eq, bf = ab["machine_bar"], ab["new_fp32_equal_to_today"], ab["bf16_vs_fp32"]
+    lines += ["", f"The machine's bar: one decoder layer's projections as torch `linear` calls at {bar['rows']} token rows and {w['threads']} threads, "
+              f"timed in every round: {bar['layer_gflops_median']['float32']:.1f} GFLOP/s in fp32, {bar['layer_gflops_median']['bfloat16']:.1f} in bf16 "
+              f"(median). The bucketed fp32 atlas equals today's to {eq['max_abs_diff']:.1e}; bf16 differs from fp32 by at most {bf['max_abs_error']:.1e} "
+              f"(largest effect {bf['max_abs_effect']:.3f}), Spearman correlation of the pooled effects "
+              + ", ".join(f"{k} {v:.4f}" for k, v in bf["spearman_pooled"].items()) + "."]
+    fid = ab["first_order_fidelity"]
+    lines += ["", "The first-order atlas against the exact atlas of all latents (`results/atlas`; effect pooled over "
+              + ", ".join(f"L{l}H{h}" for l, h in w["heads_pooled"]) + "; top-k: the share of the exact top k it also puts in its top k):", "",
+              "| prompts | Spearman | Pearson | top-10 up / down | top-50 up / down | top-100 up / down |", "|---|---|---|---|---|---|"]
+    for l, v in fid["vs_committed_exact_atlas"].items():
+        o = v["top_overlap"]
+        lines.append(f"| {l} | {v['spearman']:.3f} | {v['pearson']:.3f} | " + " | ".join(f"{o[f'{k}_up']:.0%} / {o[f'{k}_down']:.0%}" for k in (10, 50, 100)) + " |")
+    if fid.get("top_latent_ranks"):
+        lines += ["", "The run's top latents' ranks among all latents (1 = most extreme in the expected direction), exact → first order: "
+                  + "; ".join(f"{k} {v['exact']} → {v['first_order']}" for k, v in fid["top_latent_ranks"].items()) + "."]
+    if fid.get("vs_coefficient"):
+        lines += ["", "Relative error of the first-order estimate against exact steering of the same latents, by coefficient: "
+                  + "; ".join(f"{c['coeff']:g}: {c['rel_error']:.3f}" for c in fid["vs_coefficient"]) + f". Use: {fid['use']}."]
+    if bench and (bench.get("flops") or {}).get("engine_fraction_of_bar") is not None:
+        lines += ["", f"Steering benchmark: the engine computes at {bench['flops']['engine_gflop_per_s']:.1f} GFLOP/s, "
+                  f"{bench['flops']['engine_fraction_of_bar']:.0%} of the machine's bar ({bench['machine_bar']['layer_gflops']:.1f} GFLOP/s, "
+                  f"{bench['machine_bar']['dtype']}, measured in the same run)."]
+    t = ab.get("targets", {})
+    if t: lines += ["", "Targets (issue 29): " + "; ".join(f"{k}: {v['value']} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."]
+    return "\n".join(lines)
+
+def notebook_summary(path) -> dict:
+    "A notebook's module (`#| default_exp`), title and one-line description (its first `> ...` line)."
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    src = ["".join(c["source"]) for c in cells]
+    mod = next((m.group(1) for s in src if (m := re.search(r"(?m)^#\|\s*default_exp\s+(\S+)", s))), None)
+    md = next((s for s, c in zip(src, cells) if c["cell_type"] == "markdown"), "")
+    title = next((l[2:].strip() for l in md.splitlines() if l.startswith("# ")), Path(path).stem)
+    desc = next((l[1:].strip() for l in md.splitlines() if l.startswith(">")), "")
+    return dict(notebook=Path(path).stem, module=mod, title=title, description=desc)
+
+def layout_markdown(root=None) -> str:
+    "The README's layout table, one row per library notebook (generated: a new or renamed notebook changes it)."
+    root = Path(root) if root else repo_root()
+    rows = [notebook_summary(p) for p in sorted((root/"nbs").glob("[0-9]*.ipynb"))]
+    lines = ["| notebook | module | what it holds |", "|---|---|---|"]
+    lines += [f"| `{r['notebook']}` | {'`' + r['module'] + '`' if r['module'] else '(tests only)'} | {r['description'] or r['title']} |" for r in rows]
+    tut = sorted((root/"nbs"/"tutorials").glob("*.ipynb"))
+    lines += ["", "Tutorials (`nbs/tutorials/`, executed by the docs build and by `bash run.sh test`): " +
+              ", ".join(f"`{p.stem}` ({notebook_summary(p)['title']})" for p in tut) + "."]
+    return "\n".join(lines)
+
+def heads_markdown(s:dict) -> str:
+    "The README's factual-heads block from `results/heads/summary.json`: the answer in words, the knockouts as a table."
+    c = s["config"]
+    lines = [f"`steerattn-heads` (model `{s['model']}`, {c['n_pairs']} fact pairs: {s['n_discovery']} discovery, {s['n_evaluation']} evaluation; "
+             f"{c['test']} test, p < {c['threshold']}; seed {c['seed']}): {s['answer']}"]
+    if s["knockouts"]:
+        lines += ["", "| knockout | heads | known held-out facts | Δ P(true object), chosen heads | Δ, random heads (mean) | random draws | p (share as bad) |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {kind} | {', '.join(f'L{l}H{h}' for l, h in r['heads'])} | {r['n_facts']} | {-r['top_drop_p']:+.3f} | "
+                  f"{-r['random_drop_p_mean']:+.3f} | {r['n_random']} | {r['p_empirical']:.2f} |" for kind, r in s["knockouts"].items()]
+        lines += ["", "Δ = knocked out − original (a drop in P(true object) is negative)."]
+    return "\n".join(lines)
+
+def organism_markdown(runs:dict) -> str:
+    "The README's organism block: each committed organism run's verdict and gates (`results_markdown` of its summary), by rule."
+    return "\n\n".join(f"**Rule `{rule}`** (`results/organism{'' if rule == 'paper' else '/' + rule}`):\n\n" + results_markdown(s)
+                         for rule, s in runs.items())
+
+# %% ../nbs/13_results.ipynb 13
 def _sae_quality_file():
     from steerattn.core import asset_path
     return asset_path("sae-smollm2-L15")/"quality.json"
@@ -294,7 +379,14 @@ def readme_blocks(root=None) -> dict:
     if (root/BENCH_FILE).exists(): out["bench"] = bench_markdown(read_json(root/BENCH_FILE))
     if (root/LABELS_BENCH_FILE).exists():
         out["bench"] = (out.get("bench", "") + "\n\n" + labels_bench_markdown(read_json(root/LABELS_BENCH_FILE))).strip()
+    if (root/ATLAS_BENCH_FILE).exists():
+        out["bench"] = (out.get("bench", "") + "\n\n" + perf_markdown(read_json(root/ATLAS_BENCH_FILE),
+                        read_json(root/BENCH_FILE) if (root/BENCH_FILE).exists() else None)).strip()
     if (root/INSTALL_FILE).exists(): out["install"] = install_markdown(read_json(root/INSTALL_FILE))
+    if (root/HEADS_FILE).exists(): out["heads"] = heads_markdown(read_json(root/HEADS_FILE))
+    runs = {rule: read_json(root/f) for rule, f in ORGANISM_FILES.items() if (root/f).exists()}
+    if runs: out["organism"] = organism_markdown(runs)
+    if list((root/"nbs").glob("[0-9]*.ipynb")): out["layout"] = layout_markdown(root)
     return out
 
 def _block_re(name): return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)\n?(<!-- {name}:end -->)", re.S)
