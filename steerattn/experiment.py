@@ -31,14 +31,14 @@ from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'coeff_for_model',
-           'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'experiment_data',
-           'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase', 'result_entities',
-           'top_minus_random', 'statistics_phase', 'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level',
-           'refusal_step', 'check_for_model', 'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs',
-           'freq_matched', 'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict',
-           'report_heatmaps', 'matching_atlas', 'gates_phase', 'run_experiment', 'run', 'main', 'entity_head_scores',
-           'demo']
+__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
+           'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
+           'experiment_data', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase',
+           'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays', 'write_arrays',
+           'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name', 'validation_heads',
+           'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate',
+           'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase', 'run_experiment', 'run',
+           'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -727,6 +727,18 @@ def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
 # %% ../nbs/10_experiment.ipynb 50
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
 
+ALPHA_RANK, ALPHA_NULL = 0.05, 0.1
+
+def _direction_checks(t, expected_sign, n_freq, n_gauss) -> dict:
+    "Which of the primary test's criteria one direction meets: expected sign, rank p ≤ 0.05, each null's p ≤ 0.1 (reachable only with ≥ 9 nulls)."
+    failed = []
+    if t["delta"]["mean"] * expected_sign <= 0: failed.append("the expected sign")
+    if t["p_rank"] > ALPHA_RANK: failed.append(f"rank p ≤ {ALPHA_RANK}")
+    for name, p, n in (("frequency-matched", t["p_freq"], n_freq), ("Gaussian", t["p_gauss"], n_gauss)):
+        floor = 1 / (n + 1)                                  # beating every one of n nulls gives p = 1/(n+1)
+        if p > ALPHA_NULL: failed.append(f"p ≤ {ALPHA_NULL} vs {name} nulls" + (f" (too few: {n} nulls cannot give p below {floor:.2f})" if p <= floor + 1e-12 else ""))
+    return dict(win=not failed, failed=failed)
+
 def verdict(gates) -> dict:
     "'replicates' / 'contradicts' / 'inconclusive' with the reason, from the gates (a gate that was not computed fails)."
     fails = []
@@ -741,20 +753,26 @@ def verdict(gates) -> dict:
             fails.append("control: the difference-of-means direction does not move attention at the chosen heads ("
                          + "; ".join(f"{lab} prompts Δ {c['mean']:+.3g}, p {_fmt(c['p'], 2)}" for lab, c in cs.items()) + ")")
     else: fails.append("rank among all latents: not computed")
-    facts = []
+    facts, checks = [], {}
     if rank:
         for lab, r in rank.items():
-            t = r["tops"][0]
+            t, n_f, n_g = r["tops"][0], len(r["null_freq"]["latents"]), r["null_gauss"]["n"]
+            checks[lab] = _direction_checks(t, r["expected_sign"], n_f, n_g)
             facts.append(f"top {other_label(lab)} latent {t['latent']} on {lab} prompts: Δ {t['delta']['mean']:+.3g} (expected "
-                         f"{'< 0' if r['expected_sign'] < 0 else '> 0'}), rank {t['rank']} of {t['n_latents']} latents (p {t['p_rank']:.3g})")
+                         f"{'< 0' if r['expected_sign'] < 0 else '> 0'}), rank {t['rank']} of {t['n_latents']} latents (p {t['p_rank']:.3g}), "
+                         f"p {t['p_freq']:.2g} vs {n_f} frequency-matched latents, p {t['p_gauss']:.2g} vs {n_g} Gaussian directions"
+                         + ("" if checks[lab]["win"] else f" — not met: {', '.join(checks[lab]['failed'])}"))
     if fails:
         return dict(verdict="inconclusive", reason="inconclusive because " + "; ".join(fails) + (". For the record: " + "; ".join(facts) if facts else ""),
                     failed=[f.split(":")[0] for f in fails])
-    wins = {lab: (r["tops"][0]["p_rank"] <= 0.05 and r["tops"][0]["p_freq"] <= 0.1 and r["tops"][0]["p_gauss"] <= 0.1
-                  and r["tops"][0]["delta"]["mean"] * r["expected_sign"] > 0) for lab, r in rank.items()}
+    wins = {lab: ch["win"] for lab, ch in checks.items()}
     if all(wins.values()): return dict(verdict="replicates", reason="every gate passed and " + "; ".join(facts), failed=[])
-    if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but " + "; ".join(facts), failed=[])
+    # a direction that loses only because its nulls are too few to reach the threshold is not evidence against the paper
+    short = [lab for lab, ch in checks.items() if not ch["win"] and ch["failed"] and all("too few" in f for f in ch["failed"])]
+    if short: return dict(verdict="inconclusive", reason="inconclusive because the nulls are too few to decide: " + "; ".join(facts), failed=["nulls"])
+    if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but neither direction holds: " + "; ".join(facts), failed=[])
     return dict(verdict="inconclusive", reason="inconclusive because only one direction holds: " + "; ".join(facts), failed=["mixed"])
+
 
 # %% ../nbs/10_experiment.ipynb 53
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
