@@ -1,5 +1,6 @@
 from configparser import ConfigParser
 import setuptools, shlex
+from pathlib import Path
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -33,8 +34,10 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]],
     url = cfg['git_url'],
-    # steerattn.assets holds data only (no __init__.py); listing it keeps setuptools from warning that it is missing
-    packages = setuptools.find_packages() + [f"{cfg['lib_name']}.assets"],
+    # steerattn.assets holds data only (no __init__.py); listing it and its importable-looking folders (e.g. assets/organism)
+    # keeps setuptools from warning that they are missing
+    packages = setuptools.find_packages() + [f"{cfg['lib_name']}.assets"] + [f"{cfg['lib_name']}.assets.{d.name}" for d in
+               sorted(Path(cfg['lib_name'], 'assets').iterdir()) if d.is_dir() and d.name.isidentifier()],
     include_package_data = True,
     package_data = {cfg['lib_name']: ['assets/*', 'assets/**/*']},
     install_requires = requirements,
