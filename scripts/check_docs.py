@@ -186,8 +186,12 @@ def main():
         r = check_page(tiny_report(out/"tiny-run"), out/"tiny-report.png", min_heatmaps=4, min_plotly=3)
         html = (out/"tiny-run"/"report.html").read_text(encoding="utf-8")
         if "<b>model</b>" in html: r["failures"].append("a user string reached the report unescaped")
-        for sec in ("Contents", "Methods", "Configuration", "Significance", "Attention heatmaps"):
-            if f"<h2>{sec}</h2>" not in html: r["failures"].append(f"no {sec!r} section")
+        heads2 = re.findall(r"<h2>(.*?)</h2>", html)
+        for sec in ("Contents", "Validity gates", "Methods", "Configuration", "Attention heatmaps"):
+            if sec not in heads2: r["failures"].append(f"no {sec!r} section")
+        if not any(h.startswith("The paper&#x27;s layout") for h in heads2): r["failures"].append("no section with the paper's layout")
+        if not any(h.startswith("Significance (") for h in heads2): r["failures"].append("no per-measure significance figure")
+        if heads2[1:2] != ["Validity gates"]: r["failures"].append(f"the report does not lead with the verdict (first section: {heads2[1:2]})")
         r["seconds"] = round(time.perf_counter() - t0, 1); ok &= not r["failures"]
         report["report.html"] = r
         print(f"report.html (tiny run): {r}")
