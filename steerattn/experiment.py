@@ -33,12 +33,12 @@ from .results import rule_text
 # %% auto 0
 __all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
            'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'experiment_data', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash', 'steering_phase',
-           'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays', 'write_arrays',
-           'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name', 'validation_heads',
-           'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate', 'heads_fdr', 'labels_gate',
-           'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase', 'run_experiment', 'run',
-           'main', 'entity_head_scores', 'demo']
+           'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash',
+           'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays',
+           'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name',
+           'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate',
+           'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase',
+           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -323,10 +323,13 @@ def _discovery_types(model, cfg):
     return out
 
 # %% ../nbs/10_experiment.ipynb 24
+def discovery_kw(model, cfg) -> dict:
+    "What latent discovery of a run with `cfg` is computed from (the keywords of `default_latent_stats` / `latent_stats_path`)."
+    return dict(split="train", mode=cfg.label_mode, seed=cfg.seed, entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
+
 def discovery_stats(model, sae, cfg, progress=True):
-    "Latent firing statistics on the train split's labelled entities (cached on disk by `default_latent_stats`)."
-    return LT.default_latent_stats(model, sae, split="train", mode=cfg.label_mode, seed=cfg.seed, progress=progress,
-                                   entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
+    "Latent firing statistics on the train split's labelled entities (cached on disk, or shipped, by `default_latent_stats`)."
+    return LT.default_latent_stats(model, sae, progress=progress, **discovery_kw(model, cfg))
 
 def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
     "Phase 2: top known/unknown latents (ranks `cfg.top_latents`) and random latents, discovered on the train split."

@@ -25,14 +25,14 @@ from .stats import auroc_columns
 from .core import get_act_name
 
 # %% auto 0
-__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'GENERIC_FILES', 'GENERIC_VERSION', 'EXTRA_TEMPLATES', 'hook_layer',
-           'sae_hook_name', 'sae_layer', 'check_sae', 'load_sae', 'load_sae_from_disk', 'load_default_sae',
-           'gemma_scope_id', 'tiny_sae', 'resid_pre', 'entity_last_resid', 'token_resid', 'sae_encode', 'LatentStats',
-           'latent_stats', 'latent_direction', 'latent_tuple', 'diff_means_tuple', 'generic_documents',
-           'prose_paragraphs', 'freeze_generic_corpus', 'generic_paragraphs', 'generic_texts', 'entity_paragraph',
-           'sae_corpus', 'freeze_generic_corpus_v2', 'discovery_data', 'sae_fingerprint', 'load_cached_stats',
-           'default_latent_stats', 'select_latents', 'latent_table', 'separation_test', 'latent_separation',
-           'default_sae_quality']
+__all__ = ['DEFAULT_SAE', 'FIRE_EPS', 'GENERIC_FILE', 'GENERIC_FILES', 'GENERIC_VERSION', 'EXTRA_TEMPLATES', 'SHIPPED_STATS',
+           'hook_layer', 'sae_hook_name', 'sae_layer', 'check_sae', 'load_sae', 'load_sae_from_disk',
+           'load_default_sae', 'gemma_scope_id', 'tiny_sae', 'resid_pre', 'entity_last_resid', 'token_resid',
+           'sae_encode', 'LatentStats', 'latent_stats', 'latent_direction', 'latent_tuple', 'diff_means_tuple',
+           'generic_documents', 'prose_paragraphs', 'freeze_generic_corpus', 'generic_paragraphs', 'generic_texts',
+           'entity_paragraph', 'sae_corpus', 'freeze_generic_corpus_v2', 'discovery_data', 'sae_fingerprint',
+           'load_cached_stats', 'latent_stats_path', 'default_latent_stats', 'select_latents', 'latent_table',
+           'separation_test', 'latent_separation', 'default_sae_quality']
 
 # %% ../nbs/05_latents.ipynb 6
 def hook_layer(hook_name: str) -> int:
@@ -488,16 +488,32 @@ def load_cached_stats(path) -> LatentStats | None:
         return None
 
 # %% ../nbs/05_latents.ipynb 76
-def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
-                         batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None,
-                         rule=DEFAULT_RULE, generic_version:int|None=None) -> LatentStats:
-    "`latent_stats` on `steerattn.data`'s labelled entities and `generic_texts(n_generic)`, cached on disk."
-    labels = read_labels(model, mode)
+SHIPPED_STATS = "latents"      # asset folder: statistics of the shipped models' labels, stored under their cache names
+
+def latent_stats_path(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42, entity_types=None,
+                      known_min=None, rule=DEFAULT_RULE, generic_version:int|None=None, labels=None) -> Path:
+    "The cache folder of `default_latent_stats`: its name hashes the prompts, labels, SAE weights, firing threshold and generic corpus."
+    labels = labels if labels is not None else read_labels(model, mode)
     data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min, rule=rule)
     gv = GENERIC_VERSION if generic_version is None else generic_version
     key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS, gv)
-    path = cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
-    if not rebuild and (cached := load_cached_stats(path)) is not None: return cached
+    return cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
+
+def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
+                         batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None,
+                         rule=DEFAULT_RULE, generic_version:int|None=None) -> LatentStats:
+    """`latent_stats` on the labelled entities and `generic_texts(n_generic)`, cached on disk. A fresh clone finds the
+    default runs' statistics among the assets (`SHIPPED_STATS`, same content-hashed name), so it skips this model pass."""
+    labels = read_labels(model, mode)
+    kw = dict(split=split, mode=mode, max_per_label=max_per_label, n_generic=n_generic, seed=seed, entity_types=entity_types,
+              known_min=known_min, rule=rule, generic_version=generic_version)
+    path = latent_stats_path(model, sae, labels=labels, **kw)
+    if not rebuild:
+        if (cached := load_cached_stats(path)) is not None: return cached
+        if (shipped := load_cached_stats(asset_path(SHIPPED_STATS)/path.name)) is not None:
+            shipped.save(path); return shipped
+    data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min, rule=rule)
+    gv = GENERIC_VERSION if generic_version is None else generic_version
     stats = latent_stats(model, sae, data, generic_texts(n_generic, version=gv) if n_generic else None, batch_size, progress)
     stats.meta.update(split=split, mode=mode, seed=seed, labels_model=labels.get("model"), rule=rule, known_min=known_min, generic_version=gv)
     stats.save(path)
@@ -555,7 +571,7 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/05_latents.ipynb 85
+# %% ../nbs/05_latents.ipynb 87
 def separation_test(acts:dict, latents:dict, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05) -> dict:
     "The separation gate on activations `acts[type] = (A [n, n_latents], is_known [n])` for `latents[label]` = column indices of `A`."
     rng = np.random.default_rng(seed)
@@ -594,7 +610,7 @@ def separation_test(acts:dict, latents:dict, n_perm:int=1000, seed:int=0, min_kn
                    f"the {' and '.join(bad)} latents do not separate known from unknown held-out entities better than chance ({desc}; types {', '.join(included)})"))
     return out
 
-# %% ../nbs/05_latents.ipynb 86
+# %% ../nbs/05_latents.ipynb 88
 def latent_separation(model, sae, latents=None, k:int=3, split="validation", mode="greedy", rule=DEFAULT_RULE, known_min=None,
                       entity_types=None, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05, stats=None,
                       filter_generic:bool=True, labels=None, data:dict|None=None, data_seed:int=42, batch_size:int=16, progress=True) -> dict:
@@ -640,7 +656,7 @@ def _has_both(model, ty, mode, rule, known_min, seed, labels=None) -> bool:
     except ValueError: return False
     return all(len(v[l]) > 0 for l in LABELS)
 
-# %% ../nbs/05_latents.ipynb 91
+# %% ../nbs/05_latents.ipynb 93
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())
