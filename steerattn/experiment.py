@@ -38,7 +38,7 @@ __all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 
            'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name',
            'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate',
            'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase',
-           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo']
+           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo', 'demo_main']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -104,6 +104,10 @@ class ExperimentConfig:
             raise ValueError(f"head_split must be a split other than the test split {self.split!r} (heads are chosen before the test); "
                              f"valid: {', '.join(s for s in SPLITS if s != self.split)}; got {self.head_split!r}")
         if self.pos_type not in POS_TYPES: raise ValueError(f"unknown pos_type {self.pos_type!r}; valid: {', '.join(POS_TYPES)}")
+        for k in ("entity_types", "top_latents", "measures"):
+            v = list(getattr(self, k))
+            if (dup := sorted({x for x in v if v.count(x) > 1}, key=str)): raise ValueError(f"{k} lists {dup} more than once; give each once, got {v}")
+        if self.heads is not None and len(set(self.heads)) < len(self.heads): raise ValueError(f"heads lists a head more than once: {list(self.heads)}")
         if not self.top_latents: raise ValueError("top_latents is empty: give the ranks of the top latents to test, e.g. (0,) or (0, 1, 2)")
         if any(not isinstance(i, (int, np.integer)) or isinstance(i, bool) or i < 0 for i in self.top_latents):
             raise ValueError(f"top_latents are ranks, integers ≥ 0 (0 is the top latent); got {list(self.top_latents)}")
@@ -151,13 +155,20 @@ class ResultsDir:
     def __init__(self, path, config: ExperimentConfig, force=False, claim=True):
         self.target, self.config, self.force = Path(path), config, force
         self._recover()
+        had_config = (self.target/"config.json").exists()
         self.old_key = self._old_key()
+        if not had_config and not force and (mine := [n for n in DOCUMENTS if (self.target/n).exists()]):
+            raise FileExistsError(f"{self.target} is not a steerattn results folder (no config.json) but holds {', '.join(mine)}, "
+                                  "which a run would overwrite; use another --out directory, or --force to overwrite them")
         if self.old_key not in (None, config.key) and not force and not self.staging.is_dir():
             raise FileExistsError(f"{self.target} holds results of a different config (key {self.old_key}, this one {config.key}); "
                                   "use another --out directory, or --force to overwrite it")
         # another config's finished results are kept whole until this run finishes; anything else is taken over in place
         self.staged = self.old_key not in (None, config.key) and (self.target/"summary.json").exists()
         self.path = self.staging if self.staged else self.target
+        if self.staged and Path.cwd().resolve().is_relative_to(self.target.resolve()):   # checked before any work, not at the final swap
+            raise ValueError(f"--out {path} holds another config's finished results and is (or contains) the current folder, which "
+                             f"cannot be swapped out from under this process; use a new folder, e.g. --out {self.target/'run2'}")
         if claim: self.claim()
 
     @property
@@ -972,16 +983,19 @@ def main():
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
         print(f"steerattn {cmd}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:           # Ctrl+C: finished steering runs and atlas shards are on disk; the same command resumes
+        print(f"\nsteerattn {cmd}: interrupted; what finished is kept in the output folder and the same command resumes from it", file=sys.stderr)
+        return 130
     return 0   # console scripts exit with main()'s value
 
-# %% ../nbs/10_experiment.ipynb 75
+# %% ../nbs/10_experiment.ipynb 76
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
 
-# %% ../nbs/10_experiment.ipynb 76
+# %% ../nbs/10_experiment.ipynb 77
 @call_parse
 def demo(model_name:str="default",  # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run
@@ -999,3 +1013,12 @@ def demo(model_name:str="default",  # model to load (see `load_model`)
     print(f"top {len(vals)} heads by attention from the last token to the entity:")
     for v, i in zip(vals.tolist(), idx.tolist()):
         print(f"  L{i // model.cfg.n_heads:>2}H{i % model.cfg.n_heads}  {v:.3f}")   # returns None: the console script exits 0
+
+# %% ../nbs/10_experiment.ipynb 79
+def demo_main():
+    "`steerattn-demo [options]`: `demo`, with a bad option answered by its message (exit 2) and Ctrl+C by exit 130, not a traceback."
+    try: demo()
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"steerattn-demo: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt: return 130
+    return 0

@@ -11,9 +11,10 @@ from .core import other_label, read_json
 
 # %% auto 0
 __all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'LABELS_BENCH_FILE', 'INSTALL_FILE',
-           'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
-           'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown', 'perf_markdown', 'notebook_summary',
-           'layout_markdown', 'heads_markdown', 'organism_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
+           'RUN_TIMES_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown',
+           'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown',
+           'perf_markdown', 'notebook_summary', 'layout_markdown', 'heads_markdown', 'organism_markdown',
+           'times_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
@@ -23,6 +24,7 @@ HEADS_FILE = "results/heads/summary.json"
 ORGANISM_FILES = {"paper": "results/organism/summary.json", "baserate": "results/organism/baserate/summary.json"}
 LABELS_BENCH_FILE = "bench/labels_bench.cpu.json"
 INSTALL_FILE = "bench/install_costs.json"
+RUN_TIMES_FILE = "bench/run_times.json"           # scripts/time_run.py: fresh clone, install, cold and warm `bash run.sh run`
 
 def fmt_p(p) -> str:
     "A p-value for a table: two significant digits, scientific below 0.001."
@@ -364,6 +366,20 @@ def organism_markdown(runs:dict) -> str:
                          for rule, s in runs.items())
 
 # %% ../nbs/13_results.ipynb 13
+def times_markdown(t:dict) -> str:
+    "The README's newcomer timing line from `bench/run_times.json` (`scripts/time_run.py`): install, cold and warm `bash run.sh run`, each run's slowest phases."
+    ph = lambda r: ", ".join(f"{k} {v:.0f} s" for k, v in sorted(((k, v) for k, v in r["phases_s"].items() if k != "total"), key=lambda kv: -kv[1])[:4])
+    load = lambda x: f"{x[0]:.1f}"
+    return (f"Measured from a fresh clone (`{t['command']}`, commit `{t['commit'][:7]}`, {t['cpus']} CPU cores, load average "
+            f"{load(t['load_before'])} before and {load(t['load_after'])} after; torch `{t['torch']}` from a local wheel):\n\n"
+            "| step | wall time | slowest phases |\n|---|---|---|\n"
+            f"| install (`bash run.sh demo --help`: venv, steerattn, the default model's package) | {t['install_s']:.0f} s | – |\n"
+            f"| first `bash run.sh run`, empty cache (cold: converts the GGUF; labels and latent statistics ship with the package) | {t['cold']['wall_s']:.0f} s | {ph(t['cold'])} |\n"
+            f"| a second run into a new folder (warm cache) | {t['warm']['wall_s']:.0f} s | {ph(t['warm'])} |\n\n"
+            f"Cold start in total: {(t['install_s'] + t['cold']['wall_s']) / 60:.1f} min; both runs end with the verdict "
+            f"(*{t['cold']['verdict']}*).")
+
+# %% ../nbs/13_results.ipynb 15
 def _sae_quality_file():
     from steerattn.core import asset_path
     return asset_path("sae-smollm2-L15")/"quality.json"
@@ -383,6 +399,7 @@ def readme_blocks(root=None) -> dict:
         out["bench"] = (out.get("bench", "") + "\n\n" + perf_markdown(read_json(root/ATLAS_BENCH_FILE),
                         read_json(root/BENCH_FILE) if (root/BENCH_FILE).exists() else None)).strip()
     if (root/INSTALL_FILE).exists(): out["install"] = install_markdown(read_json(root/INSTALL_FILE))
+    if (root/RUN_TIMES_FILE).exists(): out["times"] = times_markdown(read_json(root/RUN_TIMES_FILE))
     if (root/HEADS_FILE).exists(): out["heads"] = heads_markdown(read_json(root/HEADS_FILE))
     runs = {rule: read_json(root/f) for rule, f in ORGANISM_FILES.items() if (root/f).exists()}
     if runs: out["organism"] = organism_markdown(runs)

@@ -250,12 +250,23 @@ def _run_batch(model, tok, am, ent, conds, measures, pos_type, max_rows, start_a
 
 # %% ../nbs/06_steering.ipynb 23
 def _check_run(model, tokens, entity_positions, conditions, original):
+    if tokens.ndim != 2: raise ValueError(f"tokens must be [N, S] token ids; got shape {tuple(tokens.shape)}")
     conditions = [c.check(model) for c in conditions]
     names = [c.name for c in conditions]
     if len(set(names)) != len(names): raise ValueError(f"condition names must be unique; got {names}")
     if len(entity_positions) != tokens.shape[0]: raise ValueError(f"{len(entity_positions)} entity position lists for {tokens.shape[0]} prompts")
     if not (conditions or original): raise ValueError("nothing to compute: no conditions and original=False")
     return conditions, names
+
+def _check_inputs(model, tokens, attention_mask, max_rows):
+    "What a forward pass would otherwise reject with a raw torch error, said in words."
+    if tuple(attention_mask.shape) != tuple(tokens.shape):
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but tokens {tuple(tokens.shape)}: one mask entry per token")
+    V = model.cfg.d_vocab
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        raise ValueError(f"token ids must lie in [0, {V}) (the model's vocabulary); got {int(tokens.min())} … {int(tokens.max())}")
+    if max_rows is not None and (isinstance(max_rows, bool) or max_rows < 1):
+        raise ValueError(f"max_rows must be ≥ 1 (rows per steered pass) or None for batch_size; got {max_rows}")
 
 # %% ../nbs/06_steering.ipynb 24
 def run_conditions(model,                       # TransformerLens model (Bridge or HookedTransformer)
@@ -274,6 +285,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     "`{condition name: {measure: [N, n_layers, n_heads]}}`, with the baseline under `'original'`."
     measures, (conditions, names) = check_measures(measures), _check_run(model, tokens, entity_positions, conditions, original)
     if attention_mask is None: attention_mask = infer_attention_mask(tokens, model.tokenizer.pad_token_id)
+    _check_inputs(model, tokens, attention_mask, max_rows)
     check_context(model, attention_mask.sum(1))
     if batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per pass), got {batch_size}")
     dev, (N, L, H) = next(model.parameters()).device, (tokens.shape[0], model.cfg.n_layers, model.cfg.n_heads)
@@ -300,7 +312,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     bar.close()
     return out
 
-# %% ../nbs/06_steering.ipynb 41
+# %% ../nbs/06_steering.ipynb 42
 def _batch_parts(batch):
     "(tokens, attention_mask, entity_positions) of a `PromptBatch`-like object or a 3-tuple."
     if isinstance(batch, (tuple, list)) and len(batch) == 3: return batch
@@ -318,7 +330,7 @@ def _score_heads(model, heads, layer) -> list:
     return hs
 
 
-# %% ../nbs/06_steering.ipynb 42
+# %% ../nbs/06_steering.ipynb 43
 def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps):
     "∂(mean over `heads` of the measure)/∂(a shift of the residual shared by the steered positions) per prompt, `[b, d_model]`."
     first = int((am.bool().float().argmax(1)).min())               # drop all-padding columns
@@ -358,7 +370,7 @@ def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps)
     return g.detach().float().cpu()
 
 
-# %% ../nbs/06_steering.ipynb 43
+# %% ../nbs/06_steering.ipynb 44
 def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", pos_type="entity_last", batch_size=16,
                      progress=True, norm=False, eps=0.0, bucket=True) -> torch.Tensor:
     """`[N, d_model]`: per prompt, the gradient of the score (the mean over `heads` of `measure` to the entity, as `run_conditions`
@@ -385,7 +397,7 @@ def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", po
     return out
 
 
-# %% ../nbs/06_steering.ipynb 44
+# %% ../nbs/06_steering.ipynb 45
 def _directions(directions, layer, d_model, coeff):
     "(`[n, d_model]` directions, `[n]` coefficients or 'norm') from a tensor or `SteeringVector`s ('mean': their mean_act)."
     coeff = coeff if isinstance(coeff, torch.Tensor) and coeff.ndim == 1 else check_coeff(coeff)
@@ -421,7 +433,7 @@ def first_order_effects(model, batch, directions, layer, heads=None, coeff=1.0, 
     return e if isinstance(c, str) else e * c[:, None]
 
 
-# %% ../nbs/06_steering.ipynb 48
+# %% ../nbs/06_steering.ipynb 49
 @dataclass
 class SteeringResult:
     "Scores per condition (`'original'` included) and measure, `[N, n_layers, n_heads]`, with what produced them."
@@ -431,7 +443,7 @@ class SteeringResult:
     model_name: str = ""
     settings: dict = field(default_factory=dict)
 
-# %% ../nbs/06_steering.ipynb 49
+# %% ../nbs/06_steering.ipynb 50
 @patch(as_prop=True)
 def measures(self:SteeringResult) -> list: return list(next(iter(self.scores.values())))
 
@@ -449,7 +461,7 @@ def by_entity_type(self:SteeringResult, condition, measure="attn_weights") -> di
     et = np.asarray(self.entity_types)
     return {t: d[et == t] for t in dict.fromkeys(self.entity_types)}
 
-# %% ../nbs/06_steering.ipynb 50
+# %% ../nbs/06_steering.ipynb 51
 @patch
 def save(self:SteeringResult, path):
     "Write `path.npz` (arrays) and `path.json` (metadata), each atomically; the JSON, written last, marks it complete."
@@ -460,7 +472,7 @@ def save(self:SteeringResult, path):
                                                settings=self.settings, keys=list(arrays), shapes={k: a.shape for k, a in arrays.items()}))
     return path
 
-# %% ../nbs/06_steering.ipynb 51
+# %% ../nbs/06_steering.ipynb 52
 @patch(cls_method=True)
 def load(cls:SteeringResult, path):
     "Read a result written by `save`; a truncated or inconsistent file raises a `ValueError` that names it."
@@ -476,7 +488,7 @@ def load(cls:SteeringResult, path):
     for k, a in arrays.items(): c, m = k.rsplit("/", 1); scores.setdefault(c, {})[m] = a
     return cls(scores, meta["conditions"], meta["entity_types"], meta["model_name"], meta["settings"])
 
-# %% ../nbs/06_steering.ipynb 52
+# %% ../nbs/06_steering.ipynb 53
 def steering_result(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                     pos_type="entity_last", batch_size=16, entity_types=None, **kw) -> SteeringResult:
     "`run_conditions` wrapped in a `SteeringResult` (settings and timing recorded)."
@@ -490,7 +502,7 @@ def steering_result(model, tokens, attention_mask, entity_positions, conditions,
     return SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()},
                           [c.meta() for c in conditions], None if entity_types is None else list(entity_types), name, settings)
 
-# %% ../nbs/06_steering.ipynb 55
+# %% ../nbs/06_steering.ipynb 56
 @torch.no_grad()
 def naive_original_vs_steered(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                               pos_type="entity_last", batch_size=16) -> dict:
