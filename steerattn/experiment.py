@@ -968,17 +968,19 @@ def run(out:str="results/steering",                     # results directory (reu
 
 # %% ../nbs/10_experiment.ipynb 63
 def main():
-    "`steerattn run|demo|atlas [options]`."
-    cmds = ("run", "demo", "atlas")
+    "`steerattn run|demo|atlas|heads [options]`."
+    cmds = ("run", "demo", "atlas", "heads")
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print("usage: steerattn run [options]    (steerattn run --help)\n       steerattn demo [options]   (steerattn demo --help)\n"
-              "       steerattn atlas [options]  (steerattn atlas --help; under torchrun it shards the latents)")
+              "       steerattn atlas [options]  (steerattn atlas --help; under torchrun it shards the latents)\n"
+              "       steerattn heads [options]  (steerattn heads --help; question 2: factual-recall heads, as steerattn-heads)")
         sys.exit(2)
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"steerattn {cmd}"
     try:
         if cmd == "demo": demo()
         elif cmd == "atlas": importlib.import_module("steerattn.atlas").atlas()   # imported on demand: torch.distributed is not needed by `run`
+        elif cmd == "heads": return importlib.import_module("steerattn.heads").main()   # its own error handling (exit 2)
         else: run()
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
         print(f"steerattn {cmd}: error: {e}", file=sys.stderr)

@@ -11,10 +11,10 @@ from .core import other_label, read_json
 
 # %% auto 0
 __all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'LABELS_BENCH_FILE', 'INSTALL_FILE',
-           'RUN_TIMES_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown',
-           'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown',
-           'perf_markdown', 'notebook_summary', 'layout_markdown', 'heads_markdown', 'organism_markdown',
-           'times_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
+           'RUN_TIMES_FILE', 'STEERING_BAR_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root',
+           'bench_markdown', 'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown',
+           'results_markdown', 'perf_markdown', 'notebook_summary', 'layout_markdown', 'heads_markdown',
+           'organism_markdown', 'times_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
@@ -25,6 +25,7 @@ ORGANISM_FILES = {"paper": "results/organism/summary.json", "baserate": "results
 LABELS_BENCH_FILE = "bench/labels_bench.cpu.json"
 INSTALL_FILE = "bench/install_costs.json"
 RUN_TIMES_FILE = "bench/run_times.json"           # scripts/time_run.py: fresh clone, install, cold and warm `bash run.sh run`
+STEERING_BAR_FILE = "bench/steering_bar.cpu.json"  # steering_bench.py at the default workload (engine, floor, HF eager): the engine against the machine's bar
 
 def fmt_p(p) -> str:
     "A p-value for a table: two significant digits, scientific below 0.001."
@@ -319,9 +320,15 @@ def perf_markdown(ab:dict, bench:dict|None=None) -> str:
         lines += ["", "Relative error of the first-order estimate against exact steering of the same latents, by coefficient: "
                   + "; ".join(f"{c['coeff']:g}: {c['rel_error']:.3f}" for c in fid["vs_coefficient"]) + f". Use: {fid['use']}."]
     if bench and (bench.get("flops") or {}).get("engine_fraction_of_bar") is not None:
-        lines += ["", f"Steering benchmark: the engine computes at {bench['flops']['engine_gflop_per_s']:.1f} GFLOP/s, "
-                  f"{bench['flops']['engine_fraction_of_bar']:.0%} of the machine's bar ({bench['machine_bar']['layer_gflops']:.1f} GFLOP/s, "
-                  f"{bench['machine_bar']['dtype']}, measured in the same run)."]
+        fl, mb, w2 = bench["flops"], bench["machine_bar"], bench["workload"]
+        others = {k: v["median"] for k, v in bench.get("methods", {}).items() if k != "engine"}
+        eng = bench["methods"]["engine"]["median"] if "engine" in bench.get("methods", {}) else None
+        lines += ["", f"Steering benchmark (`{w2.get('command', 'python bench/steering_bench.py')}`: {w2['prompts']} prompts × "
+                  f"{w2['conditions_per_label']} conditions per label, {w2['dtype']}): the engine computes at {fl['engine_gflop_per_s']:.1f} GFLOP/s, "
+                  f"{fl['engine_fraction_of_bar']:.0%} of the machine's bar ({mb['layer_gflops']:.1f} GFLOP/s: one layer's projections at "
+                  f"{mb['rows']} token rows, {mb['dtype']}, measured before and after in the same run)"
+                  + (f"; the minimum-work floor reaches {fl['floor_fraction_of_bar']:.0%}" if fl.get("floor_fraction_of_bar") is not None else "")
+                  + ("; " + ", ".join(f"{k} {v / eng:.2f}× the engine's time" for k, v in others.items()) if eng and others else "") + "."]
     t = ab.get("targets", {})
     if t: lines += ["", "Targets (issue 29): " + "; ".join(f"{k}: {v['value']} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."]
     return "\n".join(lines)
@@ -397,7 +404,7 @@ def readme_blocks(root=None) -> dict:
         out["bench"] = (out.get("bench", "") + "\n\n" + labels_bench_markdown(read_json(root/LABELS_BENCH_FILE))).strip()
     if (root/ATLAS_BENCH_FILE).exists():
         out["bench"] = (out.get("bench", "") + "\n\n" + perf_markdown(read_json(root/ATLAS_BENCH_FILE),
-                        read_json(root/BENCH_FILE) if (root/BENCH_FILE).exists() else None)).strip()
+                        read_json(root/f) if (f := next((f for f in (STEERING_BAR_FILE, BENCH_FILE) if (root/f).exists()), None)) else None)).strip()
     if (root/INSTALL_FILE).exists(): out["install"] = install_markdown(read_json(root/INSTALL_FILE))
     if (root/RUN_TIMES_FILE).exists(): out["times"] = times_markdown(read_json(root/RUN_TIMES_FILE))
     if (root/HEADS_FILE).exists(): out["heads"] = heads_markdown(read_json(root/HEADS_FILE))
