@@ -89,6 +89,7 @@ class ExperimentConfig:
     refusal: bool = True                         # phase 5: refusal rates of steered chat answers (skipped without a chat template)
     refusal_entities: int = 8                    # entities per type and label asked in phase 5
     refusal_random: int | None = None            # random latents per label in phase 5 (the first of the experiment's); None: min(3, n_random)
+    dtype: str = "float32"                       # what the model computes in: 'float32' (exact) or 'bfloat16' (faster with bf16 units and on GPUs)
 
     def __post_init__(self):
         # every option is checked here, before a model loads; what needs the model (head ranges, n_heads) in `check_for_model`
@@ -126,6 +127,7 @@ class ExperimentConfig:
         if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
             raise ValueError(f"refusal_entities must be ≥ 1 and 0 ≤ refusal_random ≤ n_random ({self.n_random}); "
                              f"got {self.refusal_entities}, {self.refusal_random}")
+        if self.dtype not in ("float32", "bfloat16"): raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
         LB.check_rule(self.rule)
         if self.coeff is None: self.coeff = coeff_for_model(self.model)
@@ -134,7 +136,10 @@ class ExperimentConfig:
             raise ValueError(f"coeff must be > 0 (it scales the latent added to the residual stream), 'norm' or 'mean'; got {self.coeff}")
         if self.known_min is not None and self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
 
-    def to_dict(self): return json.loads(json.dumps(asdict(self)))
+    def to_dict(self):
+        d = json.loads(json.dumps(asdict(self)))
+        if d["dtype"] == "float32": del d["dtype"]   # float32 configs keep the keys (and results folders) they had before the option
+        return d
     @property
     def key(self) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
@@ -850,7 +855,7 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     phase("load: model and SAE")
-    model = model if model is not None else load_model(cfg.model)
+    model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
     if latents is None or sae is not None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae, model=cfg.model))
     check_for_model(cfg, model, min(v.layer for k in LABELS for v in as_vectors(latents[k])) if latents else LT.sae_layer(sae))
     rd.claim()                                          # every check passed: the folder is this config's from here on
@@ -951,14 +956,15 @@ def run(out:str="results/steering",                     # results directory (reu
         refusal_random:int=None,                         # random latents per label in phase 5 (default: min(3, n_random))
         force:bool=False,                                # overwrite a results directory holding another config
         atlas:str="auto",                                # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
-        no_progress:bool=False):                         # no progress bars or phase headers (as `steerattn atlas --no_progress`)
+        no_progress:bool=False,                          # no progress bars or phase headers (as `steerattn atlas --no_progress`)
+        dtype:str="float32"):                            # the model's compute dtype: float32 (exact) or bfloat16 (faster on CPUs with bf16 units, GPUs)
     "Run the steering-vs-attention experiment and write a results directory with an HTML report; prints the verdict and the gates."
     # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
     cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
                            label_mode=label_mode, rule=rule, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
                            top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
                            head_split=head_split, batch_size=batch_size, seed=seed, gates=not no_gates, n_rank=n_rank,
-                           refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random)
+                           refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random, dtype=dtype)
     s = run_experiment(cfg, out, force=force, atlas=atlas, progress=not no_progress)
     print(significance_document(s, cfg))
     if "refusal" in s: print("\n" + s["refusal"]["markdown"])

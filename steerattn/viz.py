@@ -669,7 +669,9 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None, secti
     sections += [(t, p) for (t, _), p in zip(figs[len(lead):], parts)]
     sections += list(sections_extra)                 # (title, html) from callers, e.g. the atlas section
     toc = "".join(f"<li><a href='#{slug(t)}'>{esc(t)}</a></li>" for t, _ in sections)
-    body = "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in sections)
+    render = lambda secs: "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in secs)
+    n_first = int(bool(sections) and sections[0][0] == "Validity gates")   # the gates table right under the verdict: the first screen is the answer
+    first, body = render(sections[:n_first]), render(sections[n_first:])
     v = summary.get("verdict")
     colour = {"replicates": "#e6f4e6", "contradicts": "#fbe9e7"}.get((v or {}).get("verdict"), "#fff8e1")
     head = (f"<div class='verdict' style='background:{colour}'><b>Verdict: {esc(v['verdict'])}</b> — {esc(v['reason'])}</div>" if v else "")
@@ -683,6 +685,6 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None, secti
             f"<h1>Steering vs attention: {esc(cfg.model)}</h1>{head}"
             f"<p>SAE layer {summary['sae_layer']}; heads {esc(hs)}; coefficient {esc(str(cfg.coeff))}; {cfg.n_random} random latents. "
             f"Labels: {_md_inline(rule_text(cfg.to_dict()))}. Δ = steered − original; comparisons are top − random.</p>"
-            f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
+            f"{first}<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
     with atomic_write(path, "w") as f: f.write(html)
     return path
