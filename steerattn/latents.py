@@ -310,7 +310,8 @@ def latent_stats(model, sae, data:dict, generic_texts=None, batch_size:int=16, p
     if generic_texts is not None:
         g = sae_encode(sae, token_resid(model, generic_texts, layer, batch_size, progress=progress))
         gen = (g > FIRE_EPS).float().mean(0)
-    meta = dict(sae=getattr(sae, "steerattn_info", {}), model=getattr(model, "steerattn_info", {}).get("name", model.cfg.model_name),
+    meta = dict(sae={k: v for k, v in getattr(sae, "steerattn_info", {}).items() if k != "path"},   # no machine paths in saved stats
+                model=getattr(model, "steerattn_info", {}).get("name", model.cfg.model_name),
                 n_generic_texts=len(generic_texts or []), fire_eps=FIRE_EPS, seconds=round(time.perf_counter() - t0, 2))
     return LatentStats(layer, freq, n, act_sum, fire_count,
                        {l: resid_sum[l] / sum(n[l].values()) for l in LABELS}, gen, meta)
