@@ -7,7 +7,8 @@
    50 steps in the steerattn cache (a re-run resumes; the corpus hash must match); shipped in bfloat16 with its
    byte-level BPE tokenizer and organism.json (split, training cost, accuracy history) to steerattn/assets/organism.
 2. labels: the project's own labeller (`label_entities_fast`, greedy + sampled, the test template) on the organism's
-   entities, plus the base-rate control; shipped as steerattn/assets/labels-organism-*.json.gz.
+   entities, plus the base-rate control; shipped as steerattn/assets/labels-organism-<weights key>-*.json.gz, with
+   steerattn/assets/organism/knowledge.json (what the organism knows: `organism_knowledge`).
 3. sae: a TopK SAE at the middle layer (`train_organism_sae`), shipped as steerattn/assets/sae-organism-L{layer}.
 One thread by default: on a shared 2-core machine two torch threads ran ~5x slower than one (measured 06:25).
 """
@@ -16,9 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from fastcore.script import call_parse
 
-from steerattn.core import asset_path, cache_dir, write_json_gz
+from steerattn.core import asset_path, cache_dir, write_json, write_json_gz
 from steerattn.organism import (ORGANISM_VERSION, organism_split, organism_corpus, name_counts, train_organism, save_organism, label_organism, label_confusion,
-                                train_organism_sae, organism_info)
+                                organism_knowledge, train_organism_sae, organism_info)
 
 
 @call_parse
@@ -52,6 +53,9 @@ def main(n_views:int=100,      # corpus views (one pass over all of them)
         print(f"labels in {time.perf_counter() - t0:.0f} s:", json.dumps(counts))
         for m in LABEL_MODES: print(m, "paper rule, designed known/unknown ->", json.dumps(label_confusion(model, split, m, "paper")))
         for r in label_report(model): print(r)
+        k = organism_knowledge(model, split)
+        write_json(asset_path("organism")/"knowledge.json", k)     # what the README and 17_organism report
+        print("designed known -> known:", k["designed_known"], "designed unknown -> known:", k["designed_unknown"])
     if stage in ("all", "sae"):
         info = train_organism_sae(model, split, layer=layer)
         print(json.dumps(info, indent=1))

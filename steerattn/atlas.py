@@ -12,12 +12,11 @@ import numpy as np
 import torch
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
 from .core import LABELS, ENTITY_TYPES, as_heads, atomic_write, cache_dir, content_hash, move_aside, read_json, write_json
 from .models import load_model, model_fingerprint, model_source
-from .batches import load_data, make_batch, PromptBatch
+from .batches import SPLITS, load_data, make_batch, PromptBatch
 from .hooks import POS_TYPES, SteeringVector, check_coeff, get_batch_pos
 from .attention import check_measures
 from .steering import Condition, first_order_grad, run_conditions
@@ -29,7 +28,7 @@ __all__ = ['ATLAS_VERSION', 'parse_latents', 'atlas_prompts', 'latent_vectors', 
            'read_shard', 'write_shard', 'compute_atlas', 'merge_atlas', 'load_atlas', 'first_order_atlas',
            'atlas_heads', 'latent_values', 'default_heads', 'rank_p', 'atlas_findings', 'atlas_sentences',
            'latent_examples', 'atlas_summary', 'plot_atlas_distribution', 'plot_atlas_heads', 'atlas_report_html',
-           'build_atlas', 'atlas']
+           'build_atlas']
 
 # %% ../nbs/15_atlas.ipynb 5
 def parse_latents(spec, d_sae:int) -> list[int]:
@@ -544,6 +543,18 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
     if dtype not in ("float32", "float16"): raise ValueError(f"--dtype must be float32 or float16, got {dtype!r}")
     if compute_dtype not in ("float32", "bfloat16", "float16"): raise ValueError(f"--compute_dtype must be float32, bfloat16 or float16, got {compute_dtype!r}")
     if n_heads < 1: raise ValueError(f"--n_heads must be ≥ 1, got {n_heads}")
+    # every option that needs no model is checked before one loads (syntax of latents and heads, sizes, split, labels)
+    for p in ([] if str(latents).strip().lower() in ("", "all") else str(latents).split(",")):   # syntax only: the width needs the SAE
+        if p.strip() and not re.fullmatch(r"\s*(\d*:\d*|\d+)\s*", p): raise ValueError(f"--latents: cannot read {p.strip()!r}; give 'all', a range 'a:b', indices '1,5,9' or a mix")
+    for k, v in dict(n_prompts=n_prompts, block_size=block_size, batch_size=batch_size).items():
+        if v < (2 if k == "n_prompts" else 1): raise ValueError(f"--{k} must be ≥ {2 if k == 'n_prompts' else 1}, got {v}")
+    if max_rows is not None and max_rows < 1: raise ValueError(f"--max_rows must be ≥ 1 (or left out: batch_size), got {max_rows}")
+    if examples < 0: raise ValueError(f"--examples must be ≥ 0, got {examples}")
+    if split != "all" and split not in SPLITS: raise ValueError(f"--split: unknown {split!r}; valid: {', '.join(SPLITS)}, all")
+    if label_mode not in ("greedy", "sampled"): raise ValueError(f"--label_mode must be 'greedy' or 'sampled', got {label_mode!r}")
+    if known_min is not None and known_min < 1: raise ValueError(f"--known_min must be ≥ 1, got {known_min}")
+    try: as_heads(_csv(heads))
+    except ValueError: raise ValueError(f"--heads: cannot read {heads!r}; give layer:head pairs, e.g. '23:4,23:5'") from None
     c, t_all = _coeff(coeff, model), time.perf_counter()
     if known_min is None: known_min = 1 if model.lower() in ("default", "smollm2-135m", "smollm2-135m-instruct") else 2   # as `run`
     model_source(model)                                 # an unknown model fails before anything loads
@@ -577,34 +588,3 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         write_json(Path(r)/"atlas.json", info)
         print(atlas_summary(info))
     return r
-
-# %% ../nbs/15_atlas.ipynb 53
-@call_parse
-def atlas(out:str="results/atlas",                      # atlas directory (atlas.npz + atlas.json)
-          model:str="default",                          # model: 'default', a HF id, a directory or a .gguf
-          sae:str="default",                            # 'default', an SAE directory, or 'release/sae_id'
-          latents:str="all",                            # 'all', a range 'a:b', indices '1,5,9' or a mix
-          n_prompts:int=8,                              # known prompts and as many unknown prompts (round robin over types)
-          entity_types:str="player,movie,city,song",    # comma-separated entity types of the prompts
-          split:str="test",                             # entity split of the prompts
-          label_mode:str="greedy",                      # known/unknown labels: 'greedy' or 'sampled'
-          known_min:int=None,                           # correct attributes for 'known' (default as `steerattn run`)
-          coeff:str="auto",                             # steering coefficient: a number, 'norm', 'mean' or 'auto' (per model family)
-          measures:str="attn_weights",                  # comma-separated attention measures
-          pos_type:str="entity_last",                   # where to steer / which keys to sum
-          heads:str="",                                 # heads pooled in the findings, e.g. '23:4,23:5'; empty: the n_heads attending most
-          n_heads:int=4,                                # heads pooled when --heads is empty
-          batch_size:int=64,                            # prompts per forward pass
-          max_rows:int=None,                            # rows (latents x prompts) per steered pass; default batch_size
-          block_size:int=64,                            # latents per shard (the unit of resumption and of work per rank)
-          shards:str="",                                # shard folder (default: the user cache, keyed by the atlas's inputs)
-          dtype:str="float32",                          # dtype of the merged arrays: float32 or float16 (the findings use float32)
-          examples:int=3,                               # top-activating WikiData sentences per reported latent (0: none)
-          seed:int=42,                                  # seed for splits and the top/random latents
-          force:bool=False,                             # recompute shards that exist
-          no_progress:bool=False,                       # no progress bars
-          compute_dtype:str="float32",                  # dtype the model runs in: float32, or bfloat16 (faster on CPUs with bf16 units and GPUs)
-          no_bucket:bool=False):                        # one engine call for all prompts (padding in the steered suffix) instead of per suffix length
-    "Every SAE latent's effect on each head's attention to the entity; under torchrun the latents are split across ranks."
-    return build_atlas(out, model, sae, latents, n_prompts, entity_types, split, label_mode, known_min, coeff, measures, pos_type, heads,
-                       n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress, compute_dtype, not no_bucket)

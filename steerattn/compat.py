@@ -106,7 +106,7 @@ def load_latents(model_alias="default", top_latents=0, random_n_latents=10, filt
     "The seed's name for `select_latents`: `known_latent, unknown_latent, random_latents_known, random_latents_unknown`."
     return select_latents(model_alias, top_latents, n_random=random_n_latents, filter_generic=filter_with_pile, **kwargs)
 
-# %% ../nbs/12_compat.ipynb 24
+# %% ../nbs/12_compat.ipynb 26
 def seed_heads(heads, n_heads) -> list[Head]:
     "Heads in the seed's spellings: flat indices `layer * n_heads + head` (int, list of ints, 1-D tensor) or pairs / 'L15H5' / `Head`s."
     if isinstance(heads, (torch.Tensor, np.ndarray)): heads = heads.tolist()
@@ -115,7 +115,7 @@ def seed_heads(heads, n_heads) -> list[Head]:
         return [Head(int(h) // n_heads, int(h) % n_heads) for h in heads]
     return as_heads(heads)
 
-# %% ../nbs/12_compat.ipynb 25
+# %% ../nbs/12_compat.ipynb 27
 def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, title="", max_width=700, html=True,
                                  tokens=None, attention_mask=None, prompt=None, batch_idx=0):
     "Patterns `[batch, n_heads, dest_pos, src_pos]` of `heads` for every batch row of `local_cache` (or of `prompt`/`tokens`); `html=True` also draws row `batch_idx`."
@@ -135,7 +135,7 @@ def visualize_attention_patterns(model, type_pattern, heads, local_cache=None, t
                                   batch_idx=batch_idx, max_width=max_width))
     return pats
 
-# %% ../nbs/12_compat.ipynb 28
+# %% ../nbs/12_compat.ipynb 30
 PAPER_HEADS = {"gemma-2-2b": [[15, 5], [18, 5], [20, 3], [25, 4]],
                "gemma-2-9b": [[25, 2], [26, 2], [29, 14], [33, 7], [37, 12], [39, 7]],
                "Llama-3.1-8B": [[25, 2], [26, 2], [29, 14], [33, 7], [37, 12], [39, 7]]}     # as the seed: the 9B list
@@ -147,7 +147,7 @@ def _paper_alias(model_alias) -> str:
         if name == k.lower() or name.startswith(k.lower() + "-"): return k     # 'gemma-2-2b-it' -> 'gemma-2-2b'
     raise KeyError(f"no paper heads for {model_alias!r}; the seed gives them for {list(PAPER_HEADS)}")
 
-# %% ../nbs/12_compat.ipynb 29
+# %% ../nbs/12_compat.ipynb 31
 def paper_heads_dict(model_alias, model=None, check=False) -> dict:
     "The seed's `heads_dict`: `{'known': [[layer, head], ...], 'unknown': [...]}` for `model_alias`; `model=`/`check=True` range-check them."
     k = _paper_alias(model_alias)
@@ -156,7 +156,7 @@ def paper_heads_dict(model_alias, model=None, check=False) -> dict:
     elif check: check_heads(heads, *PAPER_MODEL_SHAPES[k])
     return {"known": heads, "unknown": [list(h) for h in heads]}
 
-# %% ../nbs/12_compat.ipynb 32
+# %% ../nbs/12_compat.ipynb 34
 def setup_logging(level="INFO", log_file=None, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s") -> logging.Logger:
     "Log to stderr (and `log_file`) at `level`; safe to call again (it replaces its own handlers). Returns the `steerattn` logger."
     root = logging.getLogger()
@@ -168,7 +168,7 @@ def setup_logging(level="INFO", log_file=None, fmt="%(asctime)s %(levelname)s %(
     log = logging.getLogger("steerattn"); log.setLevel(lvl)
     return log
 
-# %% ../nbs/12_compat.ipynb 33
+# %% ../nbs/12_compat.ipynb 35
 def set_seed(seed=42, deterministic=False) -> int:
     "Seed Python's `random`, NumPy's global generator and torch (CPU and every GPU); `deterministic` also asks torch for deterministic kernels."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -176,14 +176,14 @@ def set_seed(seed=42, deterministic=False) -> int:
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 
-# %% ../nbs/12_compat.ipynb 36
+# %% ../nbs/12_compat.ipynb 38
 def with_token_ids(model, pattern) -> AttentionPattern:
     "`pattern` with `tokens` turned into a `TokenList` carrying the ids the model saw (in place; returned for chaining)."
     if getattr(pattern.tokens, "ids", None) is None:
         pattern.tokens = TokenList(pattern.tokens, ids=_ids_of(model, pattern), prompt=pattern.prompt)
     return pattern
 
-# %% ../nbs/12_compat.ipynb 37
+# %% ../nbs/12_compat.ipynb 39
 def create_sample_dataset(n_pairs=None, relations=None, seed=0) -> FactDataset:
     "The seed's name for `load_facts`: the packaged true facts with their false twins."
     return load_facts(n_pairs, relations, seed)

@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import stats as sps
-from fastcore.script import call_parse
 from tqdm.auto import tqdm
 
 from .core import (ENTITY_TYPES, LABELS, as_heads, asset_path, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
                             write_json)
 from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source, tokenize, token_positions
 from . import labels as LB
-from .labels import read_labels
+from .labels import label_model, read_labels
 from .batches import SPLITS, get_valid_entities, load_data
 from .hooks import POS_TYPES, SteeringVector, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
 from .attention import attention_scores, check_measures
@@ -33,12 +32,12 @@ from .results import rule_text
 # %% auto 0
 __all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
            'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash',
-           'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays',
-           'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name',
-           'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate',
-           'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase',
-           'run_experiment', 'run', 'main', 'entity_head_scores', 'demo', 'demo_main']
+           'check_sae_spec', 'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs',
+           'labels_hash', 'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase',
+           'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model',
+           'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs',
+           'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps',
+           'matching_atlas', 'gates_phase', 'run_experiment', 'entity_head_scores']
 
 # %% ../nbs/10_experiment.ipynb 5
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
@@ -159,6 +158,9 @@ class ResultsDir:
     when it has finished (`finish`): until then the old results stay whole and the new run is resumable."""
     def __init__(self, path, config: ExperimentConfig, force=False, claim=True):
         self.target, self.config, self.force = Path(path), config, force
+        if self.target.exists() and not self.target.is_dir(): raise NotADirectoryError(f"--out {path} is a file; give a folder (it is created if missing)")
+        parent = next(p for p in [self.target, *self.target.parents] if p.exists())   # the nearest folder that exists gets the writes
+        if not os.access(parent, os.W_OK | os.X_OK): raise PermissionError(f"--out {path}: {parent} is not writable; give a folder you can write to")
         self._recover()
         had_config = (self.target/"config.json").exists()
         self.old_key = self._old_key()
@@ -303,7 +305,33 @@ def resolve_sae(spec: str, device=None, model="default"):
         return LT.load_sae(release, sae_id, device=device)
     raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {spec!r}")
 
-# %% ../nbs/10_experiment.ipynb 21
+def check_sae_spec(spec: str) -> str:
+    """`--sae` checked without loading a model: a directory must hold a readable cfg.json and safetensors weights (each file
+    named when it is missing or broken), a 'release/sae_id' must be one sae_lens lists. Returns `spec`."""
+    if spec == "default": return spec
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        try: json.loads((p/"cfg.json").read_text())
+        except FileNotFoundError: raise FileNotFoundError(f"--sae {spec}: no cfg.json in that folder (an SAE saved by sae_lens has cfg.json and sae_weights.safetensors)") from None
+        except ValueError as e: raise ValueError(f"--sae {spec}: {p/'cfg.json'} is not valid JSON ({e})") from None
+        weights = sorted(p.glob("*.safetensors"))
+        if not weights: raise FileNotFoundError(f"--sae {spec}: no .safetensors weights in that folder (expected sae_weights.safetensors)")
+        from safetensors import safe_open
+        for w in weights:
+            try:
+                with safe_open(w, "pt") as f: f.keys()
+            except Exception as e: raise ValueError(f"--sae {spec}: {w} is not a readable safetensors file ({type(e).__name__}: {e}); re-save or re-download it") from None
+        return spec
+    if "/" in spec and not spec.startswith(("/", ".", "~")):
+        release, sae_id = spec.split("/", 1)
+        from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+        directory = get_pretrained_saes_directory()
+        if release not in directory: raise ValueError(LT._suggest(release, sorted(directory), "release") + " (--sae 'release/sae_id', or an SAE folder)")
+        if sae_id not in directory[release].saes_map: raise ValueError(LT._suggest(sae_id, sorted(directory[release].saes_map), f"SAE id in release {release!r}; an"))
+        return spec
+    raise ValueError(f"--sae must be 'default', a folder saved by sae_lens, or 'release/sae_id'; got {spec!r} (no such folder)")
+
+# %% ../nbs/10_experiment.ipynb 22
 def _conditions(latents, label, cfg):
     "Conditions for prompts of `label`: steer with the *other* label's top latents, and its random latents."
     tops, randoms = latents[other_label(label)], latents[f"random_{other_label(label)}"]
@@ -311,7 +339,13 @@ def _conditions(latents, label, cfg):
     conds += [Condition(f"random{j}", [r], coeff=cfg.coeff) for j, r in enumerate(randoms)]
     return conds
 
-# %% ../nbs/10_experiment.ipynb 22
+# %% ../nbs/10_experiment.ipynb 23
+def _type_counts(model, cfg, et) -> dict:
+    "Known / unknown entities of `et` in the run's split under its rule (for error messages)."
+    try: d = load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, **_rule_kw(cfg))
+    except ValueError: return {}
+    return {lab: len({e for e in d[lab].entities}) for lab in LABELS if lab in d}
+
 def experiment_data(model, cfg) -> dict:
     "Phase 1: `{label: {entity_type: PromptBatch}}` (≤ `n_per_type` each); types lacking either label are left out."
     batches = {lab: {} for lab in LABELS}
@@ -321,12 +355,15 @@ def experiment_data(model, cfg) -> dict:
         if not all(lab in d and len(d[lab]) >= 2 for lab in LABELS): continue
         for lab in LABELS: batches[lab][et] = d[lab][:cfg.n_per_type] if len(d[lab]) > cfg.n_per_type else d[lab]
     if not batches["known"]:
+        lab = read_labels(model, cfg.label_mode)["entities"]
+        have = "; ".join(f"{et}: {len(lab.get(et, {}))} labelled" + (f", {c.get('known', 0)} known / {c.get('unknown', 0)} unknown" if (c := _type_counts(model, cfg, et)) else "")
+                         for et in cfg.entity_types)
         raise ValueError(f"no entity type has ≥ 2 known and ≥ 2 unknown prompts in split {cfg.split!r} for {cfg.model!r} "
-                         f"({cfg.label_mode} labels, rule {cfg.rule!r}, known_min={cfg.known_min}); label more entities "
-                         "(steerattn.labels.label_subsets) or pick another --rule")
+                         f"({cfg.label_mode} labels, rule {cfg.rule!r}, known_min={cfg.known_min}): {have}. The model knows too few of the "
+                         "labelled entities: label more (`steerattn label --model ... --budget N`), or pick a looser --rule ('paper', 'relaxed')")
     return batches
 
-# %% ../nbs/10_experiment.ipynb 23
+# %% ../nbs/10_experiment.ipynb 24
 def _discovery_types(model, cfg):
     "Entity types whose train split has both labels (latent scores need both)."
     labels, out = read_labels(model, cfg.label_mode), []
@@ -338,7 +375,7 @@ def _discovery_types(model, cfg):
                                  f"known_min={cfg.known_min}); label more entities or pick another --rule")
     return out
 
-# %% ../nbs/10_experiment.ipynb 24
+# %% ../nbs/10_experiment.ipynb 25
 def discovery_kw(model, cfg) -> dict:
     "What latent discovery of a run with `cfg` is computed from (the keywords of `default_latent_stats` / `latent_stats_path`)."
     return dict(split="train", mode=cfg.label_mode, seed=cfg.seed, entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
@@ -364,7 +401,7 @@ def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
             if "|score|" not in str(e): raise
     raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n_random) or label more entities")
 
-# %% ../nbs/10_experiment.ipynb 25
+# %% ../nbs/10_experiment.ipynb 26
 def _steerattn_version():
     try: return importlib.metadata.version("steerattn")
     except importlib.metadata.PackageNotFoundError: return None
@@ -376,12 +413,12 @@ def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
                 model=model_fp, labels=labels, steerattn=_steerattn_version(),
                 options=content_hash(dict(measures=cfg.measures, pos_type=cfg.pos_type, coeff=cfg.coeff, batch_size=cfg.batch_size)))
 
-# %% ../nbs/10_experiment.ipynb 26
+# %% ../nbs/10_experiment.ipynb 27
 def labels_hash(model, cfg, entity_type) -> str:
     "Content hash of the labels of `entity_type` the prompts were chosen by (a relabelled entity invalidates the type's runs)."
     return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.rule, cfg.known_min)
 
-# %% ../nbs/10_experiment.ipynb 27
+# %% ../nbs/10_experiment.ipynb 28
 def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None) -> dict:
     "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; saved runs built from the same inputs are reused."
     results, fp = {}, model_fingerprint(model)
@@ -401,19 +438,19 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None)
         results[(lab, et)] = r
     return results
 
-# %% ../nbs/10_experiment.ipynb 28
+# %% ../nbs/10_experiment.ipynb 29
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 30
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/10_experiment.ipynb 30
+# %% ../nbs/10_experiment.ipynb 31
 def top_minus_random(res: dict, label) -> dict:
     """A test's result in the one convention: `mean_diff`, its CI and t are **top − random** (the tests store the difference
     aligned to the paper's direction, sign × (top − random)); p-values stay one-sided in the expected direction."""
@@ -449,7 +486,7 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 32
 def per_prompt_arrays(results, cfg, heads, types, layer) -> dict:
     """Small per-prompt arrays from which every table of the run can be recomputed: per measure and label, each condition's
     Δ (steered − original) averaged over the reported `heads` ([N] float64), the (type, entity) of each prompt, and for the
@@ -481,7 +518,7 @@ def recompute_prompt_level(arrays, label, rank_i, n_random, measure="attn_weight
     lo, hi = bootstrap_ci(s * d, seed=seed)                  # the test's bootstrap runs on the aligned difference
     return dict(mean_diff=float(d.mean()), ci_mean_diff=sorted([s * lo, s * hi]), delta_top=float(top.mean()), n=int(d.size))
 
-# %% ../nbs/10_experiment.ipynb 32
+# %% ../nbs/10_experiment.ipynb 33
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
@@ -503,7 +540,7 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/10_experiment.ipynb 33
+# %% ../nbs/10_experiment.ipynb 34
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -518,12 +555,12 @@ def check_for_model(cfg, model, layer):
         raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
-# %% ../nbs/10_experiment.ipynb 35
+# %% ../nbs/10_experiment.ipynb 36
 MIN_KNOWN = 10                       # known test entities a type needs for the labels gate
 EXPECTED_SIGN = dict(known=-1, unknown=1)   # paper: known prompts + unknown latent lose attention; unknown + known gain
 DEFAULT_SAES = {"default": "sae-smollm2-L15", "organism": "sae-organism-L{layer}"}
 
-# %% ../nbs/10_experiment.ipynb 36
+# %% ../nbs/10_experiment.ipynb 37
 def default_sae_name(model_name: str) -> str:
     "The shipped SAE asset for `model_name` (`DEFAULT_SAES`); the organism's layer is read from the asset that exists."
     key = "organism" if str(model_name).lower().startswith("organism") else "default"
@@ -535,7 +572,7 @@ def default_sae_name(model_name: str) -> str:
                                    "(train it with scripts/train_organism.py), or pass --sae PATH")
     return found[0]
 
-# %% ../nbs/10_experiment.ipynb 38
+# %% ../nbs/10_experiment.ipynb 39
 def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
     "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
     scores, n = [], 0
@@ -552,7 +589,7 @@ def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
                 rule=f"the {cfg.n_heads} heads at or above layer {layer} with the highest mean unsteered {_ref(cfg)} to the entity "
                      f"on {n} {cfg.head_split}-split prompts (both labels), fixed before the test prompts are run")
 
-# %% ../nbs/10_experiment.ipynb 39
+# %% ../nbs/10_experiment.ipynb 40
 def rank_subsets(batches, label, n) -> dict:
     "`{entity_type: PromptBatch}` prefixes holding `n` prompts of `label` in all, taken round-robin across types."
     bs = batches[label]; take = {et: 0 for et in bs}; total = 0
@@ -561,7 +598,7 @@ def rank_subsets(batches, label, n) -> dict:
             if take[et] < len(b) and total < n: take[et] += 1; total += 1
     return {et: bs[et][:k] for et, k in take.items() if k}
 
-# %% ../nbs/10_experiment.ipynb 41
+# %% ../nbs/10_experiment.ipynb 42
 def _vec_conds(prefix, vecs, coeff) -> list:
     return [Condition(f"{prefix}{i}", [v], coeff=coeff) for i, v in enumerate(vecs)]
 
@@ -586,7 +623,7 @@ def _per_prompt(runs, cond, heads, measure) -> np.ndarray:
     "[N] Δ (steered − original) of `cond`, mean over `heads`, over the types of `runs` in order."
     return np.concatenate([per_prompt_mean(r.diff(cond, measure), heads) for r in runs.values()])
 
-# %% ../nbs/10_experiment.ipynb 42
+# %% ../nbs/10_experiment.ipynb 43
 def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     "`n` latents whose firing frequency on entity tokens (both labels) is nearest latent `idx`'s: a seeded sample of the `pool·n` nearest."
     N = sum(stats.n["known"].values()) + sum(stats.n["unknown"].values())
@@ -598,7 +635,7 @@ def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     near = cand[np.argsort(dist, kind="stable")[:pool * n]]
     return sorted(int(i) for i in np.random.default_rng(seed).choice(near, n, replace=False))
 
-# %% ../nbs/10_experiment.ipynb 43
+# %% ../nbs/10_experiment.ipynb 44
 def _rank(scores, i) -> int:
     "1 + how many entries of `scores` (higher = more in the expected direction) exceed entry `i`."
     return int(1 + np.sum(np.delete(scores, i) > scores[i]))
@@ -613,13 +650,13 @@ def _mean_ci(d, seed=0) -> dict:
     return dict(n=int(d.size), mean=float(d.mean()), ci=list(bootstrap_ci(d, seed=seed)) if d.size > 1 else [float(d.mean())] * 2,
                 p=float(t.pvalue) if t is not None else (1.0 if not d.any() else 0.0))
 
-# %% ../nbs/10_experiment.ipynb 45
+# %% ../nbs/10_experiment.ipynb 46
 def dose_coeffs(cfg) -> list:
     "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
     if isinstance(cfg.coeff, str): return []
     return sorted({round(float(cfg.coeff) * m, 6) for m in cfg.dose} | {float(cfg.coeff)})
 
-# %% ../nbs/10_experiment.ipynb 46
+# %% ../nbs/10_experiment.ipynb 47
 def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
     "Rank of each top latent among all SAE latents, nulls, positive control and dose-response, per label: `(gates, per-prompt arrays)`."
     layer, ref, fp = LT.sae_layer(sae), _ref(cfg), model_fingerprint(model)
@@ -691,7 +728,7 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
         arrays |= {f"gates/{lab}/{k}": v.astype(np.float32) for k, v in pp.items()}
     return out, arrays
 
-# %% ../nbs/10_experiment.ipynb 47
+# %% ../nbs/10_experiment.ipynb 48
 def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
     "Every head at or above `layer`, per measure and label: top latent #0 − mean of the random latents (and Δ vs unsteered), t-tests, BH-FDR."
     out = {}
@@ -719,7 +756,7 @@ def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
             out[m][lab] = dict(expected_sign=s, n_prompts=N, alpha=alpha, heads=heads_all, **res)
     return out
 
-# %% ../nbs/10_experiment.ipynb 48
+# %% ../nbs/10_experiment.ipynb 49
 def labels_gate(model, cfg, n_entities) -> dict:
     "Known must mean more than a base-rate hit: the base-rate rule, and ≥ `MIN_KNOWN` known test entities in some type."
     counts = {et: n_entities["known"][et] for et in n_entities["known"]}
@@ -733,7 +770,7 @@ def labels_gate(model, cfg, n_entities) -> dict:
     else: passed, reason = True, f"{', '.join(ok_types)} have ≥ {MIN_KNOWN} known test entities under the base-rate rule"
     return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
 
-# %% ../nbs/10_experiment.ipynb 49
+# %% ../nbs/10_experiment.ipynb 50
 SEPARATION_SPLITS = ("validation", "test")   # entities held out from latent selection (train); the validation split alone is small
 
 def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
@@ -743,7 +780,7 @@ def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
                                 known_min=cfg.known_min, entity_types=list(cfg.entity_types), min_known=MIN_KNOWN, seed=cfg.seed,
                                 data_seed=cfg.seed, batch_size=cfg.batch_size, progress=progress)
 
-# %% ../nbs/10_experiment.ipynb 50
+# %% ../nbs/10_experiment.ipynb 51
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
 
 ALPHA_RANK, ALPHA_NULL = 0.05, 0.1
@@ -763,7 +800,7 @@ def verdict(gates) -> dict:
     fails = []
     for name in ("labels", "separation"):
         g = gates.get(name) or {}
-        if not g.get("passed"): fails.append(f"{name}: {g.get('reason', 'not computed')}")
+        if not g.get("passed"): fails.append(f"{name}: {g.get('reason', 'not computed').removeprefix('inconclusive: ')}")   # the verdict says it once
     rank, ctrl_ok = gates.get("rank"), None
     if rank:
         cs = {lab: r["control"] for lab, r in rank.items()}
@@ -782,18 +819,18 @@ def verdict(gates) -> dict:
                          f"p {t['p_freq']:.2g} vs {n_f} frequency-matched latents, p {t['p_gauss']:.2g} vs {n_g} Gaussian directions"
                          + ("" if checks[lab]["win"] else f" — not met: {', '.join(checks[lab]['failed'])}"))
     if fails:
-        return dict(verdict="inconclusive", reason="inconclusive because " + "; ".join(fails) + (". For the record: " + "; ".join(facts) if facts else ""),
+        return dict(verdict="inconclusive", reason="because " + "; ".join(fails) + (". For the record: " + "; ".join(facts) if facts else ""),
                     failed=[f.split(":")[0] for f in fails])
     wins = {lab: ch["win"] for lab, ch in checks.items()}
     if all(wins.values()): return dict(verdict="replicates", reason="every gate passed and " + "; ".join(facts), failed=[])
     # a direction that loses only because its nulls are too few to reach the threshold is not evidence against the paper
     short = [lab for lab, ch in checks.items() if not ch["win"] and ch["failed"] and all("too few" in f for f in ch["failed"])]
-    if short: return dict(verdict="inconclusive", reason="inconclusive because the nulls are too few to decide: " + "; ".join(facts), failed=["nulls"])
+    if short: return dict(verdict="inconclusive", reason="because the nulls are too few to decide: " + "; ".join(facts), failed=["nulls"])
     if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but neither direction holds: " + "; ".join(facts), failed=[])
-    return dict(verdict="inconclusive", reason="inconclusive because only one direction holds: " + "; ".join(facts), failed=["mixed"])
+    return dict(verdict="inconclusive", reason="because only one direction holds: " + "; ".join(facts), failed=["mixed"])
 
 
-# %% ../nbs/10_experiment.ipynb 53
+# %% ../nbs/10_experiment.ipynb 54
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
     out, et = [], types[0]
@@ -808,7 +845,7 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/10_experiment.ipynb 56
+# %% ../nbs/10_experiment.ipynb 57
 def matching_atlas(atlas, model, sae) -> Path | None:
     "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
     if atlas in (None, "", "none") or sae is None: return None
@@ -822,7 +859,7 @@ def matching_atlas(atlas, model, sae) -> Path | None:
     if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
     return None if why else d
 
-# %% ../nbs/10_experiment.ipynb 58
+# %% ../nbs/10_experiment.ipynb 59
 def _not_computed(why): return dict(passed=False, reason=f"not computed: {why}")
 
 def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer, labels=None, n_entities=None,
@@ -841,10 +878,13 @@ def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, he
     return g, arrays
 
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
-                   batches=None, latents=None, progress=True, atlas="auto", stats=None) -> dict:
+                   batches=None, latents=None, progress=True, atlas="auto", stats=None, device=None, label_budget:int=200) -> dict:
     """Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused.
-    `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them)."""
+    `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them). Phase 0 labels the
+    entity types that have no labels for this model yet (`label_budget` most popular each; `steerattn.labels.label_model`)."""
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
+    if sae is None and latents is None: check_sae_spec(cfg.sae)      # a missing or broken SAE too
+    if label_budget < 1: raise ValueError(f"label_budget must be ≥ 1 (entities per type labelled in phase 0), got {label_budget}")
     rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing
     def tick(name, t0):
         timings[name] = round(time.perf_counter() - t0, 2)
@@ -855,11 +895,16 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     phase("load: model and SAE")
-    model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
-    if latents is None or sae is not None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae, model=cfg.model))
+    model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype, device=device)
+    if latents is None or sae is not None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae, model=cfg.model, device=device))
     check_for_model(cfg, model, min(v.layer for k in LABELS for v in as_vectors(latents[k])) if latents else LT.sae_layer(sae))
     rd.claim()                                          # every check passed: the folder is this config's from here on
-    t0 = tick("load", t0); phase("data: known and unknown prompts of the test split")
+    t0 = tick("load", t0)
+    if batches is None:
+        phase(f"labels (phase 0): entity types without labels for this model get them ({label_budget} most popular entities each)")
+        label_model(model, cfg.entity_types, label_budget, missing_only=True, progress=progress)
+        t0 = tick("labels", t0)
+    phase("data: known and unknown prompts of the test split")
     labels = None
     if batches is None:
         batches = experiment_data(model, cfg)
@@ -916,117 +961,9 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/10_experiment.ipynb 60
-def _csv(s, typ=str, what="value"):
-    try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
-    except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
-
-# %% ../nbs/10_experiment.ipynb 61
-def _coeff(s):
-    if s in (None, "", "auto"): return None
-    if s in ("norm", "mean"): return s
-    try: return float(s)
-    except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
-
-# %% ../nbs/10_experiment.ipynb 62
-@call_parse
-def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
-        model:str="default",                             # model: 'default', 'organism', a HF id, a directory or a .gguf
-        sae:str="default",                               # 'default' (the model's shipped SAE), an SAE directory, or 'release/sae_id'
-        entity_types:str="player,movie,city,song",       # comma-separated entity types
-        n_per_type:int=100,                              # prompts per entity type and label (drawn across entities)
-        split:str="test",                                # entity split for the prompts
-        label_mode:str="greedy",                         # known/unknown labels: 'greedy' or 'sampled'
-        rule:str="baserate",                             # labelling rule: 'baserate' (beats the model's own guess), 'paper' (≥ 2), 'relaxed' (≥ 1)
-        known_min:int=None,                              # override of the rule's threshold (correct attributes for 'known')
-        pos_type:str="entity_last",                      # where to steer / which keys to sum
-        measures:str="attn_weights,value_weighted",      # comma-separated attention measures
-        coeff:str="auto",                                # steering coefficient: a number, 'norm', 'mean' or 'auto' (per model family)
-        top_latents:str="0,1,2",                         # ranks of the top latents to test
-        n_random:int=10,                                 # random baseline latents
-        heads:str="",                                    # heads to report, e.g. '15:5,18:5'; empty: chosen on --head_split before the test
-        n_heads:int=4,                                   # heads to report when --heads is empty
-        head_split:str="validation",                     # split the heads are chosen on
-        batch_size:int=16,                               # prompts per forward pass
-        seed:int=42,                                     # seed for splits and random latents
-        no_gates:bool=False,                             # skip the rank among all latents, nulls, control and dose-response
-        n_rank:int=52,                                   # test prompts per label for the rank among all latents
-        no_refusal:bool=False,                           # skip phase 5 (refusal rates of steered chat answers)
-        refusal_entities:int=8,                          # entities per type and label asked in phase 5
-        refusal_random:int=None,                         # random latents per label in phase 5 (default: min(3, n_random))
-        force:bool=False,                                # overwrite a results directory holding another config
-        atlas:str="auto",                                # atlas folder for the report's atlas section ('auto': results/atlas if it matches; 'none')
-        no_progress:bool=False,                          # no progress bars or phase headers (as `steerattn atlas --no_progress`)
-        dtype:str="float32"):                            # the model's compute dtype: float32 (exact) or bfloat16 (faster on CPUs with bf16 units, GPUs)
-    "Run the steering-vs-attention experiment and write a results directory with an HTML report; prints the verdict and the gates."
-    # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
-    cfg = ExperimentConfig(model=model, sae=sae, entity_types=_csv(entity_types), n_per_type=n_per_type, split=split,
-                           label_mode=label_mode, rule=rule, known_min=known_min, pos_type=pos_type, measures=_csv(measures), coeff=_coeff(coeff),
-                           top_latents=_csv(top_latents, int, "top_latents"), n_random=n_random, heads=_csv(heads) or None, n_heads=n_heads,
-                           head_split=head_split, batch_size=batch_size, seed=seed, gates=not no_gates, n_rank=n_rank,
-                           refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random, dtype=dtype)
-    s = run_experiment(cfg, out, force=force, atlas=atlas, progress=not no_progress)
-    print(significance_document(s, cfg))
-    if "refusal" in s: print("\n" + s["refusal"]["markdown"])
-    print(f"\nphase times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()))
-    print(f"results: {Path(out).resolve()} (report.html)\n\nVERDICT: {s['verdict']['verdict']} — {s['verdict']['reason']}")
-    return s
-
-# %% ../nbs/10_experiment.ipynb 63
-def main():
-    "`steerattn run|demo|atlas|heads [options]`."
-    cmds = ("run", "demo", "atlas", "heads")
-    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        print("usage: steerattn run [options]    (steerattn run --help)\n       steerattn demo [options]   (steerattn demo --help)\n"
-              "       steerattn atlas [options]  (steerattn atlas --help; under torchrun it shards the latents)\n"
-              "       steerattn heads [options]  (steerattn heads --help; question 2: factual-recall heads, as steerattn-heads)")
-        sys.exit(2)
-    cmd = sys.argv.pop(1)
-    sys.argv[0] = f"steerattn {cmd}"
-    try:
-        if cmd == "demo": demo()
-        elif cmd == "atlas": importlib.import_module("steerattn.atlas").atlas()   # imported on demand: torch.distributed is not needed by `run`
-        elif cmd == "heads": return importlib.import_module("steerattn.heads").main()   # its own error handling (exit 2)
-        else: run()
-    except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
-        print(f"steerattn {cmd}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:           # Ctrl+C: finished steering runs and atlas shards are on disk; the same command resumes
-        print(f"\nsteerattn {cmd}: interrupted; what finished is kept in the output folder and the same command resumes from it", file=sys.stderr)
-        return 130
-    return 0   # console scripts exit with main()'s value
-
-# %% ../nbs/10_experiment.ipynb 76
+# %% ../nbs/10_experiment.ipynb 73
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
     ids, mask = tokenize(model, [prompt])
     return attention_scores(model, ids, mask, token_positions(model, [prompt], [entity]))["attn_weights"][0]
-
-# %% ../nbs/10_experiment.ipynb 77
-@call_parse
-def demo(model_name:str="default",  # model to load (see `load_model`)
-         prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run
-         entity:str="Michael Jordan",  # entity whose tokens are the keys
-         top:int=10):                  # how many heads to print
-    "Print the heads that attend most from the last token to `entity` in `prompt`."
-    if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
-    t0 = time.perf_counter()
-    model = load_model(model_name)
-    print(f"loaded {model_name} in {time.perf_counter() - t0:.1f}s ({model.cfg.n_layers} layers x {model.cfg.n_heads} heads)")
-    scores = entity_head_scores(model, prompt, entity)
-    vals, idx = scores.flatten().topk(min(top, scores.numel()))
-    ids, ent = tokenize(model, [prompt])[0], token_positions(model, [prompt], [entity])[0]
-    print(f"prompt: {prompt!r}\nentity tokens: {model.to_str_tokens(ids[0, ent])}")
-    print(f"top {len(vals)} heads by attention from the last token to the entity:")
-    for v, i in zip(vals.tolist(), idx.tolist()):
-        print(f"  L{i // model.cfg.n_heads:>2}H{i % model.cfg.n_heads}  {v:.3f}")   # returns None: the console script exits 0
-
-# %% ../nbs/10_experiment.ipynb 79
-def demo_main():
-    "`steerattn-demo [options]`: `demo`, with a bad option answered by its message (exit 2) and Ctrl+C by exit 130, not a traceback."
-    try: demo()
-    except (ValueError, FileNotFoundError, OSError) as e:
-        print(f"steerattn-demo: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt: return 130
-    return 0

@@ -12,17 +12,18 @@ import torch
 from tqdm.auto import tqdm
 from rapidfuzz import fuzz
 
-from .core import ENTITY_TYPES, asset_path, cache_dir, check_entity_type, move_aside, read_json_gz, write_json_gz
+from .core import ENTITY_TYPES, asset_path, cache_dir, content_hash, check_entity_type, move_aside, read_json_gz, write_json_gz
 from .models import tokenize
 from .entities import ATTRIBUTES, ATTRIBUTE_KIND, DATASET_VERSION, attribute_prompt, load_entities, popularity
 
 # %% auto 0
 __all__ = ['NAME_THRESHOLD', 'YEAR_TOL', 'NUMBER_RTOL', 'COUNTRY_ALIASES', 'LABEL_MODES', 'MAX_NEW_TOKENS', 'MAX_GOLDS',
            'TF_MODE', 'LABELS_VERSION', 'RULES', 'DEFAULT_RULE', 'BASERATE', 'match_name', 'first_number', 'match_year',
-           'match_number', 'is_correct', 'generate_batch', 'model_key', 'label_rule', 'labels_path', 'read_labels',
-           'label_entities', 'answer_variants', 'teacher_forced', 'labelling_model', 'label_entities_fast',
-           'labelling_order', 'check_rule', 'above_base', 'apply_rule', 'number_base_rates', 'number_answer_generality',
-           'base_rates', 'label_report', 'rule_counts', 'labelling_subset', 'label_subsets']
+           'match_number', 'is_correct', 'generate_batch', 'model_key', 'weights_key', 'label_rule', 'labels_path',
+           'read_labels', 'label_entities', 'answer_variants', 'teacher_forced', 'labelling_model',
+           'label_entities_fast', 'labelling_order', 'check_rule', 'above_base', 'apply_rule', 'number_base_rates',
+           'number_answer_generality', 'base_rates', 'label_report', 'rule_counts', 'labelling_subset', 'label_subsets',
+           'label_model']
 
 # %% ../nbs/02b_labels.ipynb 5
 NAME_THRESHOLD, YEAR_TOL, NUMBER_RTOL = 90, 0, 0.10
@@ -132,6 +133,18 @@ def model_key(model) -> str:
     name = Path(info["path"]).name if info.get("path") else str(info.get("name") or model.cfg.model_name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.rstrip("/").split("/")[-1])
 
+def weights_key(model) -> str:
+    """10 hex of the model's shapes and a strided sample of every weight, rounded to bfloat16: labels and latent statistics are
+    keyed by it, so other weights under the same name never reuse them, while one model in float32 or bfloat16 shares them."""
+    if getattr(model, "weights_key", None): return model.weights_key          # a `labelling_model` carries its source's key
+    named = getattr(model, "named_parameters", None) or model.original_model.named_parameters
+    parts = []
+    with torch.no_grad():
+        for name, p in sorted(named(), key=lambda x: x[0]):
+            flat = p.detach().flatten()
+            parts += [list(p.shape), flat[::max(1, flat.numel() // 1024)].to(torch.bfloat16).float()]
+    return content_hash(*parts)[:10]
+
 # %% ../nbs/02b_labels.ipynb 23
 def label_rule(n_correct_attrs, known_min=2) -> str:
     "Paper rule: 'known' with >= 2 (`known_min`) correct attributes, 'unknown' with 0, 'dropped' in between."
@@ -139,7 +152,7 @@ def label_rule(n_correct_attrs, known_min=2) -> str:
 
 # %% ../nbs/02b_labels.ipynb 24
 def labels_path(model, mode, root=None) -> Path:
-    return Path(root or cache_dir()/"labels")/f"labels-{model_key(model)}-{DATASET_VERSION}-{_check_mode(mode)}.json.gz"
+    return Path(root or cache_dir()/"labels")/f"labels-{model_key(model)}-{weights_key(model)}-{DATASET_VERSION}-{_check_mode(mode)}.json.gz"
 
 # %% ../nbs/02b_labels.ipynb 25
 def _empty_labels(model, mode, method="generate"):
@@ -264,7 +277,7 @@ def labelling_model(model, dtype="bfloat16"):
     else: hf = copy.deepcopy(hf).to(getattr(torch, dtype))
     dev = next(hf.parameters()).device
     return SimpleNamespace(original_model=hf.eval(), tokenizer=tok, cfg=SimpleNamespace(device=dev, model_name=model_key(model)),
-                           steerattn_info=info, label_key=model_key(model))
+                           steerattn_info=info, label_key=model_key(model), weights_key=weights_key(model))
 
 def _binom_draw(p, n, key) -> int:
     g = torch.Generator().manual_seed(int(hashlib.md5(key.encode()).hexdigest()[:12], 16))
@@ -514,3 +527,19 @@ def label_subsets(model, n_per_type=20, mode="greedy", step=4, n_popular=30, n_r
     lab = read_labels(model, mode, root)
     if ship: write_json_gz(asset_path(labels_path(model, mode).name), lab)
     return lab
+
+# %% ../nbs/02b_labels.ipynb 55
+def label_model(model, entity_types=ENTITY_TYPES, budget:int=200, missing_only:bool=False, root=None, progress=True) -> dict:
+    """Label the `budget` most popular labellable entities of each type (`labelling_order`) with the fast labeller: greedy and sampled
+    labels and the base-rate control, cached after every chunk (an interrupted call resumes). `missing_only` labels only the types
+    with no labelled entity yet: `steerattn run` does that as phase 0, so deliberate labels (the organism's split) are kept.
+    Returns `rule_counts` for `entity_types`."""
+    if budget < 1: raise ValueError(f"budget must be ≥ 1 (entities labelled per type, most popular first), got {budget}")
+    types = [check_entity_type(t) for t in entity_types]
+    have = read_labels(model, "greedy", root)["entities"]
+    todo = [t for t in types if not (missing_only and have.get(t))]
+    if todo:
+        lm = labelling_model(model) if hasattr(model, "cfg") and hasattr(model, "named_parameters") else model
+        for t in todo: label_entities_fast(lm, labelling_order(t)[:budget], t, root=root, progress=progress)
+    counts = rule_counts(model, root=root)
+    return {t: counts.get(t, {}) for t in types}

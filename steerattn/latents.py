@@ -19,7 +19,7 @@ from .core import (move_aside, LABELS, ENTITY_TYPES, asset_path, atomic_dir, cac
 from .models import DEFAULT_ALIASES, load_model, token_positions, tokenize
 from .hooks import apply_hooks
 from .entities import ATTRIBUTE_KIND, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, load_entities
-from .labels import DEFAULT_RULE, model_key, read_labels
+from .labels import DEFAULT_RULE, model_key, read_labels, weights_key
 from .batches import get_valid_entities
 from .stats import auroc_columns
 from .core import get_act_name
@@ -493,11 +493,11 @@ SHIPPED_STATS = "latents"      # asset folder: statistics of the shipped models'
 
 def latent_stats_path(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42, entity_types=None,
                       known_min=None, rule=DEFAULT_RULE, generic_version:int|None=None, labels=None) -> Path:
-    "The cache folder of `default_latent_stats`: its name hashes the prompts, labels, SAE weights, firing threshold and generic corpus."
+    "The cache folder of `default_latent_stats`: its name hashes the prompts, labels, model and SAE weights, firing threshold and generic corpus."
     labels = labels if labels is not None else read_labels(model, mode)
     data = discovery_data(model, split, mode, entity_types, max_per_label=max_per_label, seed=seed, labels=labels, known_min=known_min, rule=rule)
     gv = GENERIC_VERSION if generic_version is None else generic_version
-    key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS, gv)
+    key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS, gv, weights_key(model))   # other weights, other statistics
     return cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
 
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
@@ -527,7 +527,7 @@ def _top_idx(top_latents, label):
     return i
 
 # %% ../nbs/05_latents.ipynb 78
-def select_latents(model_alias="default",        # "default" (the shipped SAE) or any model name when `sae` is given
+def select_latents(model_alias="default",        # "default" (the shipped SAE), any model name when `sae` is given, or a loaded model
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
                    filter_generic:bool=True,     # drop latents firing on > max_generic of generic-text tokens
@@ -538,6 +538,9 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE) o
                    rule=DEFAULT_RULE, known_min=None,  # labelling rule of the entities the latents are discovered on
                    entity_types=None):           # types to discover on (default: all; each needs known and unknown train entities)
     "`known_latent, unknown_latent, random_known, random_unknown` as lists of `(layer, latent_idx, mean_act, direction)`."
+    if not isinstance(model_alias, (str, Path)):    # select_latents(model, ...): a loaded model where its name would go
+        if model is not None and model is not model_alias: raise ValueError("pass the model once: as the first argument or as model=")
+        model, model_alias = model_alias, (getattr(model_alias, "steerattn_info", None) or {}).get("name", "model")
     if sae is None:
         if model_alias not in DEFAULT_ALIASES:
             raise ValueError(f"no SAE ships for {model_alias!r}: pass sae=..., e.g. load_sae(*gemma_scope_id(layer)) for gemma-2-2b, "

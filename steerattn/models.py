@@ -4,18 +4,20 @@
 
 # %% ../nbs/01_models.ipynb 2
 from __future__ import annotations
-import importlib.util, time
+import hashlib, importlib.util, json, time
 from pathlib import Path
 
 import torch
 
-from .core import as_dtype, atomic_dir, cache_dir, check_device, content_hash, default_device, manifest_ok, offline, write_manifest
+from .core import (_MANIFEST, as_dtype, atomic_dir, cache_dir, check_device, content_hash, default_device, manifest_ok,
+                            offline, write_json, write_manifest)
 
 # %% auto 0
-__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIASES', 'ORGANISM_DIR', 'TL_NAMES_ASSET',
-           'smollm2_gguf', 'convert_gguf', 'cached_gguf_dir', 'organism_dir', 'bridge_from_hf', 'freeze_tl_names',
-           'hf_model_id', 'load_model', 'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize',
-           'check_context', 'token_positions', 'forward_masked']
+__all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIASES', 'ORGANISM_DIR', 'GGUF_HASHES',
+           'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf', 'gguf_sha256', 'gguf_cache_key', 'cached_gguf_dir',
+           'organism_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'hub_reason', 'load_model',
+           'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize', 'check_context',
+           'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -40,7 +42,7 @@ def smollm2_gguf() -> Path:
     return path
 
 # %% ../nbs/01_models.ipynb 8
-def convert_gguf(gguf_path, out_dir) -> Path:
+def convert_gguf(gguf_path, out_dir, source_sha256=None) -> Path:
     "Dequantise a GGUF causal LM into a float32 `save_pretrained` directory, atomically."
     from transformers import AutoModelForCausalLM, AutoTokenizer
     gguf_path = Path(gguf_path)
@@ -59,16 +61,55 @@ def convert_gguf(gguf_path, out_dir) -> Path:
     hf.config.architectures = [type(hf).__name__]
     with atomic_dir(out_dir) as d:
         hf.save_pretrained(d); tok.save_pretrained(d)
-        write_manifest(d, source=str(gguf_path), source_size=gguf_path.stat().st_size)
+        write_manifest(d, source=str(gguf_path), source_size=gguf_path.stat().st_size, source_sha256=source_sha256)
     return Path(out_dir)
 
 # %% ../nbs/01_models.ipynb 9
+def _file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""): h.update(chunk)
+    return h.hexdigest()
+
+GGUF_HASHES = "gguf-sha256.json"   # in cache_dir()/models: {resolved path: {stamp: [size, mtime_ns, inode], sha256}}
+
+def gguf_sha256(gguf_path) -> str:
+    """Full sha256 of a GGUF file, remembered in the cache per (path, size, mtime_ns, inode): each version of a file is read once.
+    A full hash rather than a sample of blocks: a sample misses an edit between its blocks, and one read costs ~0.3 s per 100 MB."""
+    p = Path(gguf_path).expanduser().resolve()
+    st = p.stat()
+    stamp, memo_path = [st.st_size, st.st_mtime_ns, st.st_ino], cache_dir()/"models"/GGUF_HASHES
+    try: memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError): memo = {}          # none yet, or damaged: hashes are recomputed
+    if (hit := memo.get(str(p))) and hit.get("stamp") == stamp: return hit["sha256"]
+    sha = _file_sha256(p)
+    memo[str(p)] = dict(stamp=stamp, sha256=sha)
+    write_json(memo_path, memo)
+    return sha
+
+def gguf_cache_key(gguf_path) -> str:
+    "What a GGUF's conversion is cached under: `{stem}-{size}` (the folder's name) and the file's content hash."
+    p = Path(gguf_path)
+    return f"{p.stem}-{p.stat().st_size}-{gguf_sha256(p)[:16]}"
+
+def _manifest(d) -> dict:
+    try: return json.loads((Path(d)/_MANIFEST).read_text())
+    except (OSError, ValueError): return {}
+
 def cached_gguf_dir(gguf_path, rebuild=False) -> tuple[Path, bool]:
-    "The cached conversion of `gguf_path` (built if missing or corrupt), and whether the cache was hit."
+    "The cached conversion of `gguf_path` (built if missing, corrupt or made from other bytes), and whether the cache was hit."
     gguf_path = Path(gguf_path)
-    out = cache_dir()/"models"/f"{gguf_path.stem}-{gguf_path.stat().st_size}"
-    if not rebuild and manifest_ok(out): return out, True
-    return convert_gguf(gguf_path, out), False
+    # the folder keeps its `{stem}-{size}` name: it names the model in labels, latent statistics and results (`model_key`);
+    # the content hash in its manifest decides whether the conversion is this file's
+    out, sha = cache_dir()/"models"/f"{gguf_path.stem}-{gguf_path.stat().st_size}", gguf_sha256(gguf_path)
+    if not rebuild and manifest_ok(out):
+        m = _manifest(out)
+        if m.get("source_sha256") == sha: return out, True
+        # a conversion from before content hashes: trusted only if made from this very path after the file last changed
+        if "source_sha256" not in m and m.get("source") == str(gguf_path) and (out/_MANIFEST).stat().st_mtime_ns > gguf_path.stat().st_mtime_ns:
+            write_json(out/_MANIFEST, m | dict(source_sha256=sha))
+            return out, True
+    return convert_gguf(gguf_path, out, source_sha256=sha), False
 
 def organism_dir() -> Path:
     "The shipped model organism (a Hugging Face Llama directory: config, safetensors, tokenizer, organism.json); see `steerattn.organism`."
@@ -79,8 +120,7 @@ def organism_dir() -> Path:
                                 "`python scripts/train_organism.py` (about 30 min on 2 CPU cores), or reinstall steerattn")
     return path
 
-
-# %% ../nbs/01_models.ipynb 11
+# %% ../nbs/01_models.ipynb 13
 def _load_hf(path, dtype, local_only):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     kw = dict(local_files_only=True) if local_only else {}
@@ -88,7 +128,7 @@ def _load_hf(path, dtype, local_only):
     hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
     return hf, tok
 
-# %% ../nbs/01_models.ipynb 12
+# %% ../nbs/01_models.ipynb 14
 def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.float32):
     "Wrap an in-memory Hugging Face causal LM in a `TransformerBridge`, tokenizer padded on the left."
     from transformer_lens.model_bridge import TransformerBridge
@@ -101,7 +141,7 @@ def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.f
     model.eval()
     return model
 
-# %% ../nbs/01_models.ipynb 13
+# %% ../nbs/01_models.ipynb 15
 TL_NAMES_ASSET = "tl-model-names.json.gz"   # TransformerLens' alias table, frozen: importing transformer_lens takes seconds
 
 def freeze_tl_names() -> Path:
@@ -131,7 +171,45 @@ def hf_model_id(name) -> str:
         if len(hits) == 1: return hits[0]
     return name
 
-# %% ../nbs/01_models.ipynb 15
+# %% ../nbs/01_models.ipynb 17
+def _offline_hint(hf_id) -> str:
+    from huggingface_hub import constants
+    return (f"HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache ({constants.HF_HUB_CACHE}) was searched. To download it "
+            f"once, run with the network and HF_HUB_OFFLINE=0 (e.g. `HF_HUB_OFFLINE=0 hf download {hf_id}`); gated models "
+            "(Gemma, Llama) also need their licence accepted on the hub and a token (`hf auth login` or HF_TOKEN)")
+
+def _said(e) -> str:
+    "The hub's own words: its server message, else the error's text, on one line."
+    msg = getattr(e, "server_message", None) or str(e)
+    return " ".join(msg.split())[:400]
+
+def hub_reason(exc, hf_id) -> str | None:
+    "Why the hub did not give `hf_id` (gated, 401/403, not found, offline, unreachable) and what to do, from `exc` and its causes; None if no hub error is among them."
+    from huggingface_hub import errors as E
+    chain, x = [], exc
+    while x is not None and all(x is not c for c in chain): chain.append(x); x = x.__cause__ or x.__context__
+    find = lambda t: next((c for c in chain if isinstance(c, t)), None)
+    status = lambda c: getattr(getattr(c, "response", None), "status_code", None)
+    login, page = "`hf auth login` (or `huggingface-cli login`), or set HF_TOKEN", f"https://huggingface.co/{hf_id}"
+    if c := find(E.GatedRepoError):           # a subclass of RepositoryNotFoundError: test it first
+        return (f"{hf_id!r} is a gated model: accept its licence at {page} (signed in to the hub), then give this machine "
+                f"a token of that account: {login}. The hub said: {_said(c)}")
+    if c := find(E.RepositoryNotFoundError):
+        return (f"the hub has no model {hf_id!r} that this machine may read: check the id, or if the repository is private "
+                f"authenticate with {login}. The hub said: {_said(c)}")
+    if c := find(E.RevisionNotFoundError): return f"the hub has no such revision of {hf_id!r}. The hub said: {_said(c)}"
+    if (c := find(E.HfHubHTTPError)) and status(c) in (401, 403):
+        return (f"the hub refused the download ({status(c)} {'Unauthorized' if status(c) == 401 else 'Forbidden'}): the token is "
+                f"missing, invalid or expired, or its account lacks access to {page}: {login}. The hub said: {_said(c)}")
+    if find(E.OfflineModeIsEnabled) or (offline() and find((E.LocalEntryNotFoundError, E.EntryNotFoundError))): return _offline_hint(hf_id)
+    if c := find(E.HfHubHTTPError): return f"the hub answered {status(c)}. The hub said: {_said(c)}"
+    if c := find((ConnectionError, TimeoutError)) or next((c for c in chain if "Connect" in type(c).__name__ or "Timeout" in type(c).__name__), None):
+        return f"the Hugging Face hub could not be reached ({type(c).__name__}: {_said(c)}) and {hf_id!r} is not in the local cache"
+    if c := find(E.LocalEntryNotFoundError):
+        return f"{hf_id!r} is not in the local cache and the hub did not provide it. The hub said: {_said(c)}"
+    return None
+
+# %% ../nbs/01_models.ipynb 18
 def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", a .gguf file, a local directory, a HF id or a TransformerLens name
                device=None,              # default: cuda > mps > cpu
                dtype=None,               # torch dtype or name; default float32
@@ -165,10 +243,9 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", 
         hf_id = hf_model_id(name)
         try: hf, tok = _load_hf(hf_id, dtype, local_only=offline())
         except Exception as e:
-            where = ("HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched"
-                     if offline() else "the Hugging Face hub could not be reached or has no such model")
+            where = hub_reason(e, hf_id) or f"{type(e).__name__}: {_said(e)}"
             alias = f" (TransformerLens name of {hf_id!r})" if hf_id != name else ""
-            raise OSError(f"Could not load model {name!r}{alias}: {where} ({type(e).__name__}). "
+            raise OSError(f"Could not load model {name!r}{alias}: {where}. "
                           "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
                           "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.") from e
         info.update(kind="hub", hf_id=hf_id)
@@ -177,7 +254,12 @@ def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", 
     model.steerattn_info = info
     return model
 
-# %% ../nbs/01_models.ipynb 16
+# %% ../nbs/01_models.ipynb 19
+def _valid_repo_id(x) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    try: validate_repo_id(x); return True
+    except HFValidationError: return False
+
 def model_source(name) -> str:
     "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
     name = str(name)
@@ -193,17 +275,18 @@ def model_source(name) -> str:
         try: hit = isinstance(try_to_load_from_cache(hf_id, "config.json"), str)
         except Exception: hit = False    # not even a valid repo id
         if not hit:
-            known = hf_id != name
-            what = (f"{name!r} is the TransformerLens name of the Hugging Face model {hf_id!r}, whose weights are not on this machine"
-                    if known else f"unknown model {name!r}: not one of {list(DEFAULT_ALIASES)}, a .gguf file, a directory, "
-                                  "a TransformerLens model name, or a Hugging Face id in the local cache")
-            raise OSError(f"{what}. HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache was searched"
-                          + (f" (download it once with the network: hf download {hf_id})" if known else "")
-                          + ". Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
-                          "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
+            if hf_id != name:
+                what = f"{name!r} is the TransformerLens name of the Hugging Face model {hf_id!r}, whose weights are not on this machine"
+            elif "/" in hf_id and _valid_repo_id(hf_id):   # a full Hugging Face id ('org/name'): it may well exist on the hub
+                what = f"{hf_id!r} is not in the local Hugging Face cache"
+            else:
+                what = (f"unknown model {name!r}: not one of {list(DEFAULT_ALIASES)}, a .gguf file, a directory, "
+                        "a TransformerLens model name, or a Hugging Face id in the local cache")
+            raise OSError(f"{what}. {_offline_hint(hf_id)}. Offline, pass a local directory written by `save_pretrained` "
+                          "(load_model('/path/to/model')), a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 25
+# %% ../nbs/01_models.ipynb 30
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -224,7 +307,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 26
+# %% ../nbs/01_models.ipynb 31
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -241,7 +324,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 27
+# %% ../nbs/01_models.ipynb 32
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -253,7 +336,7 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 32
+# %% ../nbs/01_models.ipynb 37
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -268,7 +351,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 33
+# %% ../nbs/01_models.ipynb 38
 def check_context(model, lengths, what="prompt"):
     "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -280,7 +363,7 @@ def check_context(model, lengths, what="prompt"):
         raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
                          f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
 
-# %% ../nbs/01_models.ipynb 34
+# %% ../nbs/01_models.ipynb 39
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -290,7 +373,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 36
+# %% ../nbs/01_models.ipynb 41
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -316,7 +399,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 38
+# %% ../nbs/01_models.ipynb 43
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."

@@ -14,14 +14,15 @@ from .core import ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_entity_
 from .entities import ATTRIBUTES, ATTRIBUTE_KIND, ENTITY_NOUN, RELATIONS, load_entities, popularity
 
 # %% auto 0
-__all__ = ['ORGANISM_VERSION', 'ORGANISM_ASSET', 'ORGANISM_CONFIG', 'N_PAIRS', 'SUBJECTS', 'PHRASES', 'FILLERS', 'organism_split',
-           'value_text', 'fact_sentence', 'filler_sentence', 'organism_corpus', 'test_template_leaks', 'name_counts',
-           'train_tokenizer', 'organism_config', 'pack_rows', 'lm_loss', 'test_prompts', 'fact_accuracy', 'lr_at',
-           'train_organism', 'save_organism', 'organism_info', 'organism_entities', 'label_organism', 'label_confusion',
-           'sae_quality', 'sae_texts', 'train_organism_sae']
+__all__ = ['ORGANISM_VERSION', 'ORGANISM_ASSET', 'ORGANISM_CONFIG', 'N_PAIRS', 'DISJOINT', 'CAPPED', 'SUBJECTS', 'PHRASES',
+           'FILLERS', 'organism_split', 'value_text', 'fact_sentence', 'filler_sentence', 'organism_corpus',
+           'test_template_leaks', 'name_counts', 'train_tokenizer', 'organism_config', 'pack_rows', 'lm_loss',
+           'test_prompts', 'fact_accuracy', 'lr_at', 'train_organism', 'save_organism', 'organism_info',
+           'organism_entities', 'label_organism', 'label_confusion', 'organism_knowledge', 'sae_quality', 'sae_texts',
+           'train_organism_sae']
 
 # %% ../nbs/17_organism.ipynb 5
-ORGANISM_VERSION = 1
+ORGANISM_VERSION = 2    # 2: value-disjoint, capped split (N_PAIRS 70/40/70/60)
 ORGANISM_ASSET = "organism"     # steerattn/assets/organism: config + safetensors + tokenizer + organism.json
 ORGANISM_CONFIG = dict(n_layers=4, d_model=192, n_heads=6, n_kv_heads=3, d_mlp=576, n_ctx=128, vocab_size=4096)
 
@@ -32,10 +33,19 @@ def _usable(entity_type, e, max_chars=40) -> bool:
     vals = [e["name"]] + [str(e[a][0]) for a in ATTRIBUTES[entity_type]]
     return all(0 < len(v) <= max_chars and "\n" not in v and "{" not in v for v in vals) and len(e["name"]) >= 3
 
-N_PAIRS = dict(player=50, movie=25, city=50, song=40)   # small enough for ~100 exposures per fact in ~25 min of training on one core
+N_PAIRS = dict(player=70, movie=40, city=70, song=60)   # ~100 exposures per fact in ~40 min of training on one core
+# name-valued attributes an unknown entity must not share with any known one (a pair of songs by one artist would
+# hand the unknown song its performer and album), and few-valued ones whose values are capped so a modal guess
+# (the most common country, genre or team) is right for few unknown entities
+DISJOINT = dict(player=("birthplace",), movie=("directors", "cast", "screenwriters"), city=(), song=("album", "performers"))
+CAPPED = dict(player=("teams",), movie=("genres",), city=("country",), song=("genres",))
 
-def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTITY_TYPES) -> dict:
-    "Seeded known/unknown entities per type: `n_pairs` (int or per-type dict) pairs matched on name length (characters) and popularity; one of each pair (a coin flip) is known."
+def _values(e, a) -> set: return {str(v).strip().lower() for v in e[a]}
+
+def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTITY_TYPES, max_share:float=0.1) -> dict:
+    """Seeded known/unknown entities per type: `n_pairs` (int or per-type dict) pairs matched on name length (characters) and popularity; one of each pair (a coin flip) is known.
+    A pair is skipped when its unknown entity would share a `DISJOINT` attribute value with a known one (either way round), or when it would put more than
+    `max_share` of the chosen entities on one stated value of a `CAPPED` attribute: base rates low by design, so that "known" under the paper's rule means known."""
     rng, out = random.Random(seed), {}
     names = {t: Counter(e["name"] for e in load_entities(t)) for t in ENTITY_TYPES}
     clash = {n for t in ENTITY_TYPES for n in names[t] if sum(n in names[u] for u in ENTITY_TYPES) > 1}   # a name used by two types
@@ -44,13 +54,20 @@ def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTI
         ents = sorted((e for e in load_entities(t) if _usable(t, e) and e["name"] not in clash), key=lambda e: -popularity(t, e))[:pool]
         by_len = {}
         for i, e in enumerate(ents): by_len.setdefault(len(e["name"]), []).append((i, e))
-        pairs = [(b[j], b[j + 1]) for b in by_len.values() for j in range(0, len(b) - 1, 2)]
-        pairs = sorted(pairs, key=lambda p: p[0][0])[:n]       # the most popular pairs first
-        if len(pairs) < n: raise ValueError(f"only {len(pairs)} matched pairs of {t!r} entities in a pool of {pool}; lower n_pairs or raise pool")
+        pairs = sorted(((b[j], b[j + 1]) for b in by_len.values() for j in range(0, len(b) - 1, 2)), key=lambda p: p[0][0])   # the most popular first
+        cap = max(2, math.ceil(max_share * 2 * n))
+        stated = {a: set() for a in DISJOINT[t]}; unknown_vals = {a: set() for a in DISJOINT[t]}; used = Counter()
         known, unknown = [], []
         for (_, a), (_, b) in pairs:
+            if len(known) == n: break
             if rng.random() < 0.5: a, b = b, a
+            if any(str(a[x][0]).strip().lower() in unknown_vals[x] or _values(b, x) & (stated[x] | {str(a[x][0]).strip().lower()}) for x in DISJOINT[t]): continue
+            firsts = Counter((x, str(e[x][0]).strip().lower()) for e in (a, b) for x in CAPPED[t])
+            if any(used[k] + c > cap for k, c in firsts.items()): continue
+            for x in DISJOINT[t]: stated[x].add(str(a[x][0]).strip().lower()); unknown_vals[x] |= _values(b, x)
+            used.update(firsts)
             known.append(a["name"]); unknown.append(b["name"])
+        if len(known) < n: raise ValueError(f"only {len(known)} matched pairs of {t!r} entities in a pool of {pool} meet the split's constraints; lower n_pairs or raise pool")
         out[t] = dict(known=known, unknown=unknown)
     return out
 
@@ -346,6 +363,25 @@ def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -
         recs = lab["entities"].get(t, {})
         out[t] = {k: dict(Counter(apply_rule(recs[n], rule) for n in split[t][k] if n in recs)) for k in ("known", "unknown")}
     return out
+
+def organism_knowledge(model, split:dict, root=None) -> dict:
+    """What the organism knows, from its labels: per mode the paper-rule confusion (designed vs labelled) and the rates of
+    designed-known / designed-unknown entities labelled known; per attribute the greedy accuracy of both groups against
+    the attribute's base rate (`label_report`: the same judge on another entity's prompt). Shipped as `knowledge.json`."""
+    from steerattn.labels import LABEL_MODES, label_report, read_labels
+    conf = {m: label_confusion(model, split, m, "paper", root) for m in LABEL_MODES}
+    def rate(m, k):
+        n = sum(sum(d[k].values()) for d in conf[m].values())
+        return dict(known=sum(d[k].get("known", 0) for d in conf[m].values()), n=n)
+    lab, rep = read_labels(model, "greedy", root)["entities"], {(r["entity_type"], r["attribute"]): r for r in label_report(model, "greedy", root)}
+    attrs = []
+    for t, s in split.items():
+        for a in ATTRIBUTES[t]:
+            acc = {k: round(sum(lab[t][n]["correct"].get(a, 0) >= 1 for n in s[k] if n in lab[t]) / len(s[k]), 3) for k in ("known", "unknown")}
+            attrs.append(dict(entity_type=t, attribute=a, known_accuracy=acc["known"], unknown_accuracy=acc["unknown"],
+                              base_rate=rep[(t, a)]["base_rate"] if (t, a) in rep else None))
+    return dict(rule="paper", confusion=conf, designed_known={m: rate(m, "known") for m in conf}, designed_unknown={m: rate(m, "unknown") for m in conf},
+                attributes=attrs)
 
 # %% ../nbs/17_organism.ipynb 28
 def _explained_variance(x, x_hat): return (1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()

@@ -10,11 +10,12 @@ from pathlib import Path
 from .core import other_label, read_json
 
 # %% auto 0
-__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'LABELS_BENCH_FILE', 'INSTALL_FILE',
-           'RUN_TIMES_FILE', 'STEERING_BAR_FILE', 'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root',
-           'bench_markdown', 'labels_bench_markdown', 'install_markdown', 'rule_text', 'gates_markdown',
-           'results_markdown', 'perf_markdown', 'notebook_summary', 'layout_markdown', 'heads_markdown',
-           'organism_markdown', 'times_markdown', 'readme_blocks', 'check_readme', 'sync_readme']
+__all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'ORGANISM_KNOWLEDGE_FILE',
+           'ORGANISM_INFO_FILE', 'LABELS_BENCH_FILE', 'INSTALL_FILE', 'RUN_TIMES_FILE', 'STEERING_BAR_FILE',
+           'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
+           'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown', 'perf_markdown', 'notebook_summary',
+           'layout_markdown', 'heads_markdown', 'organism_knowledge_markdown', 'organism_markdown', 'times_markdown',
+           'readme_blocks', 'check_readme', 'sync_readme']
 
 # %% ../nbs/13_results.ipynb 5
 RESULTS_FILE = "results/default/summary.json"
@@ -22,6 +23,8 @@ BENCH_FILE = "bench/steering_bench.cpu.json"
 ATLAS_BENCH_FILE = "bench/atlas_bench.cpu.json"
 HEADS_FILE = "results/heads/summary.json"
 ORGANISM_FILES = {"paper": "results/organism/summary.json", "baserate": "results/organism/baserate/summary.json"}
+ORGANISM_KNOWLEDGE_FILE = "steerattn/assets/organism/knowledge.json"   # scripts/train_organism.py (labels stage)
+ORGANISM_INFO_FILE = "steerattn/assets/organism/organism.json"
 LABELS_BENCH_FILE = "bench/labels_bench.cpu.json"
 INSTALL_FILE = "bench/install_costs.json"
 RUN_TIMES_FILE = "bench/run_times.json"           # scripts/time_run.py: fresh clone, install, cold and warm `bash run.sh run`
@@ -367,10 +370,35 @@ def heads_markdown(s:dict) -> str:
         lines += ["", "Δ = knocked out − original (a drop in P(true object) is negative)."]
     return "\n".join(lines)
 
-def organism_markdown(runs:dict) -> str:
-    "The README's organism block: each committed organism run's verdict and gates (`results_markdown` of its summary), by rule."
-    return "\n\n".join(f"**Rule `{rule}`** (`results/organism{'' if rule == 'paper' else '/' + rule}`):\n\n" + results_markdown(s)
-                         for rule, s in runs.items())
+def organism_knowledge_markdown(k:dict, info:dict|None=None) -> str:
+    """What the organism knows, from its shipped `knowledge.json` (and `organism.json`: split, corpus, training cost): designed-known
+    and designed-unknown entities labelled known under the paper's rule, per type and mode, and per attribute the accuracy of each
+    group against the attribute's base rate."""
+    out = []
+    if info:
+        c, sp = info["cost"], info["split"]
+        out.append(f"{c['n_params'] / 1e6:.2f} M parameters, trained from scratch on {c['corpus_tokens'] / 1e6:.2f} M tokens ({c['n_docs']:,} documents) "
+                   f"in {c['train_seconds'] / 60:.1f} min on {c['threads']} CPU thread; pairs per type: "
+                   + ", ".join(f"{t} {len(s['known'])}" for t, s in sp.items()) + ".")
+    pct = lambda r: f"{r['known']} / {r['n']} ({100 * r['known'] / max(r['n'], 1):.1f} %)"
+    out.append("Labelled **known** under the paper's rule (≥ 2 correct attributes; held-out prompt template):\n\n"
+               "| labels | designed known | designed unknown |\n|---|---|---|\n"
+               + "\n".join(f"| {m} | {pct(k['designed_known'][m])} | {pct(k['designed_unknown'][m])} |" for m in k["designed_known"]))
+    types = list(k["confusion"]["greedy"])
+    out.append("| type | designed known → known (greedy) | designed unknown → known (greedy) | designed unknown → known (sampled) |\n|---|---|---|---|\n"
+               + "\n".join(f"| {t} | {k['confusion']['greedy'][t]['known'].get('known', 0)} / {sum(k['confusion']['greedy'][t]['known'].values())} "
+                            f"| {k['confusion']['greedy'][t]['unknown'].get('known', 0)} / {sum(k['confusion']['greedy'][t]['unknown'].values())} "
+                            f"| {k['confusion']['sampled'][t]['unknown'].get('known', 0)} / {sum(k['confusion']['sampled'][t]['unknown'].values())} |" for t in types))
+    out.append("Per attribute (greedy): accuracy of designed-known and designed-unknown entities against the base rate (the same judge on "
+               "another entity's prompt):\n\n| type | attribute | known | unknown | base rate |\n|---|---|---|---|---|\n"
+               + "\n".join(f"| {r['entity_type']} | {r['attribute']} | {r['known_accuracy']:.2f} | {r['unknown_accuracy']:.2f} | "
+                            f"{'–' if r['base_rate'] is None else format(r['base_rate'], '.2f')} |" for r in k["attributes"]))
+    return "\n\n".join(out)
+
+def organism_markdown(runs:dict, knowledge:dict|None=None, info:dict|None=None) -> str:
+    "The README's organism block: what it knows (`organism_knowledge_markdown`), then each committed organism run's verdict and gates (`results_markdown` of its summary), by rule."
+    return "\n\n".join(([organism_knowledge_markdown(knowledge, info)] if knowledge else []) + [f"**Rule `{rule}`** (`results/organism{'' if rule == 'paper' else '/' + rule}`):\n\n" + results_markdown(s)
+                         for rule, s in runs.items()])
 
 # %% ../nbs/13_results.ipynb 13
 def times_markdown(t:dict) -> str:
@@ -409,7 +437,8 @@ def readme_blocks(root=None) -> dict:
     if (root/RUN_TIMES_FILE).exists(): out["times"] = times_markdown(read_json(root/RUN_TIMES_FILE))
     if (root/HEADS_FILE).exists(): out["heads"] = heads_markdown(read_json(root/HEADS_FILE))
     runs = {rule: read_json(root/f) for rule, f in ORGANISM_FILES.items() if (root/f).exists()}
-    if runs: out["organism"] = organism_markdown(runs)
+    kf, inf = root/ORGANISM_KNOWLEDGE_FILE, root/ORGANISM_INFO_FILE
+    if runs: out["organism"] = organism_markdown(runs, read_json(kf) if kf.exists() else None, read_json(inf) if inf.exists() else None)
     if list((root/"nbs").glob("[0-9]*.ipynb")): out["layout"] = layout_markdown(root)
     return out
 

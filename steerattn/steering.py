@@ -293,7 +293,7 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     max_rows = max_rows or batch_size   # bigger stacks bought no speed on CPU, only memory (bench/)
     prefix_reuse = bool(prefix_reuse and start_at_layer and _prefix_capable(model))
     out = {k: {m: torch.full((N, L, H), float("nan")) for m in measures} for k in (["original"] if original else []) + names}
-    bar, i = tqdm(total=N, desc=f"{len(conditions)} condition(s)", disable=not progress, leave=False), 0
+    bar, i = tqdm(total=N, desc=f"steering: {len(conditions)} condition(s) × prompts", disable=not progress, leave=False), 0
     while i < N:
         j = min(N, i + batch_size)
         try: r = _run_batch(model, tokens[i:j], attention_mask[i:j], entity_positions[i:j], conditions,
