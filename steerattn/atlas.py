@@ -22,6 +22,7 @@ from .attention import check_measures
 from .steering import Condition, first_order_grad, run_conditions
 from . import latents as LT
 from .entities import load_entities
+from .labels import label_model
 
 # %% auto 0
 __all__ = ['ATLAS_VERSION', 'parse_latents', 'atlas_prompts', 'latent_vectors', 'atlas_block', 'dist_context', 'atlas_key',
@@ -534,8 +535,9 @@ def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, kno
 def build_atlas(out="results/atlas", model="default", sae="default", latents="all", n_prompts=8, entity_types="player,movie,city,song",
                 split="test", label_mode="greedy", known_min=None, coeff="auto", measures="attn_weights", pos_type="entity_last",
                 heads="", n_heads=4, batch_size=64, max_rows=None, block_size=64, shards="", dtype="float32", examples=3, seed=42,
-                force=False, progress=True, compute_dtype="float32", bucket=True):
-    "`steerattn atlas` as a function (options as strings, as on the command line); returns the atlas directory on rank 0, `None` elsewhere."
+                force=False, progress=True, compute_dtype="float32", bucket=True, label_budget:int=200):
+    """`steerattn atlas` as a function (options as strings, as on the command line); returns the atlas directory on rank 0, `None` elsewhere.
+    As `steerattn run`, it labels entity types that have no labels for the model yet (phase 0, `label_budget` entities each)."""
     ets, ms = _csv(entity_types), check_measures(_csv(measures))
     bad = [t for t in ets if t not in ENTITY_TYPES]
     if bad or not ets: raise ValueError(f"--entity_types: unknown {bad or 'none given'}; valid: {', '.join(ENTITY_TYPES)}")
@@ -550,6 +552,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         if v < (2 if k == "n_prompts" else 1): raise ValueError(f"--{k} must be ≥ {2 if k == 'n_prompts' else 1}, got {v}")
     if max_rows is not None and max_rows < 1: raise ValueError(f"--max_rows must be ≥ 1 (or left out: batch_size), got {max_rows}")
     if examples < 0: raise ValueError(f"--examples must be ≥ 0, got {examples}")
+    if label_budget < 1: raise ValueError(f"--label_budget must be ≥ 1, got {label_budget}")
     if split != "all" and split not in SPLITS: raise ValueError(f"--split: unknown {split!r}; valid: {', '.join(SPLITS)}, all")
     if label_mode not in ("greedy", "sampled"): raise ValueError(f"--label_mode must be 'greedy' or 'sampled', got {label_mode!r}")
     if known_min is not None and known_min < 1: raise ValueError(f"--known_min must be ≥ 1, got {known_min}")
@@ -563,6 +566,9 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
     m = load_model(model, device=device, dtype=compute_dtype)
     s = LT.check_sae(m, resolve_sae(sae, device=device))
     lat = parse_latents(latents, s.cfg.d_sae)
+    if rank != 0: _barrier()                            # phase 0 on rank 0 (labels are written to the shared cache), the others wait
+    else: label_model(m, ets, label_budget, missing_only=True, progress=progress)
+    if rank == 0: _barrier()
     batch = atlas_prompts(m, n_prompts, ets, split, label_mode, known_min, seed)
     stats = None
     if c == "mean":     # every rank needs the latents' mean activations; rank 0 computes (and caches) them first

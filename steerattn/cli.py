@@ -144,11 +144,13 @@ def atlas(out:str="results/atlas",                      # atlas directory (atlas
           force:bool=False,                             # recompute shards that exist
           no_progress:bool=False,                       # no progress bars
           compute_dtype:str="float32",                  # dtype the model runs in: float32, or bfloat16 (faster on CPUs with bf16 units and GPUs)
-          no_bucket:bool=False):                        # one engine call for all prompts (padding in the steered suffix) instead of per suffix length
+          no_bucket:bool=False,                         # one engine call for all prompts (padding in the steered suffix) instead of per suffix length
+          label_budget:int=200):                        # phase 0: entities per type labelled (most popular first) for a type that has no labels yet
     "Every SAE latent's effect on each head's attention to the entity; under torchrun the latents are split across ranks."
     from steerattn.atlas import build_atlas              # after parsing: --help needs no torch
     return build_atlas(out, model, sae, latents, n_prompts, entity_types, split, label_mode, known_min, coeff, measures, pos_type, heads,
-                       n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress, compute_dtype, not no_bucket)
+                       n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress, compute_dtype, not no_bucket,
+                       label_budget)
 
 @call_parse
 def heads(out:str="results/heads",      # results folder (summary.json, heads.npz, report.html)

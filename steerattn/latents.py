@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .core import (move_aside, LABELS, ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_label, default_device, offline, other_label,
                             read_json, read_json_gz, run_until_stop, stop_forward, write_json, write_json_gz)
-from .models import DEFAULT_ALIASES, load_model, token_positions, tokenize
+from .models import DEFAULT_ALIASES, hub_reason, load_model, token_positions, tokenize
 from .hooks import apply_hooks
 from .entities import ATTRIBUTE_KIND, ENTITY_NOUN, PROMPT_TEMPLATE, RELATIONS, load_entities
 from .labels import DEFAULT_RULE, model_key, read_labels, weights_key
@@ -97,9 +97,11 @@ def load_sae(release:str,            # sae_lens release, e.g. 'gemma-scope-2b-pt
         raise ValueError(_suggest(sae_id, sorted(directory[release].saes_map), f"id in release {release!r}; an"))
     try: sae = SAE.from_pretrained(release, sae_id, device=str(device or default_device()), dtype=dtype)
     except Exception as e:
-        where = ("HF_HUB_OFFLINE=1 is set and the files are not in the local Hugging Face cache" if offline()
-                 else "the Hugging Face hub could not be reached or refused the download")
-        raise OSError(f"Could not load SAE {release} / {sae_id}: {where} ({type(e).__name__}). Offline, load it from a "
+        # the hub's own reason (gated, 401, not found, offline) where there is one
+        where = hub_reason(e, directory[release].repo_id) or (
+            "HF_HUB_OFFLINE=1 is set and the files are not in the local Hugging Face cache" if offline()
+            else f"the Hugging Face hub could not be reached or refused the download ({type(e).__name__})")
+        raise OSError(f"Could not load SAE {release} / {sae_id}: {where}. Offline, load it from a "
                       "directory instead: where there is a network run `SAE.from_pretrained(release, sae_id).save_model(path)`, "
                       "copy `path`, then `load_sae_from_disk(path)`.") from e
     return _annotate(sae, source="pretrained", release=release, sae_id=sae_id)
