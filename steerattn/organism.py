@@ -22,7 +22,7 @@ __all__ = ['ORGANISM_VERSION', 'ORGANISM_ASSET', 'ORGANISM_CONFIG', 'N_PAIRS', '
            'train_organism_sae']
 
 # %% ../nbs/17_organism.ipynb 5
-ORGANISM_VERSION = 2    # 2: value-disjoint, capped split (N_PAIRS 70/40/70/60)
+ORGANISM_VERSION = 3    # 2: value-disjoint, capped split; 3: more pairs (N_PAIRS)
 ORGANISM_ASSET = "organism"     # steerattn/assets/organism: config + safetensors + tokenizer + organism.json
 ORGANISM_CONFIG = dict(n_layers=4, d_model=192, n_heads=6, n_kv_heads=3, d_mlp=576, n_ctx=128, vocab_size=4096)
 
@@ -33,7 +33,7 @@ def _usable(entity_type, e, max_chars=40) -> bool:
     vals = [e["name"]] + [str(e[a][0]) for a in ATTRIBUTES[entity_type]]
     return all(0 < len(v) <= max_chars and "\n" not in v and "{" not in v for v in vals) and len(e["name"]) >= 3
 
-N_PAIRS = dict(player=70, movie=40, city=70, song=60)   # ~100 exposures per fact in ~40 min of training on one core
+N_PAIRS = dict(player=90, movie=65, city=90, song=70)   # enough test entities for ~100 prompts per type and label; ~100 exposures per fact
 # name-valued attributes an unknown entity must not share with any known one (a pair of songs by one artist would
 # hand the unknown song its performer and album), and few-valued ones whose values are capped so a modal guess
 # (the most common country, genre or team) is right for few unknown entities
