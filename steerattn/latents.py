@@ -158,7 +158,7 @@ def entity_last_resid(model, prompts, entities, layer:int, batch_size:int=16, oc
     if not len(prompts): raise ValueError("entity_last_resid: got no prompts (give prompts and their entities)")
     if not 0 <= layer < model.cfg.n_layers: raise ValueError(f"layer {layer} out of range: the model has layers 0..{model.cfg.n_layers - 1}")
     out = []
-    for i in tqdm(range(0, len(prompts), batch_size), desc=f"resid L{layer}", disable=not progress, leave=False):
+    for i in tqdm(range(0, len(prompts), batch_size), desc=f"latents: entity residuals L{layer}", disable=not progress, leave=False):
         ps, es = list(prompts[i:i + batch_size]), list(entities[i:i + batch_size])
         ids, mask = tokenize(model, ps)
         last = [p[-1] for p in token_positions(model, ps, es, occurrence=occurrence)]
@@ -172,7 +172,7 @@ def token_resid(model, texts, layer:int, batch_size:int=16, max_tokens:int=64, p
     "Residual stream `[n_tokens, d_model]` at every real token except BOS of `texts` (each cut to `max_tokens` tokens)."
     tok, out = model.tokenizer, []
     texts = [tok.decode(tok(t, add_special_tokens=False, truncation=True, max_length=max_tokens - 1)["input_ids"]) for t in texts]
-    for i in tqdm(range(0, len(texts), batch_size), desc=f"text L{layer}", disable=not progress, leave=False):
+    for i in tqdm(range(0, len(texts), batch_size), desc=f"latents: generic text L{layer}", disable=not progress, leave=False):
         ids, mask = tokenize(model, texts[i:i + batch_size])
         x = resid_pre(model, ids, mask, layer)
         keep = mask.bool().clone(); keep[torch.arange(len(ids)), mask.shape[1] - mask.sum(1)] = False  # BOS

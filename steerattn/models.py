@@ -268,7 +268,10 @@ def model_source(name) -> str:
     if name.endswith(".gguf"):
         if not Path(name).expanduser().is_file(): raise FileNotFoundError(f"unknown model {name!r}: no such .gguf file")
         return "gguf"
-    if Path(name).expanduser().is_dir(): return "local"
+    if Path(name).expanduser().is_dir():
+        if not (Path(name).expanduser()/"config.json").is_file():   # else the first error would be about something else (a coefficient)
+            raise FileNotFoundError(f"model folder {name!r} has no config.json: give a folder written by `save_pretrained` (config.json + weights), a .gguf file or a model name")
+        return "local"
     hf_id = hf_model_id(name)
     if offline():   # the hub is off: only the local Hugging Face cache can have it
         from huggingface_hub import try_to_load_from_cache
