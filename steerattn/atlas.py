@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .core import LABELS, ENTITY_TYPES, as_heads, atomic_write, cache_dir, content_hash, move_aside, read_json, write_json
 from .models import load_model, model_fingerprint, model_source
 from .batches import SPLITS, load_data, make_batch, PromptBatch
-from .hooks import POS_TYPES, SteeringVector, check_coeff, get_batch_pos
+from .hooks import POS_TYPES, coeff_for_model, SteeringVector, check_coeff, get_batch_pos
 from .attention import check_measures
 from .steering import Condition, first_order_grad, run_conditions
 from . import latents as LT
@@ -512,7 +512,6 @@ def _csv(s): return tuple(x.strip() for x in str(s).split(",") if x.strip())
 
 def _coeff(s, model):
     if s in (None, "", "auto"):
-        from steerattn.experiment import coeff_for_model
         return coeff_for_model(model)
     if s in ("norm", "mean"): return s
     try: c = float(s)

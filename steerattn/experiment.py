@@ -19,7 +19,7 @@ from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source
 from . import labels as LB
 from .labels import label_model, read_labels
 from .batches import SPLITS, get_valid_entities, load_data
-from .hooks import POS_TYPES, SteeringVector, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
+from .hooks import COEFFS, POS_TYPES, coeff_for_model, SteeringVector, apply_hooks, as_vectors, check_coeff, get_batch_pos, steering_hooks
 from .attention import attention_scores, check_measures
 from . import latents as LT
 from . import steering as ST
@@ -30,33 +30,16 @@ from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['COEFFS', 'DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
-           'coeff_for_model', 'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae',
-           'check_sae_spec', 'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs',
-           'labels_hash', 'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase',
-           'per_prompt_arrays', 'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model',
-           'default_sae_name', 'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs',
-           'latent_rank_gate', 'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps',
-           'matching_atlas', 'gates_phase', 'run_experiment', 'entity_head_scores']
+__all__ = ['DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
+           'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'check_sae_spec',
+           'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash',
+           'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays',
+           'write_arrays', 'recompute_prompt_level', 'refusal_step', 'check_for_model', 'default_sae_name',
+           'validation_heads', 'rank_subsets', 'gate_runs', 'freq_matched', 'dose_coeffs', 'latent_rank_gate',
+           'heads_fdr', 'labels_gate', 'separation_gate', 'verdict', 'report_heatmaps', 'matching_atlas', 'gates_phase',
+           'run_experiment', 'entity_head_scores']
 
 # %% ../nbs/10_experiment.ipynb 5
-COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
-
-# %% ../nbs/10_experiment.ipynb 6
-def _is_default(name): return name.lower() in {a.lower() for a in DEFAULT_ALIASES} or name.endswith(".gguf")
-
-# %% ../nbs/10_experiment.ipynb 7
-def coeff_for_model(name: str) -> float:
-    "The paper's steering coefficient for a model family (Gemma 100, Llama 20; SmolLM2 like Gemma)."
-    n = name.lower()
-    for fam, c in COEFFS.items():
-        if fam in n: return c
-    if _is_default(n): return COEFFS["smollm"]
-    try: model_source(name)    # a model that cannot be found is reported as such, not as a missing coefficient
-    except OSError as e: raise ValueError(str(e)) from None
-    raise ValueError(f"no default coefficient for model {name!r}; pass coeff explicitly (families: {sorted(COEFFS)})")
-
-# %% ../nbs/10_experiment.ipynb 8
 @dataclass
 class ExperimentConfig:
     "Everything that changes the numbers of a steering experiment."
@@ -142,14 +125,14 @@ class ExperimentConfig:
     @property
     def key(self) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
-# %% ../nbs/10_experiment.ipynb 9
+# %% ../nbs/10_experiment.ipynb 6
 def _ref(cfg): return "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
 
 def _rule_kw(cfg) -> dict:
     "Label-rule keywords for `load_data` / latent discovery (`known_min` only when given explicitly)."
     return dict(rule=cfg.rule) | ({} if cfg.known_min is None else dict(known_min=cfg.known_min))
 
-# %% ../nbs/10_experiment.ipynb 14
+# %% ../nbs/10_experiment.ipynb 11
 DOCUMENTS = ("summary.json", "significance.md", "report.html", "refusal.json")   # summary.json first: written last, it marks a finished run
 
 class ResultsDir:
@@ -275,7 +258,7 @@ def _link_or_copy(src, dst):
     os.replace(tmp, dst)
 
 
-# %% ../nbs/10_experiment.ipynb 15
+# %% ../nbs/10_experiment.ipynb 12
 _PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
 
 def versions() -> dict:
@@ -285,7 +268,7 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError: return None
     return dict(python=platform.python_version(), **{n: v(n) for n in _PACKAGES})
 
-# %% ../nbs/10_experiment.ipynb 18
+# %% ../nbs/10_experiment.ipynb 15
 def pick_heads(original, layer_min, n_heads):
     "The `n_heads` heads in layers ≥ `layer_min` with the highest mean score [N, L, H] (ties by position)."
     m = np.asarray(original).mean(0).copy()
@@ -293,7 +276,7 @@ def pick_heads(original, layer_min, n_heads):
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return tuple((int(i // m.shape[1]), int(i % m.shape[1])) for i in flat)
 
-# %% ../nbs/10_experiment.ipynb 20
+# %% ../nbs/10_experiment.ipynb 17
 def resolve_sae(spec: str, device=None, model="default"):
     "'default' (the shipped SAE of `model`, `default_sae_name`), a directory written by sae_lens, or 'release/sae_id' via `SAE.from_pretrained`."
     if spec == "default":
@@ -331,7 +314,7 @@ def check_sae_spec(spec: str) -> str:
         return spec
     raise ValueError(f"--sae must be 'default', a folder saved by sae_lens, or 'release/sae_id'; got {spec!r} (no such folder)")
 
-# %% ../nbs/10_experiment.ipynb 22
+# %% ../nbs/10_experiment.ipynb 19
 def _conditions(latents, label, cfg):
     "Conditions for prompts of `label`: steer with the *other* label's top latents, and its random latents."
     tops, randoms = latents[other_label(label)], latents[f"random_{other_label(label)}"]
@@ -339,7 +322,7 @@ def _conditions(latents, label, cfg):
     conds += [Condition(f"random{j}", [r], coeff=cfg.coeff) for j, r in enumerate(randoms)]
     return conds
 
-# %% ../nbs/10_experiment.ipynb 23
+# %% ../nbs/10_experiment.ipynb 20
 def _type_counts(model, cfg, et) -> dict:
     "Known / unknown entities of `et` in the run's split under its rule (for error messages)."
     try: d = load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, **_rule_kw(cfg))
@@ -363,7 +346,7 @@ def experiment_data(model, cfg) -> dict:
                          "labelled entities: label more (`steerattn label --model ... --budget N`), or pick a looser --rule ('paper', 'relaxed')")
     return batches
 
-# %% ../nbs/10_experiment.ipynb 24
+# %% ../nbs/10_experiment.ipynb 21
 def _discovery_types(model, cfg):
     "Entity types whose train split has both labels (latent scores need both)."
     labels, out = read_labels(model, cfg.label_mode), []
@@ -375,7 +358,7 @@ def _discovery_types(model, cfg):
                                  f"known_min={cfg.known_min}); label more entities or pick another --rule")
     return out
 
-# %% ../nbs/10_experiment.ipynb 25
+# %% ../nbs/10_experiment.ipynb 22
 def discovery_kw(model, cfg) -> dict:
     "What latent discovery of a run with `cfg` is computed from (the keywords of `default_latent_stats` / `latent_stats_path`)."
     return dict(split="train", mode=cfg.label_mode, seed=cfg.seed, entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
@@ -401,7 +384,7 @@ def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
             if "|score|" not in str(e): raise
     raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n_random) or label more entities")
 
-# %% ../nbs/10_experiment.ipynb 26
+# %% ../nbs/10_experiment.ipynb 23
 def _steerattn_version():
     try: return importlib.metadata.version("steerattn")
     except importlib.metadata.PackageNotFoundError: return None
@@ -413,12 +396,12 @@ def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
                 model=model_fp, labels=labels, steerattn=_steerattn_version(),
                 options=content_hash(dict(measures=cfg.measures, pos_type=cfg.pos_type, coeff=cfg.coeff, batch_size=cfg.batch_size)))
 
-# %% ../nbs/10_experiment.ipynb 27
+# %% ../nbs/10_experiment.ipynb 24
 def labels_hash(model, cfg, entity_type) -> str:
     "Content hash of the labels of `entity_type` the prompts were chosen by (a relabelled entity invalidates the type's runs)."
     return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.rule, cfg.known_min)
 
-# %% ../nbs/10_experiment.ipynb 28
+# %% ../nbs/10_experiment.ipynb 25
 def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None) -> dict:
     "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; saved runs built from the same inputs are reused."
     results, fp = {}, model_fingerprint(model)
@@ -438,19 +421,19 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None)
         results[(lab, et)] = r
     return results
 
-# %% ../nbs/10_experiment.ipynb 29
+# %% ../nbs/10_experiment.ipynb 26
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/10_experiment.ipynb 30
+# %% ../nbs/10_experiment.ipynb 27
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/10_experiment.ipynb 31
+# %% ../nbs/10_experiment.ipynb 28
 def top_minus_random(res: dict, label) -> dict:
     """A test's result in the one convention: `mean_diff`, its CI and t are **top − random** (the tests store the difference
     aligned to the paper's direction, sign × (top − random)); p-values stay one-sided in the expected direction."""
@@ -486,7 +469,7 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/10_experiment.ipynb 32
+# %% ../nbs/10_experiment.ipynb 29
 def per_prompt_arrays(results, cfg, heads, types, layer) -> dict:
     """Small per-prompt arrays from which every table of the run can be recomputed: per measure and label, each condition's
     Δ (steered − original) averaged over the reported `heads` ([N] float64), the (type, entity) of each prompt, and for the
@@ -518,7 +501,7 @@ def recompute_prompt_level(arrays, label, rank_i, n_random, measure="attn_weight
     lo, hi = bootstrap_ci(s * d, seed=seed)                  # the test's bootstrap runs on the aligned difference
     return dict(mean_diff=float(d.mean()), ci_mean_diff=sorted([s * lo, s * hi]), delta_top=float(top.mean()), n=int(d.size))
 
-# %% ../nbs/10_experiment.ipynb 33
+# %% ../nbs/10_experiment.ipynb 30
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
@@ -540,7 +523,7 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/10_experiment.ipynb 34
+# %% ../nbs/10_experiment.ipynb 31
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -555,12 +538,12 @@ def check_for_model(cfg, model, layer):
         raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
-# %% ../nbs/10_experiment.ipynb 36
+# %% ../nbs/10_experiment.ipynb 33
 MIN_KNOWN = 10                       # known test entities a type needs for the labels gate
 EXPECTED_SIGN = dict(known=-1, unknown=1)   # paper: known prompts + unknown latent lose attention; unknown + known gain
 DEFAULT_SAES = {"default": "sae-smollm2-L15", "organism": "sae-organism-L{layer}"}
 
-# %% ../nbs/10_experiment.ipynb 37
+# %% ../nbs/10_experiment.ipynb 34
 def default_sae_name(model_name: str) -> str:
     "The shipped SAE asset for `model_name` (`DEFAULT_SAES`); the organism's layer is read from the asset that exists."
     key = "organism" if str(model_name).lower().startswith("organism") else "default"
@@ -572,7 +555,7 @@ def default_sae_name(model_name: str) -> str:
                                    "(train it with scripts/train_organism.py), or pass --sae PATH")
     return found[0]
 
-# %% ../nbs/10_experiment.ipynb 39
+# %% ../nbs/10_experiment.ipynb 36
 def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
     "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
     scores, n = [], 0
@@ -589,7 +572,7 @@ def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
                 rule=f"the {cfg.n_heads} heads at or above layer {layer} with the highest mean unsteered {_ref(cfg)} to the entity "
                      f"on {n} {cfg.head_split}-split prompts (both labels), fixed before the test prompts are run")
 
-# %% ../nbs/10_experiment.ipynb 40
+# %% ../nbs/10_experiment.ipynb 37
 def rank_subsets(batches, label, n) -> dict:
     "`{entity_type: PromptBatch}` prefixes holding `n` prompts of `label` in all, taken round-robin across types."
     bs = batches[label]; take = {et: 0 for et in bs}; total = 0
@@ -598,7 +581,7 @@ def rank_subsets(batches, label, n) -> dict:
             if take[et] < len(b) and total < n: take[et] += 1; total += 1
     return {et: bs[et][:k] for et, k in take.items() if k}
 
-# %% ../nbs/10_experiment.ipynb 42
+# %% ../nbs/10_experiment.ipynb 39
 def _vec_conds(prefix, vecs, coeff) -> list:
     return [Condition(f"{prefix}{i}", [v], coeff=coeff) for i, v in enumerate(vecs)]
 
@@ -623,7 +606,7 @@ def _per_prompt(runs, cond, heads, measure) -> np.ndarray:
     "[N] Δ (steered − original) of `cond`, mean over `heads`, over the types of `runs` in order."
     return np.concatenate([per_prompt_mean(r.diff(cond, measure), heads) for r in runs.values()])
 
-# %% ../nbs/10_experiment.ipynb 43
+# %% ../nbs/10_experiment.ipynb 40
 def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     "`n` latents whose firing frequency on entity tokens (both labels) is nearest latent `idx`'s: a seeded sample of the `pool·n` nearest."
     N = sum(stats.n["known"].values()) + sum(stats.n["unknown"].values())
@@ -635,7 +618,7 @@ def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     near = cand[np.argsort(dist, kind="stable")[:pool * n]]
     return sorted(int(i) for i in np.random.default_rng(seed).choice(near, n, replace=False))
 
-# %% ../nbs/10_experiment.ipynb 44
+# %% ../nbs/10_experiment.ipynb 41
 def _rank(scores, i) -> int:
     "1 + how many entries of `scores` (higher = more in the expected direction) exceed entry `i`."
     return int(1 + np.sum(np.delete(scores, i) > scores[i]))
@@ -650,13 +633,13 @@ def _mean_ci(d, seed=0) -> dict:
     return dict(n=int(d.size), mean=float(d.mean()), ci=list(bootstrap_ci(d, seed=seed)) if d.size > 1 else [float(d.mean())] * 2,
                 p=float(t.pvalue) if t is not None else (1.0 if not d.any() else 0.0))
 
-# %% ../nbs/10_experiment.ipynb 46
+# %% ../nbs/10_experiment.ipynb 43
 def dose_coeffs(cfg) -> list:
     "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
     if isinstance(cfg.coeff, str): return []
     return sorted({round(float(cfg.coeff) * m, 6) for m in cfg.dose} | {float(cfg.coeff)})
 
-# %% ../nbs/10_experiment.ipynb 47
+# %% ../nbs/10_experiment.ipynb 44
 def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
     "Rank of each top latent among all SAE latents, nulls, positive control and dose-response, per label: `(gates, per-prompt arrays)`."
     layer, ref, fp = LT.sae_layer(sae), _ref(cfg), model_fingerprint(model)
@@ -728,7 +711,7 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
         arrays |= {f"gates/{lab}/{k}": v.astype(np.float32) for k, v in pp.items()}
     return out, arrays
 
-# %% ../nbs/10_experiment.ipynb 48
+# %% ../nbs/10_experiment.ipynb 45
 def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
     "Every head at or above `layer`, per measure and label: top latent #0 − mean of the random latents (and Δ vs unsteered), t-tests, BH-FDR."
     out = {}
@@ -756,7 +739,7 @@ def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
             out[m][lab] = dict(expected_sign=s, n_prompts=N, alpha=alpha, heads=heads_all, **res)
     return out
 
-# %% ../nbs/10_experiment.ipynb 49
+# %% ../nbs/10_experiment.ipynb 46
 def labels_gate(model, cfg, n_entities) -> dict:
     "Known must mean more than a base-rate hit: the base-rate rule, and ≥ `MIN_KNOWN` known test entities in some type."
     counts = {et: n_entities["known"][et] for et in n_entities["known"]}
@@ -770,7 +753,7 @@ def labels_gate(model, cfg, n_entities) -> dict:
     else: passed, reason = True, f"{', '.join(ok_types)} have ≥ {MIN_KNOWN} known test entities under the base-rate rule"
     return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
 
-# %% ../nbs/10_experiment.ipynb 50
+# %% ../nbs/10_experiment.ipynb 47
 SEPARATION_SPLITS = ("validation", "test")   # entities held out from latent selection (train); the validation split alone is small
 
 def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
@@ -780,7 +763,7 @@ def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
                                 known_min=cfg.known_min, entity_types=list(cfg.entity_types), min_known=MIN_KNOWN, seed=cfg.seed,
                                 data_seed=cfg.seed, batch_size=cfg.batch_size, progress=progress)
 
-# %% ../nbs/10_experiment.ipynb 51
+# %% ../nbs/10_experiment.ipynb 48
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
 
 ALPHA_RANK, ALPHA_NULL = 0.05, 0.1
@@ -830,7 +813,7 @@ def verdict(gates) -> dict:
     return dict(verdict="inconclusive", reason="because only one direction holds: " + "; ".join(facts), failed=["mixed"])
 
 
-# %% ../nbs/10_experiment.ipynb 54
+# %% ../nbs/10_experiment.ipynb 51
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
     out, et = [], types[0]
@@ -845,7 +828,7 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/10_experiment.ipynb 57
+# %% ../nbs/10_experiment.ipynb 54
 def matching_atlas(atlas, model, sae) -> Path | None:
     "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
     if atlas in (None, "", "none") or sae is None: return None
@@ -859,7 +842,7 @@ def matching_atlas(atlas, model, sae) -> Path | None:
     if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
     return None if why else d
 
-# %% ../nbs/10_experiment.ipynb 59
+# %% ../nbs/10_experiment.ipynb 56
 def _not_computed(why): return dict(passed=False, reason=f"not computed: {why}")
 
 def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer, labels=None, n_entities=None,
@@ -961,7 +944,7 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/10_experiment.ipynb 73
+# %% ../nbs/10_experiment.ipynb 70
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")

@@ -15,11 +15,13 @@ from .core import apply_hooks, as_heads, check_heads, hook_points  # noqa: F401 
 
 _all_ = ["apply_hooks", "hook_points"]
 from .core import get_act_name
+from .models import DEFAULT_ALIASES, model_source
+
 
 # %% auto 0
-__all__ = ['POS_TYPES', 'get_batch_pos', 'positions_mask', 'SteeringVector', 'as_vectors', 'check_coeff', 'coeff_for', 'steer_fn',
-           'ablate_fn', 'steering_hooks', 'head_knockout_hooks', 'attention_knockout_hooks', 'apply_hooks',
-           'hook_points']
+__all__ = ['POS_TYPES', 'COEFFS', 'get_batch_pos', 'positions_mask', 'SteeringVector', 'as_vectors', 'check_coeff', 'coeff_for',
+           'steer_fn', 'ablate_fn', 'steering_hooks', 'head_knockout_hooks', 'attention_knockout_hooks',
+           'coeff_for_model', 'apply_hooks', 'hook_points']
 
 # %% ../nbs/03_hooks.ipynb 6
 POS_TYPES = ("entity_last", "entity", "entity_to_end", "entity_last_to_end", "all")
@@ -260,3 +262,20 @@ def attention_knockout_hooks(model,              # the model (for n_layers / n_h
             raise ValueError("attention knockout blocks every key a query can see; keep at least one (e.g. BOS)")
         return out
     return [(get_act_name("attn_scores", l), hook) for l in layers]
+
+# %% ../nbs/03_hooks.ipynb 37
+COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
+
+# %% ../nbs/03_hooks.ipynb 38
+def _is_default(name): return name.lower() in {a.lower() for a in DEFAULT_ALIASES} or name.endswith(".gguf")
+
+# %% ../nbs/03_hooks.ipynb 39
+def coeff_for_model(name: str) -> float:
+    "The paper's steering coefficient for a model family (Gemma 100, Llama 20; SmolLM2 like Gemma)."
+    n = name.lower()
+    for fam, c in COEFFS.items():
+        if fam in n: return c
+    if _is_default(n): return COEFFS["smollm"]
+    try: model_source(name)    # a model that cannot be found is reported as such, not as a missing coefficient
+    except OSError as e: raise ValueError(str(e)) from None
+    raise ValueError(f"no default coefficient for model {name!r}; pass coeff explicitly (families: {sorted(COEFFS)})")

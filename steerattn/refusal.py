@@ -17,13 +17,16 @@ from .entities import ATTRIBUTES, attribute_prompt
 from .batches import PromptBatch
 from .labels import model_key
 from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn
+from .hooks import coeff_for_model
+from .stats import mcnemar_exact, wilson_ci   # noqa: F401 (re-exported)
+from .viz import plot_refusal_phase   # noqa: F401 (re-exported)
+
 
 # %% auto 0
 __all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'CLASSIFIER_VERSION', 'EXPECTED',
            'REFUSAL_ATTRIBUTES', 'normalize_answer', 'refusal_reason', 'is_refusal', 'without_entity', 'prompt_batch',
-           'refusal_prompts', 'row_steering_hooks', 'generate_steered', 'wilson_ci', 'mcnemar_exact',
-           'refusal_experiment', 'refusal_markdown', 'plot_refusal', 'refusal_phase', 'refusal_phase_markdown',
-           'plot_refusal_phase']
+           'refusal_prompts', 'row_steering_hooks', 'generate_steered', 'refusal_experiment', 'refusal_markdown',
+           'plot_refusal', 'refusal_phase', 'refusal_phase_markdown']
 
 # %% ../nbs/11_refusal.ipynb 6
 _NT = {"can't": r"\bcan ?not\b|\bcan'?t\b", "don't": r"\bdo not\b|\bdont\b", "doesn't": r"\bdoes not\b|\bdoesnt\b",
@@ -225,25 +228,7 @@ def _pad_hook(fn, S):
         return torch.cat([fn(resid[:, :S], hook), resid[:, S:]], 1)
     return hook
 
-# %% ../nbs/11_refusal.ipynb 30
-def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
-    "Wilson score interval of a proportion k/n (`(nan, nan)` when n = 0)."
-    if n == 0: return (math.nan, math.nan)
-    if not 0 <= k <= n: raise ValueError(f"need 0 <= k <= n; got k={k}, n={n}")
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return (float(ci.low), float(ci.high))
-
 # %% ../nbs/11_refusal.ipynb 31
-def mcnemar_exact(before, after) -> dict:
-    "Exact McNemar test of paired booleans: b = #(False→True), c = #(True→False); two-sided and one-sided ('more True after', 'fewer') p-values."
-    x, y = [bool(a) for a in before], [bool(a) for a in after]
-    if len(x) != len(y): raise ValueError(f"paired samples of different lengths: {len(x)} vs {len(y)}")
-    b, c = sum(not a and z for a, z in zip(x, y)), sum(a and not z for a, z in zip(x, y))
-    if b + c == 0: return dict(b=0, c=0, p_value=1.0, p_increase=1.0, p_decrease=1.0)
-    p = lambda alt: float(stats.binomtest(b, b + c, 0.5, alternative=alt).pvalue)
-    return dict(b=b, c=c, p_value=p("two-sided"), p_increase=p("greater"), p_decrease=p("less"))
-
-# %% ../nbs/11_refusal.ipynb 34
 def _rate(flags, level=0.95) -> dict:
     k, n = int(sum(flags)), len(flags)
     return dict(rate=k / n if n else math.nan, k=k, n=n, ci=list(wilson_ci(k, n, level)))
@@ -254,10 +239,9 @@ def _randoms(random_latents, label):
     return as_vectors(random_latents)
 
 def _default_coeff(model):
-    from steerattn.experiment import coeff_for_model   # lazy: experiment builds on everything
     return coeff_for_model(model.cfg.model_name)
 
-# %% ../nbs/11_refusal.ipynb 35
+# %% ../nbs/11_refusal.ipynb 32
 EXPECTED = dict(known="increase", unknown="decrease")   # known entities + unknown latent refuse more; unknown + known latent less
 
 def refusal_experiment(model,                     # a TransformerBridge with a chat template (see `generate_steered` for others)
@@ -266,7 +250,7 @@ def refusal_experiment(model,                     # a TransformerBridge with a c
                        known_latent,              # the top known latent: SteeringVector or (layer, idx, mean_act, direction), or a list of one
                        unknown_latent,            # the top unknown latent
                        random_latents=None,       # list, or {'known': [...], 'unknown': [...]} (baseline of the steered latent)
-                       coeff=None,                # number, 'norm', 'mean'; None: the model family's (`steerattn.experiment.COEFFS`)
+                       coeff=None,                # number, 'norm', 'mean'; None: the model family's (`steerattn.hooks.COEFFS`)
                        attributes=None,           # attribute(s) asked about; default: all of the type
                        max_new_tokens:int=24,
                        batch_size:int=64,         # rows (prompt × condition) per generation batch
@@ -340,7 +324,7 @@ def _stack(parts) -> PromptBatch:
     pos = [[q + S - p.tokens.shape[1] for q in p.entity_positions[0]] for p in parts]
     return PromptBatch([p.prompts[0] for p in parts], [p.entities[0] for p in parts], toks, am, pos, {})
 
-# %% ../nbs/11_refusal.ipynb 39
+# %% ../nbs/11_refusal.ipynb 36
 _ROW_TITLE = dict(known="known entities, steered with the unknown latent", unknown="unknown entities, steered with the known latent")
 
 def _fmt(r):
@@ -361,7 +345,7 @@ def refusal_markdown(result:dict) -> str:
                      f"| {_p(L['steered']['p_value'])} | {nr} |")
     return "\n".join(lines)
 
-# %% ../nbs/11_refusal.ipynb 40
+# %% ../nbs/11_refusal.ipynb 37
 def plot_refusal(result:dict, title=None):
     "Plotly bar chart: refusal rate of original / steered / random-latent answers per label, with Wilson 95 % error bars."
     import plotly.graph_objects as go
@@ -381,7 +365,7 @@ def plot_refusal(result:dict, title=None):
                       title=title or f"Refusals: {result['entity_type']} prompts, coeff {result['coeff']}", template="plotly_white")
     return fig
 
-# %% ../nbs/11_refusal.ipynb 43
+# %% ../nbs/11_refusal.ipynb 40
 REFUSAL_ATTRIBUTES = dict(player="birthplace", movie="release_year", city="country", song="year")
 
 def _pooled(results:dict) -> dict:
@@ -435,23 +419,3 @@ def refusal_phase_markdown(phase:dict) -> str:
         lines.append(f"| {et} | {_ROW_TITLE[label]} (n={L['n']}) | {_fmt(L['original'])} | {_fmt(L['steered'])} | {_fmt(L['random'])} "
                      f"| {_p(L['steered']['p_value'])} |")
     return "\n".join(lines)
-
-def plot_refusal_phase(phase:dict, title=None):
-    "Plotly bars: refusal rate per entity type and label (and pooled), original / steered / random latents, Wilson 95 % error bars."
-    import plotly.graph_objects as go
-    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
-    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
-    xs = [[et for et, _, _ in rows], [dict(known="known + unknown latent", unknown="unknown + known latent")[l] for _, l, _ in rows]]
-    fig = go.Figure()
-    for cond, color in [("original", "#7f7f7f"), ("steered", "#d62728"), ("random", "#1f77b4")]:
-        rs = [L[cond] for _, _, L in rows]
-        fig.add_bar(x=xs, y=[r and r["rate"] for r in rs], name=cond, marker_color=color,
-                    text=[r and (f"{r['k']}/{r['n']}" if r["k"] else "") for r in rs], textposition="outside",   # zero bars: no label (they overlapped)
-                    error_y=dict(type="data", symmetric=False, array=[r["ci"][1] - r["rate"] if r else 0 for r in rs],
-                                 arrayminus=[r["rate"] - r["ci"][0] if r else 0 for r in rs]))
-    fig.update_layout(barmode="group", yaxis=dict(title="refusal rate", range=[0, 1.1], tickformat=".0%"), template="plotly_white",
-                      title=title or f"Refusals per entity type (coeff {phase['coeff']})")
-    if all(not L[c]["k"] for _, _, L in rows for c in ("original", "steered", "random") if L.get(c)):
-        fig.add_annotation(text="no refusal in any condition (every bar is 0; the counts are in the table)", xref="paper", yref="paper",
-                           x=0.5, y=0.6, showarrow=False, font=dict(size=14))
-    return fig

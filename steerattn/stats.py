@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_stats.ipynb 2
 from __future__ import annotations
+import math
 import numpy as np
 import torch
 from scipy import stats
@@ -15,7 +16,7 @@ __all__ = ['compare_means', 'random_p_values', 'n_random_beaten', 'per_prompt_me
            'bootstrap_ci', 'entity_means', 'sign_flip_test', 'cluster_bootstrap_ci', 'entity_effect_test',
            'entity_level_test', 'entity_random_p_values', 'n_random_beaten_entity', 'compute_bonferroni_correction',
            'compute_fdr_correction', 'rank_among', 'auroc_columns', 'auroc', 'binomial_band', 'false_positive_rate',
-           'clustered_null', 'false_positive_rate_clustered']
+           'clustered_null', 'false_positive_rate_clustered', 'wilson_ci', 'mcnemar_exact']
 
 # %% ../nbs/07_stats.ipynb 5
 def _as_1d(x, name):
@@ -286,3 +287,21 @@ def false_positive_rate_clustered(test_fn, n_repeats=1000, alpha=0.05, seed=0, *
     hits = 0
     for _ in range(n_repeats): hits = hits + (np.asarray(test_fn(*clustered_null(rng, **null_kw))) < alpha)
     return hits / n_repeats
+
+# %% ../nbs/07_stats.ipynb 63
+def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
+    "Wilson score interval of a proportion k/n (`(nan, nan)` when n = 0)."
+    if n == 0: return (math.nan, math.nan)
+    if not 0 <= k <= n: raise ValueError(f"need 0 <= k <= n; got k={k}, n={n}")
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+# %% ../nbs/07_stats.ipynb 64
+def mcnemar_exact(before, after) -> dict:
+    "Exact McNemar test of paired booleans: b = #(False→True), c = #(True→False); two-sided and one-sided ('more True after', 'fewer') p-values."
+    x, y = [bool(a) for a in before], [bool(a) for a in after]
+    if len(x) != len(y): raise ValueError(f"paired samples of different lengths: {len(x)} vs {len(y)}")
+    b, c = sum(not a and z for a, z in zip(x, y)), sum(a and not z for a, z in zip(x, y))
+    if b + c == 0: return dict(b=0, c=0, p_value=1.0, p_increase=1.0, p_decrease=1.0)
+    p = lambda alt: float(stats.binomtest(b, b + c, 0.5, alternative=alt).pvalue)
+    return dict(b=b, c=c, p_value=p("two-sided"), p_increase=p("greater"), p_decrease=p("less"))

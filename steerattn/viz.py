@@ -26,8 +26,8 @@ __all__ = ['offline_notebook', 'plot_head_differences', 'plot_heads_scatter_enti
            'AttentionHeatmap', 'reset_circuitsvis', 'attention_heatmap', 'plot_factual_recall_heads',
            'plot_top_heads_comparison', 'plot_attention_to_subject', 'plot_head_scores_distribution',
            'plot_attention_comparison_interactive', 'aggregated_attention_flow', 'plot_aggregated_attention_flow',
-           'plot_knockout', 'significance_markdown', 'significance_document', 'report_figures', 'markdown_html',
-           'plot_prompt_head_scores', 'plot_rank', 'plot_dose', 'write_report']
+           'plot_knockout', 'significance_markdown', 'significance_document', 'plot_refusal_phase', 'report_figures',
+           'markdown_html', 'plot_prompt_head_scores', 'plot_rank', 'plot_dose', 'write_report']
 
 # %% ../nbs/09_viz.ipynb 5
 class _OfflineNotebookRenderer(NotebookRenderer):
@@ -463,6 +463,27 @@ def significance_document(summary, cfg) -> str:
     return "\n".join(out)
 
 # %% ../nbs/09_viz.ipynb 59
+def plot_refusal_phase(phase:dict, title=None):
+    "Plotly bars: refusal rate per entity type and label (and pooled), original / steered / random latents, Wilson 95 % error bars."
+    import plotly.graph_objects as go
+    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
+    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
+    xs = [[et for et, _, _ in rows], [dict(known="known + unknown latent", unknown="unknown + known latent")[l] for _, l, _ in rows]]
+    fig = go.Figure()
+    for cond, color in [("original", "#7f7f7f"), ("steered", "#d62728"), ("random", "#1f77b4")]:
+        rs = [L[cond] for _, _, L in rows]
+        fig.add_bar(x=xs, y=[r and r["rate"] for r in rs], name=cond, marker_color=color,
+                    text=[r and (f"{r['k']}/{r['n']}" if r["k"] else "") for r in rs], textposition="outside",   # zero bars: no label (they overlapped)
+                    error_y=dict(type="data", symmetric=False, array=[r["ci"][1] - r["rate"] if r else 0 for r in rs],
+                                 arrayminus=[r["rate"] - r["ci"][0] if r else 0 for r in rs]))
+    fig.update_layout(barmode="group", yaxis=dict(title="refusal rate", range=[0, 1.1], tickformat=".0%"), template="plotly_white",
+                      title=title or f"Refusals per entity type (coeff {phase['coeff']})")
+    if all(not L[c]["k"] for _, _, L in rows for c in ("original", "steered", "random") if L.get(c)):
+        fig.add_annotation(text="no refusal in any condition (every bar is 0; the counts are in the table)", xref="paper", yref="paper",
+                           x=0.5, y=0.6, showarrow=False, font=dict(size=14))
+    return fig
+
+# %% ../nbs/09_viz.ipynb 60
 def report_figures(summary, results, cfg, heads, types) -> list:
     "(title, figure) pairs of the report: per measure the significance table, then per label the boxes, bars and scatter."
     figs = []
@@ -490,11 +511,10 @@ def report_figures(summary, results, cfg, heads, types) -> list:
                 {et: results[(lab, et)].scores["top0"][m] for et in types}, "original", "steered", list(heads),
                 title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
     if summary.get("refusal", {}).get("types"):      # phase 5 of `steerattn run`
-        from steerattn.refusal import plot_refusal_phase
         figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
-# %% ../nbs/09_viz.ipynb 61
+# %% ../nbs/09_viz.ipynb 62
 def _md_inline(s):
     s = re.sub(r"`([^`]+)`", r"<code>\1</code>", _html.escape(s, quote=False))
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])", r"<i>\1</i>", s))
@@ -528,7 +548,7 @@ def markdown_html(md:str) -> str:
             out.append(f"<p>{_md_inline(' '.join(para))}</p>")
     return "\n".join(out)
 
-# %% ../nbs/09_viz.ipynb 63
+# %% ../nbs/09_viz.ipynb 64
 def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weights", idx=0, title=None):
     "Layer × head maps of one known and one unknown prompt's score, original vs steered, the reported heads boxed."
     labs = [lab for lab in LABELS if any(k[0] == lab for k in results)]
@@ -555,7 +575,7 @@ def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weig
                       meta=dict(zmax=zmax))
     return fig
 
-# %% ../nbs/09_viz.ipynb 64
+# %% ../nbs/09_viz.ipynb 65
 def plot_rank(rank:dict, arrays:dict, title="Every SAE latent's effect on attention to the entity (Δ = steered − original)"):
     """The report's main figure: per label, the distribution of every latent's Δ (exact where recomputed, else the first-order
     screen), the frequency-matched latents and Gaussian directions (nulls), the control and the top latents marked."""
@@ -599,7 +619,7 @@ def plot_dose(rank:dict, title="Dose-response: Δ = steered − original against
     fig.update_layout(**_LAYOUT, title=title, height=420)
     return fig
 
-# %% ../nbs/09_viz.ipynb 65
+# %% ../nbs/09_viz.ipynb 66
 _METHODS = ("<p><b>Verdict.</b> Computed from the gates: <i>inconclusive</i> when the labels do not beat the model's base rate, "
     "the top latents do not separate known from unknown entities on held-out entities (AUROC against a label-permutation null of the "
     "maximum), or the positive control (the difference-of-means direction) does not move attention at the chosen heads; otherwise "
