@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
-from .core import LABELS, ENTITY_TYPES, as_heads, atomic_write, cache_dir, content_hash, move_aside, read_json, write_json
-from .models import load_model, model_fingerprint, model_source
+from .core import LABELS, ENTITY_TYPES, as_heads, check_heads, atomic_write, cache_dir, content_hash, move_aside, read_json, write_json
+from .models import load_model, model_fingerprint, model_shape, model_source
 from .batches import SPLITS, load_data, make_batch, PromptBatch
 from .hooks import POS_TYPES, coeff_for_model, SteeringVector, check_coeff, get_batch_pos
 from .attention import check_measures
@@ -557,6 +557,9 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
     if known_min is not None and known_min < 1: raise ValueError(f"--known_min must be ≥ 1, got {known_min}")
     try: as_heads(_csv(heads))
     except ValueError: raise ValueError(f"--heads: cannot read {heads!r}; give layer:head pairs, e.g. '23:4,23:5'") from None
+    if _csv(heads) and (shape := model_shape(model)):   # out of range: said before the model loads when its config is on disk
+        try: check_heads(_csv(heads), *shape)
+        except ValueError as e: raise ValueError(f"--heads: {e}") from None
     c, t_all = _coeff(coeff, model), time.perf_counter()
     if known_min is None: known_min = 1 if model.lower() in ("default", "smollm2-135m", "smollm2-135m-instruct") else 2   # as `run`
     model_source(model)                                 # an unknown model fails before anything loads

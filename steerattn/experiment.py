@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .core import (ENTITY_TYPES, LABELS, as_heads, asset_path, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
                             write_json)
-from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_source, tokenize, token_positions
+from .models import DEFAULT_ALIASES, load_model, model_fingerprint, model_shape, model_source, tokenize, token_positions
 from . import labels as LB
 from .labels import label_model, read_labels
 from .batches import SPLITS, get_valid_entities, load_data
@@ -866,6 +866,9 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them). Phase 0 labels the
     entity types that have no labels for this model yet (`label_budget` most popular each; `steerattn.labels.label_model`)."""
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
+    if model is None and cfg.heads and (shape := model_shape(cfg.model)):   # heads out of range: said before the model loads
+        try: check_heads(cfg.heads, *shape)
+        except ValueError as e: raise ValueError(f"--heads: {e}") from None
     if sae is None and latents is None: check_sae_spec(cfg.sae)      # a missing or broken SAE too
     if label_budget < 1: raise ValueError(f"label_budget must be ≥ 1 (entities per type labelled in phase 0), got {label_budget}")
     rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing

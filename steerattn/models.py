@@ -16,8 +16,8 @@ from .core import (_MANIFEST, as_dtype, atomic_dir, cache_dir, check_device, con
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIASES', 'ORGANISM_DIR', 'GGUF_HASHES',
            'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf', 'gguf_sha256', 'gguf_cache_key', 'cached_gguf_dir',
            'organism_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'hub_reason', 'load_model',
-           'model_source', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize', 'check_context',
-           'token_positions', 'forward_masked']
+           'model_source', 'model_shape', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize',
+           'check_context', 'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 5
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -289,7 +289,29 @@ def model_source(name) -> str:
                           "(load_model('/path/to/model')), a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 30
+# %% ../nbs/01_models.ipynb 20
+def model_shape(name) -> tuple[int, int] | None:
+    """`(n_layers, n_heads)` of model `name` from a config.json already on disk (a folder, the organism, a cached Hugging Face id,
+    a GGUF's conversion), without loading weights; None when there is none yet. Lets `steerattn run --heads` be checked before the model loads."""
+    name = str(name)
+    try:
+        if name in DEFAULT_ALIASES or name.endswith(".gguf"):
+            g = smollm2_gguf() if name in DEFAULT_ALIASES else Path(name).expanduser()
+            d = cache_dir()/"models"/f"{g.stem}-{g.stat().st_size}"
+            if _manifest(d).get("source_sha256") != gguf_sha256(g): return None    # not this file's conversion (yet)
+            f = d/"config.json"
+        elif name in ORGANISM_ALIASES: f = organism_dir()/"config.json"
+        elif Path(name).expanduser().is_dir(): f = Path(name).expanduser()/"config.json"
+        else:
+            from huggingface_hub import try_to_load_from_cache
+            f = try_to_load_from_cache(hf_model_id(name), "config.json")
+            if not isinstance(f, str): return None
+        c = json.loads(Path(f).read_text())
+        c = c.get("text_config", c)                       # multimodal configs keep the language model's here
+        return int(c["num_hidden_layers"]), int(c["num_attention_heads"])
+    except (OSError, ValueError, KeyError, TypeError): return None
+
+# %% ../nbs/01_models.ipynb 32
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -310,7 +332,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 31
+# %% ../nbs/01_models.ipynb 33
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -327,7 +349,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 32
+# %% ../nbs/01_models.ipynb 34
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -339,7 +361,7 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 37
+# %% ../nbs/01_models.ipynb 39
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -354,7 +376,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 38
+# %% ../nbs/01_models.ipynb 40
 def check_context(model, lengths, what="prompt"):
     "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -366,7 +388,7 @@ def check_context(model, lengths, what="prompt"):
         raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
                          f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
 
-# %% ../nbs/01_models.ipynb 39
+# %% ../nbs/01_models.ipynb 41
 def _prepend_bos(ids, mask, bos, pad):
     "Insert BOS before each row's first real token, keeping left padding."
     b = ids.shape[0]
@@ -376,7 +398,7 @@ def _prepend_bos(ids, mask, bos, pad):
     ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
     return ids, mask
 
-# %% ../nbs/01_models.ipynb 41
+# %% ../nbs/01_models.ipynb 43
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -402,7 +424,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 43
+# %% ../nbs/01_models.ipynb 45
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."
