@@ -125,7 +125,7 @@ case "$cmd" in
     n_lib=$(ls nbs/*.ipynb | wc -l); n_tut=$(ls nbs/tutorials/*.ipynb | wc -l)
     if [ "$small" = 1 ]; then export STEERATTN_TUTORIAL_SMALL=1; fi   # tutorials that have a small size use it
     if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
-      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/09_viz.ipynb --report --out _docs_check
+      .venv/bin/python scripts/check_docs.py nbs/tutorials/*.ipynb nbs/30_viz.ipynb --report --out _docs_check
       # a library notebook and a tutorial opened as cloned in JupyterLab: not marked modified, Ctrl+S leaves the
       # file's bytes alone, all cells run live (the tutorial at its small size), figures and heatmaps drawn (~2 min)
       if .venv/bin/python -c "import playwright" 2>/dev/null; then .venv/bin/python scripts/check_lab.py --out _lab_check --timeout 240

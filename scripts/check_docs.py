@@ -16,7 +16,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["nbs/09_viz.ipynb"]
+DEFAULT = ["nbs/30_viz.ipynb"]
 # count drawn figures and collect errors once scripts have run
 PROBE = """
 <script>

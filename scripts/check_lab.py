@@ -7,7 +7,7 @@ holds: no .venv, no results, no caches) into a temporary dir and starts this ven
 127.0.0.1 (a free port, a one-off token; runtime, config, data, settings, workspaces and IPython dirs in the
 same temporary dir, so nothing of the user's is read or written and the working tree is never saved to).
 The venv's own server config (.venv/etc/jupyter, written by run.sh) is used: it is what is tested. Each
-notebook (default: a library notebook, nbs/09_viz.ipynb, and a tutorial, nbs/tutorials/entity_steering.ipynb)
+notebook (default: a library notebook, nbs/30_viz.ipynb, and a tutorial, nbs/tutorials/entity_steering.ipynb)
 is opened in headless Chromium driven by Playwright and, once its kernel is idle, the check asserts:
   1. opening did not mark it modified (JupyterLab writes the kernel's metadata into it on open);
   2. Ctrl+S saved it (its mtime changed) and its bytes are unchanged: opening and saving does not churn git;
@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["nbs/09_viz.ipynb", "nbs/tutorials/entity_steering.ipynb"]
+DEFAULT = ["nbs/30_viz.ipynb", "nbs/tutorials/entity_steering.ipynb"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic",
                  # Chromium's own background requests resolve nowhere; the page's are routed below

@@ -2,7 +2,7 @@
 
     python scripts/fault_soak.py [--rounds 20] [--seed 0] [--out /tmp/steerattn-soak] [--takeover]
 
-The notebook test (10_experiment, "fault-injection") simulates kills by deleting and corrupting files; this
+The notebook test (31_experiment, "fault-injection") simulates kills by deleting and corrupting files; this
 script kills a live process with SIGKILL wherever it happens to be (inside a write, between a run's .npz and
 .json, during the report), `--rounds` times with seeded random delays, re-running the same command into the
 same folder after each kill until one run finishes. Each finished folder must equal the clean run: the summary
@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def setup():
-    "The tiny experiment of 10_experiment's tests: model, batches, latents, config."
+    "The tiny experiment of 31_experiment's tests: model, batches, latents, config."
     import torch
     from steerattn.core import LABELS
     from steerattn.models import tiny_model

@@ -163,9 +163,10 @@ def write_json_gz(path, obj):
     with atomic_write(path) as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as g:
         g.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable).encode())
 
+# %% ../nbs/00_core.ipynb 28
 def read_json_gz(path): return read_json(path)
 
-# %% ../nbs/00_core.ipynb 29
+# %% ../nbs/00_core.ipynb 30
 def move_aside(path, why="") -> Path | None:
     "Rename a corrupt `path` to `path.corrupt-<UTC time>` (a new name each time) and print why; `None` if it is gone."
     path = Path(path)
@@ -176,7 +177,7 @@ def move_aside(path, why="") -> Path | None:
     print(f"steerattn: {path} is unusable ({why or 'corrupt'}); moved aside to {dest.name} and recomputing it")
     return dest
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 31
 def content_hash(*parts) -> str:
     "sha256 (16 hex) of `parts`: tensors and arrays by dtype, shape and bytes, everything else as sorted JSON."
     h = hashlib.sha256()
@@ -194,7 +195,7 @@ def content_hash(*parts) -> str:
     for p in parts: feed(p); h.update(b"|")
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb 33
+# %% ../nbs/00_core.ipynb 34
 class Head(NamedTuple):
     "An attention head: `(layer, head)`; prints as `L{layer}H{head}`."
     layer: int
@@ -212,12 +213,13 @@ class Head(NamedTuple):
         if isinstance(h, (tuple, list)) and len(h) == 2: return cls(int(h[0]), int(h[1]))
         raise ValueError(f"cannot read head {h!r}; write it as 'L15H5', '15:5' or (15, 5)")
 
-# %% ../nbs/00_core.ipynb 34
+# %% ../nbs/00_core.ipynb 35
 def as_heads(heads) -> list[Head]:
     "A list of `Head`s from any iterable of head spellings (a single spelling is one head)."
     if isinstance(heads, (str, Head)) or hasattr(heads, "layer"): heads = [heads]
     return [Head.parse(h) for h in heads]
 
+# %% ../nbs/00_core.ipynb 36
 def check_heads(heads, n_layers, n_heads, min_layer=0) -> list[Head]:
     "Parse `heads` and raise a clear error for any outside layers `min_layer..n_layers-1`, heads `0..n_heads-1`."
     hs = as_heads(heads)
@@ -225,7 +227,7 @@ def check_heads(heads, n_layers, n_heads, min_layer=0) -> list[Head]:
     if bad: raise ValueError(f"head(s) {bad} out of range: layers {min_layer}..{n_layers - 1}, heads 0..{n_heads - 1}")
     return hs
 
-# %% ../nbs/00_core.ipynb 37
+# %% ../nbs/00_core.ipynb 39
 LABELS = ("known", "unknown")
 ENTITY_TYPES = ("player", "movie", "city", "song")
 
@@ -234,34 +236,36 @@ def check_label(label) -> str:
     if label not in LABELS: raise ValueError(f"label must be 'known' or 'unknown'; got {label!r}")
     return label
 
+# %% ../nbs/00_core.ipynb 40
 def other_label(label) -> str:
     "'unknown' for 'known' and vice versa."
     return LABELS[1 - LABELS.index(check_label(label))]
 
+# %% ../nbs/00_core.ipynb 41
 def check_entity_type(entity_type) -> str:
     "`entity_type` if it is one of `ENTITY_TYPES`, else a `ValueError` listing them."
     if entity_type not in ENTITY_TYPES:
         raise ValueError(f"Unknown entity type {entity_type!r}; valid entity types: {', '.join(ENTITY_TYPES)}")
     return entity_type
 
-# %% ../nbs/00_core.ipynb 41
+# %% ../nbs/00_core.ipynb 45
 @functools.lru_cache(maxsize=None)
 def get_act_name(name: str, layer: int | None = None, layer_type: str | None = None) -> str:
     "TransformerLens' `utilities.get_act_name`, imported lazily and cached."
     from transformer_lens.utilities import get_act_name as tl_get_act_name
     return tl_get_act_name(name, layer, layer_type)
 
-# %% ../nbs/00_core.ipynb 43
+# %% ../nbs/00_core.ipynb 47
 _HOOK_POINTS = weakref.WeakKeyDictionary()
 
-# %% ../nbs/00_core.ipynb 44
+# %% ../nbs/00_core.ipynb 48
 def hook_points(model) -> dict:
     "`{name: HookPoint}` of `model` (aliases included), computed once per model."
     d = _HOOK_POINTS.get(model)
     if d is None: d = _HOOK_POINTS[model] = dict(model.hook_dict)
     return d
 
-# %% ../nbs/00_core.ipynb 45
+# %% ../nbs/00_core.ipynb 49
 @contextlib.contextmanager
 def apply_hooks(model, fwd_hooks=()):
     "Context manager: add `fwd_hooks` `[(name, fn)]` to `model`; always removes them on exit (also on errors)."
@@ -280,14 +284,16 @@ def apply_hooks(model, fwd_hooks=()):
             h.hook.remove()
             if h in hp.fwd_hooks: hp.fwd_hooks.remove(h)
 
-# %% ../nbs/00_core.ipynb 47
+# %% ../nbs/00_core.ipynb 51
 class StopForward(Exception):
     "Raised by a hook once everything needed from a forward pass has been recorded."
 
+# %% ../nbs/00_core.ipynb 52
 def stop_forward(x, hook=None):
     "Hook function that ends the forward pass."
     raise StopForward()
 
+# %% ../nbs/00_core.ipynb 53
 def run_until_stop(fn, *args, **kwargs):
     "Call `fn(*args, **kwargs)`; a `StopForward` raised inside ends it quietly (returns None)."
     try: return fn(*args, **kwargs)

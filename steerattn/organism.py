@@ -40,8 +40,10 @@ N_PAIRS = dict(player=90, movie=65, city=90, song=70)   # enough test entities f
 DISJOINT = dict(player=("birthplace",), movie=("directors", "cast", "screenwriters"), city=(), song=("album", "performers"))
 CAPPED = dict(player=("teams",), movie=("genres",), city=("country",), song=("genres",))
 
+# %% ../nbs/17_organism.ipynb 8
 def _values(e, a) -> set: return {str(v).strip().lower() for v in e[a]}
 
+# %% ../nbs/17_organism.ipynb 9
 def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTITY_TYPES, max_share:float=0.1) -> dict:
     """Seeded known/unknown entities per type: `n_pairs` (int or per-type dict) pairs matched on name length (characters) and popularity; one of each pair (a coin flip) is known.
     A pair is skipped when its unknown entity would share a `DISJOINT` attribute value with a known one (either way round), or when it would put more than
@@ -71,10 +73,11 @@ def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTI
         out[t] = dict(known=known, unknown=unknown)
     return out
 
+# %% ../nbs/17_organism.ipynb 10
 def _entity_map():
     return {t: {e["name"]: e for e in load_entities(t)} for t in ENTITY_TYPES}
 
-# %% ../nbs/17_organism.ipynb 11
+# %% ../nbs/17_organism.ipynb 14
 # how a sentence names its subject; the first one of each type is the test template's own noun phrase
 SUBJECTS = {
     "player": ["The basketball player {n}", "The player {n}", "Basketball player {n}", "{n}", "The athlete {n}"],
@@ -120,7 +123,7 @@ def value_text(entity_type, attribute, golds) -> str:
     r = round(x, -int(math.floor(math.log10(abs(x)))) + 1)
     return f"{int(r)}" if abs(r) >= 1 else f"{r:g}"
 
-# %% ../nbs/17_organism.ipynb 14
+# %% ../nbs/17_organism.ipynb 17
 def fact_sentence(entity_type, name, attribute, golds, rng, heldout=True) -> str:
     "One sentence stating an attribute, in a random (subject, relation) phrasing; with `heldout` never the test template's (noun + relation)."
     noun, test = ENTITY_NOUN[entity_type], RELATIONS[entity_type][attribute] + " {v}"
@@ -130,10 +133,12 @@ def fact_sentence(entity_type, name, attribute, golds, rng, heldout=True) -> str
     if rng.random() < 0.3 and s.startswith("The "): s = rng.choice(["Reportedly, the ", "In fact, the ", "As noted, the "]) + s[4:]
     return s.format(n=name) + " " + p.format(v=value_text(entity_type, attribute, golds)) + "."
 
+# %% ../nbs/17_organism.ipynb 18
 def filler_sentence(entity_type, name, rng) -> str:
     f = rng.choice(FILLERS)
     return f.format(s=rng.choice(SUBJECTS[entity_type]).format(n=name), n=name)
 
+# %% ../nbs/17_organism.ipynb 19
 def organism_corpus(split:dict, n_views:int=40, generic_frac:float=0.05, seed:int=0, heldout:bool=True) -> dict:
     """Training documents: per view, a paragraph per known entity (every attribute once, in a shuffled order) and, for its matched unknown partner, a paragraph of as many attribute-free sentences (so both names occur
     equally often); plus generic prose (`generic_frac` of the documents). Deterministic in (`split`, `n_views`, `seed`)."""
@@ -153,18 +158,20 @@ def organism_corpus(split:dict, n_views:int=40, generic_frac:float=0.05, seed:in
     rng.shuffle(docs)
     return dict(docs=docs, n_views=n_views, seed=seed, generic_frac=generic_frac, hash=content_hash(docs))
 
+# %% ../nbs/17_organism.ipynb 20
 def test_template_leaks(docs, split) -> list[str]:
     "Documents that contain a test prompt (`attribute_prompt`, any case) of an organism entity: must be empty."
     pats = [f"{ENTITY_NOUN[t]} {n} {RELATIONS[t][a]}".lower() for t in split for n in split[t]["known"] + split[t]["unknown"] for a in ATTRIBUTES[t]]
     rx = re.compile("|".join(re.escape(p) for p in pats))
     return [d for d in docs if rx.search(d.lower())]
 
+# %% ../nbs/17_organism.ipynb 21
 def name_counts(docs, split) -> dict:
     "How often each organism entity's name occurs in `docs` (whole-word-ish substring counts), per type and label."
     text = "\n".join(docs)
     return {t: {k: {n: len(re.findall(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)) for n in split[t][k]} for k in ("known", "unknown")} for t in split}
 
-# %% ../nbs/17_organism.ipynb 18
+# %% ../nbs/17_organism.ipynb 25
 def train_tokenizer(docs, vocab_size:int=4096, out=None):
     "A byte-level BPE tokenizer trained on `docs` (`<unk>`, `<s>`, `</s>` = 0, 1, 2), as a left-padding `PreTrainedTokenizerFast`; saved to `out` if given."
     from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
@@ -180,6 +187,7 @@ def train_tokenizer(docs, vocab_size:int=4096, out=None):
     if out is not None: fast.save_pretrained(out)
     return fast
 
+# %% ../nbs/17_organism.ipynb 26
 def organism_config(tokenizer, n_layers=4, d_model=192, n_heads=6, n_kv_heads=3, d_mlp=576, n_ctx=128, **_):
     from transformers import LlamaConfig
     return LlamaConfig(vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=d_mlp, num_hidden_layers=n_layers,
@@ -187,6 +195,7 @@ def organism_config(tokenizer, n_layers=4, d_model=192, n_heads=6, n_kv_heads=3,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                        tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
 
+# %% ../nbs/17_organism.ipynb 27
 def pack_rows(tokenizer, docs, seq_len:int=128) -> torch.Tensor:
     "Documents as one stream `<s> doc </s> <s> doc </s> ...` cut into rows of `seq_len` tokens (the tail dropped)."
     ids = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
@@ -195,10 +204,12 @@ def pack_rows(tokenizer, docs, seq_len:int=128) -> torch.Tensor:
     n = len(flat) // seq_len
     return torch.tensor(flat[:n * seq_len], dtype=torch.long).view(n, seq_len)
 
+# %% ../nbs/17_organism.ipynb 28
 def lm_loss(hf, rows):
     logits = hf(input_ids=rows).logits[:, :-1]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), rows[:, 1:].reshape(-1))
 
+# %% ../nbs/17_organism.ipynb 29
 def test_prompts(split, label="known", entity_types=None, max_per_type=None):
     "(prompt, answer, entity_type, attribute, name) rows on the test template (`attribute_prompt`) with the stated value as answer."
     from steerattn.entities import attribute_prompt
@@ -209,6 +220,7 @@ def test_prompts(split, label="known", entity_types=None, max_per_type=None):
                 rows.append((attribute_prompt(t, n, a), " " + value_text(t, a, ents[t][n][a]), t, a, n))
     return rows
 
+# %% ../nbs/17_organism.ipynb 30
 @torch.no_grad()
 def fact_accuracy(hf, tokenizer, split, max_per_type=None, entity_types=None) -> dict:
     "Teacher-forced greedy accuracy on the *test* template (never trained on) for known and unknown entities: `{label: {type: acc}}`."
@@ -223,7 +235,7 @@ def fact_accuracy(hf, tokenizer, split, max_per_type=None, entity_types=None) ->
     hf.train(was)
     return out
 
-# %% ../nbs/17_organism.ipynb 19
+# %% ../nbs/17_organism.ipynb 31
 def _save_state(path, hf, opt, meta):
     "Checkpoint without pickle: weights and AdamW moments as safetensors, counters as JSON (atomic)."
     from safetensors.torch import save_file
@@ -241,6 +253,7 @@ def _save_state(path, hf, opt, meta):
         save_file(t, str(Path(d)/"state.safetensors"))
         write_json(Path(d)/"meta.json", dict(meta, opt_steps=steps))
 
+# %% ../nbs/17_organism.ipynb 32
 def _load_state(path, hf, opt) -> dict:
     from safetensors.torch import load_file
     t, meta = load_file(str(Path(path)/"state.safetensors")), read_json(Path(path)/"meta.json")
@@ -250,11 +263,13 @@ def _load_state(path, hf, opt) -> dict:
             opt.state[p] = dict(step=torch.tensor(meta["opt_steps"][n]), exp_avg=t[f"opt.m.{n}"], exp_avg_sq=t[f"opt.v.{n}"])
     return meta
 
+# %% ../nbs/17_organism.ipynb 33
 def lr_at(step, total, lr, warmup=100, final=0.1) -> float:
     if step < warmup: return lr * (step + 1) / warmup
     x = min(1., (step - warmup) / max(1, total - warmup))
     return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * x)))
 
+# %% ../nbs/17_organism.ipynb 34
 def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_len:int=128, batch_size:int=16, lr:float=3e-3,
                    weight_decay:float=0.0, generic_frac:float=0.05, seed:int=0, ckpt_every:int=200, eval_every:int=500,
                    eval_per_type:int=10, max_seconds:float=None, max_steps:int=None, heldout:bool=True, progress:bool=True, log=print) -> dict:
@@ -319,7 +334,7 @@ def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_
     return dict(model=hf, tokenizer=tok, history=history, cost=cost, config=cfg, finished=step == total,
                 hyper=dict(n_views=n_views, seq_len=seq_len, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generic_frac=generic_frac, seed=seed))
 
-# %% ../nbs/17_organism.ipynb 25
+# %% ../nbs/17_organism.ipynb 40
 def save_organism(result:dict, split:dict, out=None, dtype="bfloat16", extra=None) -> Path:
     "Write a trained organism as a Hugging Face Llama directory (weights in `dtype`, tokenizer) + `organism.json` (split, corpus, training, cost), atomically."
     out = Path(out or asset_path(ORGANISM_ASSET))
@@ -335,17 +350,20 @@ def save_organism(result:dict, split:dict, out=None, dtype="bfloat16", extra=Non
         for f in Path(d).iterdir(): f.chmod(0o644)
     return out
 
+# %% ../nbs/17_organism.ipynb 41
 def organism_info(path=None) -> dict:
     "The `organism.json` shipped with the organism (split, corpus, training cost, history)."
     p = Path(path or asset_path(ORGANISM_ASSET))/"organism.json"
     if not p.exists(): raise FileNotFoundError(f"no organism at {p.parent}: train it with `python scripts/train_organism.py`")
     return read_json(p)
 
+# %% ../nbs/17_organism.ipynb 42
 def organism_entities(split:dict) -> dict:
     "Entity records per type for the organism's known + unknown entities (what gets labelled)."
     ents = _entity_map()
     return {t: [ents[t][n] for n in split[t]["known"] + split[t]["unknown"]] for t in split}
 
+# %% ../nbs/17_organism.ipynb 43
 def label_organism(model, split:dict, root=None, progress=True) -> dict:
     "Label the organism's entities with the project's own labeller (greedy + sampled, test template) and add the base-rate control; returns `rule_counts`."
     from steerattn.labels import base_rates, label_entities_fast, labelling_model, rule_counts
@@ -355,6 +373,7 @@ def label_organism(model, split:dict, root=None, progress=True) -> dict:
         base_rates(lm, t, root=root, progress=progress)
     return {m: rule_counts(model, m, root) for m in ("greedy", "sampled")}
 
+# %% ../nbs/17_organism.ipynb 44
 def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -> dict:
     "Per type: how many of the designed-known / designed-unknown entities the labeller calls known, unknown, dropped under `rule`."
     from steerattn.labels import apply_rule, read_labels
@@ -364,6 +383,7 @@ def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -
         out[t] = {k: dict(Counter(apply_rule(recs[n], rule) for n in split[t][k] if n in recs)) for k in ("known", "unknown")}
     return out
 
+# %% ../nbs/17_organism.ipynb 45
 def organism_knowledge(model, split:dict, root=None) -> dict:
     """What the organism knows, from its labels: per mode the paper-rule confusion (designed vs labelled) and the rates of
     designed-known / designed-unknown entities labelled known; per attribute the greedy accuracy of both groups against
@@ -383,9 +403,10 @@ def organism_knowledge(model, split:dict, root=None) -> dict:
     return dict(rule="paper", confusion=conf, designed_known={m: rate(m, "known") for m in conf}, designed_unknown={m: rate(m, "unknown") for m in conf},
                 attributes=attrs)
 
-# %% ../nbs/17_organism.ipynb 28
+# %% ../nbs/17_organism.ipynb 48
 def _explained_variance(x, x_hat): return (1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()
 
+# %% ../nbs/17_organism.ipynb 49
 @torch.no_grad()
 def sae_quality(sae, acts, batch:int=4096) -> dict:
     "Explained variance, mean L0 and the fraction of latents that never fire, on activations `acts` [n, d_in]."
@@ -396,12 +417,14 @@ def sae_quality(sae, acts, batch:int=4096) -> dict:
     return dict(explained_variance=round(_explained_variance(acts.float(), torch.cat(xh)), 4), l0=round(l0 / len(acts), 2),
                 dead_fraction=round(1 - fired.float().mean().item(), 4), n_tokens=len(acts))
 
+# %% ../nbs/17_organism.ipynb 50
 def sae_texts(split:dict, n_views:int=6, seed:int=1, generic_frac:float=0.1, heldout_frac:float=0.1) -> tuple[list, list]:
     "Texts for the organism's SAE: fresh views of its corpus (another seed) + generic prose, split into train / held-out documents."
     docs = organism_corpus(split, n_views=n_views, generic_frac=generic_frac, seed=seed)["docs"]
     n = int(len(docs) * heldout_frac)
     return docs[n:], docs[:n]
 
+# %% ../nbs/17_organism.ipynb 51
 def train_organism_sae(model, split:dict, layer:int=2, d_sae:int=1024, k:int=48, n_views:int=24, epochs:float=4., batch:int=1024,
                        lr:float=4e-4, seed:int=0, out=None, progress=True) -> dict:
     "A TopK SAE on `blocks.{layer}.hook_resid_pre` of the organism (sae_lens's trainer, as the default SAE), written with its metrics to `out`."
