@@ -26,7 +26,7 @@ from .labels import label_model
 
 # %% auto 0
 __all__ = ['ATLAS_VERSION', 'parse_latents', 'atlas_prompts', 'latent_vectors', 'atlas_block', 'dist_context', 'atlas_key',
-           'read_shard', 'write_shard', 'compute_atlas', 'merge_atlas', 'load_atlas', 'first_order_atlas',
+           'read_shard', 'write_shard', 'merge_atlas', 'load_atlas', 'compute_atlas', 'first_order_atlas',
            'atlas_heads', 'latent_values', 'default_heads', 'rank_p', 'atlas_findings', 'atlas_sentences',
            'latent_examples', 'atlas_summary']
 
@@ -79,7 +79,7 @@ def atlas_prompts(model, n_prompts:int=16, entity_types=ENTITY_TYPES, split="tes
     p, e, lab, et = map(list, zip(*rows))
     return make_batch(model, p, e, meta=dict(label=lab, entity_type=et))
 
-# %% ../nbs/16_atlas.ipynb 10
+# %% ../nbs/16_atlas.ipynb 12
 def latent_vectors(sae, idx, coeff, stats=None) -> list[SteeringVector]:
     "`SteeringVector`s (unit decoder rows) of latents `idx`; with `coeff='mean'` their mean activation on entities from `stats`."
     layer, mean = LT.sae_layer(sae), None
@@ -94,7 +94,7 @@ def latent_vectors(sae, idx, coeff, stats=None) -> list[SteeringVector]:
         out.append(SteeringVector(layer, int(i), d, m, source="sae"))
     return out
 
-# %% ../nbs/16_atlas.ipynb 11
+# %% ../nbs/16_atlas.ipynb 14
 def _tail_groups(batch:PromptBatch, pos_type) -> list[list[int]]:
     "Row indices grouped by the columns a steered pass runs: from the row's first steered position to the end."
     bp = get_batch_pos(batch.entity_positions, pos_type, batch.tokens, batch.attention_mask)
@@ -102,7 +102,7 @@ def _tail_groups(batch:PromptBatch, pos_type) -> list[list[int]]:
     for i, p in enumerate(bp): groups.setdefault(S - min(p), []).append(i)
     return [groups[k] for k in sorted(groups)]
 
-# %% ../nbs/16_atlas.ipynb 12
+# %% ../nbs/16_atlas.ipynb 16
 def atlas_block(model, batch:PromptBatch, vectors, coeff, measures=("attn_weights",), pos_type="entity_last", batch_size=64,
                 max_rows=None, layer=None, bucket=True) -> dict:
     "Steer `batch` with each vector (one condition each, stacked as extra rows): per latent, label and measure the mean and standard error over prompts of steered − original, layers ≥ `layer`; `bucket`: one engine call per group of prompts with equally long steered suffixes."
@@ -131,7 +131,7 @@ def atlas_block(model, batch:PromptBatch, vectors, coeff, measures=("attn_weight
             orig[li, mi] = base[lab == l].mean(0)
     return dict(mean=mean, se=se, original=orig)
 
-# %% ../nbs/16_atlas.ipynb 17
+# %% ../nbs/16_atlas.ipynb 20
 def dist_context(timeout_h:float=24.0) -> tuple[int, int, str | None]:
     "`(rank, world_size, device)`: under torchrun (`WORLD_SIZE` > 1) the process group is initialised once (NCCL with CUDA, each rank on GPU `LOCAL_RANK`; gloo on CPU)."
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -143,13 +143,13 @@ def dist_context(timeout_h:float=24.0) -> tuple[int, int, str | None]:
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(hours=timeout_h))
     return dist.get_rank(), dist.get_world_size(), f"cuda:{local}" if cuda else None
 
-# %% ../nbs/16_atlas.ipynb 18
+# %% ../nbs/16_atlas.ipynb 21
 def _barrier():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier(device_ids=[torch.cuda.current_device()]) if dist.get_backend() == "nccl" else dist.barrier()
 
-# %% ../nbs/16_atlas.ipynb 21
+# %% ../nbs/16_atlas.ipynb 24
 ATLAS_VERSION = 1
 
 def _latent_means(stats) -> np.ndarray:
@@ -157,7 +157,7 @@ def _latent_means(stats) -> np.ndarray:
     s = (stats.act_sum["known"] + stats.act_sum["unknown"]) / (stats.fire_count["known"] + stats.fire_count["unknown"]).clamp(min=1)
     return s.detach().float().cpu().numpy()
 
-# %% ../nbs/16_atlas.ipynb 22
+# %% ../nbs/16_atlas.ipynb 25
 def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, means=None, bucket=False) -> str:
     "Content hash of everything that changes a shard's numbers (not the latent list: each shard records its own latents); with `coeff='mean'` the latents' mean activations (`means`) too; the compute dtype and bucketing when not the old default."
     if coeff == "mean" and means is None: raise ValueError("coeff='mean': the atlas key needs the latents' mean activations (means=...)")
@@ -166,13 +166,13 @@ def atlas_key(model, sae, batch, coeff, measures, pos_type, batch_size, max_rows
                         *([np.asarray(means, np.float32)] if coeff == "mean" else []), *(["bucket"] if bucket else []),
                         *([str(dt)] if (dt := next(model.parameters()).dtype) != torch.float32 else []))
 
-# %% ../nbs/16_atlas.ipynb 23
+# %% ../nbs/16_atlas.ipynb 27
 def _blocks(latents, block_size): return [(s, list(latents[s:s + block_size])) for s in range(0, len(latents), block_size)]
 
-# %% ../nbs/16_atlas.ipynb 24
+# %% ../nbs/16_atlas.ipynb 28
 def _shard_path(shard_dir, start, idx) -> Path: return Path(shard_dir)/f"shard-{start:07d}-{idx[0]:07d}-{len(idx):05d}.npz"
 
-# %% ../nbs/16_atlas.ipynb 25
+# %% ../nbs/16_atlas.ipynb 30
 def read_shard(path, key, idx) -> dict | None:
     "A shard's arrays if it is complete, of this `key` and for latents `idx`; `None` otherwise (an unreadable one is moved aside)."
     path = Path(path)
@@ -184,12 +184,81 @@ def read_shard(path, key, idx) -> dict | None:
         move_aside(path, f"{type(e).__name__}: {str(e)[:200]}"); return None
     return a if ok else None
 
-# %% ../nbs/16_atlas.ipynb 26
+# %% ../nbs/16_atlas.ipynb 31
 def write_shard(path, key, idx, arrays):
     "One shard, atomically: its arrays, its latents and the atlas key."
     with atomic_write(path) as f: np.savez(f, key=np.array(key), latents=np.asarray(idx, np.int64), **arrays)
 
-# %% ../nbs/16_atlas.ipynb 27
+# %% ../nbs/16_atlas.ipynb 34
+def _atlas_arrays(shard_dir, key, blocks) -> dict:
+    "The shards of `blocks`, in order, concatenated; a missing or stale shard is a clear error."
+    parts, missing = [], []
+    for start, idx in blocks:
+        a = read_shard(_shard_path(shard_dir, start, idx), key, idx)
+        if a is None: missing.append(start)
+        else: parts.append(a)
+    if missing: raise RuntimeError(f"{len(missing)} of {len(blocks)} atlas shards are missing in {shard_dir} (first at latent position "
+                                   f"{missing[0]}); run the same command again: finished shards are kept and only these are computed")
+    return dict(latents=np.concatenate([a["latents"] for a in parts]), mean=np.concatenate([a["mean"] for a in parts]),
+                se=np.concatenate([a["se"] for a in parts]), original=parts[0]["original"])
+
+# %% ../nbs/16_atlas.ipynb 36
+def _half(x, bits=10) -> np.ndarray:
+    "float16 keeping `bits` of its 10 mantissa bits (rounded to nearest): fewer bits compress better."
+    h = x.astype(np.float16).view(np.uint16)
+    if bits < 10:
+        drop = 10 - bits
+        h = ((h.astype(np.uint32) + (1 << (drop - 1))) >> drop << drop).astype(np.uint16)
+    return h.view(np.float16)
+
+# %% ../nbs/16_atlas.ipynb 38
+def merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, layer,
+                meta=None, dtype="float32", finish=None) -> Path:
+    """Write `out/atlas.npz` (arrays) then `out/atlas.json` (metadata and, from `finish(arrays, info)`, the findings), each atomically;
+    both carry the same `stamp` (a hash of the arrays), so a kill between the two renames leaves a pair `load_atlas` refuses."""
+    out = Path(out); A = _atlas_arrays(shard_dir, key, blocks)
+    lab = list(batch.meta["label"])
+    info = dict(version=ATLAS_VERSION, key=key, model=getattr(model, "steerattn_info", {}).get("name", model.cfg.model_name),
+                model_fingerprint=model_fingerprint(model), sae={k: v for k, v in getattr(sae, "steerattn_info", {}).items() if k != "path"},
+                sae_fingerprint=LT.sae_fingerprint(sae), layer=layer, n_layers=model.cfg.n_layers, n_heads=model.cfg.n_heads,
+                d_sae=sae.cfg.d_sae, labels=list(LABELS), measures=list(measures), coeff=coeff, pos_type=pos_type,
+                batch_size=batch_size, max_rows=max_rows, block_size=len(blocks[0][1]), n_latents=len(A["latents"]),
+                n_prompts={l: lab.count(l) for l in LABELS}, dtype=dtype,
+                prompts=[dict(prompt=p, entity=e, label=l, entity_type=t) for p, e, l, t in
+                         zip(batch.prompts, batch.entities, lab, batch.meta.get("entity_type", [None] * len(lab)))],
+                arrays=dict(mean="[latent, label, measure, layer - layer0, head]: mean over prompts of steered − original",
+                            se="same shape: standard error of that mean over prompts",
+                            original="[label, measure, layer - layer0, head]: mean unsteered score"),
+                **(meta or {}))
+    if finish is not None: info |= finish(A, info)
+    store = {k: (_half(v, 6 if k == "se" else 10) if dtype == "float16" and v.dtype == np.float32 else v) for k, v in A.items()}
+    info["stamp"] = content_hash(*(store[k] for k in sorted(store)))
+    for p in out.glob(".atlas.*.tmp"):           # left by a killed merge (an hour old: not a concurrent one's)
+        if time.time() - p.stat().st_mtime > 3600: p.unlink(missing_ok=True)
+    with atomic_write(out/"atlas.npz") as f: np.savez_compressed(f, stamp=np.array(info["stamp"]), **store)
+    write_json(out/"atlas.json", info)          # last: its presence marks a finished atlas
+    return out
+
+# %% ../nbs/16_atlas.ipynb 39
+def load_atlas(path) -> tuple[dict, dict]:
+    "`(arrays, info)` of an atlas directory (arrays as float32); a missing or inconsistent one raises a clear error."
+    path = Path(path)
+    if not (path/"atlas.json").exists():
+        raise FileNotFoundError(f"{path} holds no finished atlas (no atlas.json); compute one with `steerattn atlas --out {path}`")
+    info = read_json(path/"atlas.json")
+    try:
+        with np.load(path/"atlas.npz", allow_pickle=False) as z: A = {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
+    except Exception as e: raise ValueError(f"{path/'atlas.npz'} is unreadable ({type(e).__name__}: {e}); compute the atlas again") from e
+    stamp = str(A.pop("stamp")) if "stamp" in A else None
+    if stamp is None or stamp != info.get("stamp"):
+        raise ValueError(f"{path/'atlas.npz'} and atlas.json are not one pair (stamps {stamp} and {info.get('stamp')}: an interrupted "
+                         "merge or files copied from different runs); run the same `steerattn atlas` command again: its shards are kept")
+    want = (info["n_latents"], 2, len(info["measures"]), info["n_layers"] - info["layer"], info["n_heads"])
+    if A["mean"].shape != want or A["se"].shape != want or len(A["latents"]) != info["n_latents"]:
+        raise ValueError(f"{path/'atlas.npz'} does not match atlas.json (mean {A['mean'].shape}, expected {want})")
+    return A, info
+
+# %% ../nbs/16_atlas.ipynb 41
 def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=("attn_weights",), pos_type="entity_last",
                   batch_size=64, max_rows=None, block_size=64, shard_dir=None, stats=None, force=False, progress=True,
                   meta=None, dtype="float32", finish=None, bucket=True) -> Path | None:
@@ -220,76 +289,7 @@ def compute_atlas(model, sae, batch:PromptBatch, latents, out, coeff, measures=(
     return merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, layer,
                        dict(meta or {}, **timing, bucket=bucket, compute_dtype=str(next(model.parameters()).dtype).replace('torch.', '')), dtype, finish)
 
-# %% ../nbs/16_atlas.ipynb 29
-def _atlas_arrays(shard_dir, key, blocks) -> dict:
-    "The shards of `blocks`, in order, concatenated; a missing or stale shard is a clear error."
-    parts, missing = [], []
-    for start, idx in blocks:
-        a = read_shard(_shard_path(shard_dir, start, idx), key, idx)
-        if a is None: missing.append(start)
-        else: parts.append(a)
-    if missing: raise RuntimeError(f"{len(missing)} of {len(blocks)} atlas shards are missing in {shard_dir} (first at latent position "
-                                   f"{missing[0]}); run the same command again: finished shards are kept and only these are computed")
-    return dict(latents=np.concatenate([a["latents"] for a in parts]), mean=np.concatenate([a["mean"] for a in parts]),
-                se=np.concatenate([a["se"] for a in parts]), original=parts[0]["original"])
-
-# %% ../nbs/16_atlas.ipynb 30
-def _half(x, bits=10) -> np.ndarray:
-    "float16 keeping `bits` of its 10 mantissa bits (rounded to nearest): fewer bits compress better."
-    h = x.astype(np.float16).view(np.uint16)
-    if bits < 10:
-        drop = 10 - bits
-        h = ((h.astype(np.uint32) + (1 << (drop - 1))) >> drop << drop).astype(np.uint16)
-    return h.view(np.float16)
-
-# %% ../nbs/16_atlas.ipynb 31
-def merge_atlas(out, shard_dir, key, blocks, model, sae, batch, coeff, measures, pos_type, batch_size, max_rows, layer,
-                meta=None, dtype="float32", finish=None) -> Path:
-    """Write `out/atlas.npz` (arrays) then `out/atlas.json` (metadata and, from `finish(arrays, info)`, the findings), each atomically;
-    both carry the same `stamp` (a hash of the arrays), so a kill between the two renames leaves a pair `load_atlas` refuses."""
-    out = Path(out); A = _atlas_arrays(shard_dir, key, blocks)
-    lab = list(batch.meta["label"])
-    info = dict(version=ATLAS_VERSION, key=key, model=getattr(model, "steerattn_info", {}).get("name", model.cfg.model_name),
-                model_fingerprint=model_fingerprint(model), sae={k: v for k, v in getattr(sae, "steerattn_info", {}).items() if k != "path"},
-                sae_fingerprint=LT.sae_fingerprint(sae), layer=layer, n_layers=model.cfg.n_layers, n_heads=model.cfg.n_heads,
-                d_sae=sae.cfg.d_sae, labels=list(LABELS), measures=list(measures), coeff=coeff, pos_type=pos_type,
-                batch_size=batch_size, max_rows=max_rows, block_size=len(blocks[0][1]), n_latents=len(A["latents"]),
-                n_prompts={l: lab.count(l) for l in LABELS}, dtype=dtype,
-                prompts=[dict(prompt=p, entity=e, label=l, entity_type=t) for p, e, l, t in
-                         zip(batch.prompts, batch.entities, lab, batch.meta.get("entity_type", [None] * len(lab)))],
-                arrays=dict(mean="[latent, label, measure, layer - layer0, head]: mean over prompts of steered − original",
-                            se="same shape: standard error of that mean over prompts",
-                            original="[label, measure, layer - layer0, head]: mean unsteered score"),
-                **(meta or {}))
-    if finish is not None: info |= finish(A, info)
-    store = {k: (_half(v, 6 if k == "se" else 10) if dtype == "float16" and v.dtype == np.float32 else v) for k, v in A.items()}
-    info["stamp"] = content_hash(*(store[k] for k in sorted(store)))
-    for p in out.glob(".atlas.*.tmp"):           # left by a killed merge (an hour old: not a concurrent one's)
-        if time.time() - p.stat().st_mtime > 3600: p.unlink(missing_ok=True)
-    with atomic_write(out/"atlas.npz") as f: np.savez_compressed(f, stamp=np.array(info["stamp"]), **store)
-    write_json(out/"atlas.json", info)          # last: its presence marks a finished atlas
-    return out
-
-# %% ../nbs/16_atlas.ipynb 32
-def load_atlas(path) -> tuple[dict, dict]:
-    "`(arrays, info)` of an atlas directory (arrays as float32); a missing or inconsistent one raises a clear error."
-    path = Path(path)
-    if not (path/"atlas.json").exists():
-        raise FileNotFoundError(f"{path} holds no finished atlas (no atlas.json); compute one with `steerattn atlas --out {path}`")
-    info = read_json(path/"atlas.json")
-    try:
-        with np.load(path/"atlas.npz", allow_pickle=False) as z: A = {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
-    except Exception as e: raise ValueError(f"{path/'atlas.npz'} is unreadable ({type(e).__name__}: {e}); compute the atlas again") from e
-    stamp = str(A.pop("stamp")) if "stamp" in A else None
-    if stamp is None or stamp != info.get("stamp"):
-        raise ValueError(f"{path/'atlas.npz'} and atlas.json are not one pair (stamps {stamp} and {info.get('stamp')}: an interrupted "
-                         "merge or files copied from different runs); run the same `steerattn atlas` command again: its shards are kept")
-    want = (info["n_latents"], 2, len(info["measures"]), info["n_layers"] - info["layer"], info["n_heads"])
-    if A["mean"].shape != want or A["se"].shape != want or len(A["latents"]) != info["n_latents"]:
-        raise ValueError(f"{path/'atlas.npz'} does not match atlas.json (mean {A['mean'].shape}, expected {want})")
-    return A, info
-
-# %% ../nbs/16_atlas.ipynb 42
+# %% ../nbs/16_atlas.ipynb 51
 def first_order_atlas(model, sae, batch:PromptBatch, heads, coeff, measure="attn_weights", pos_type="entity_last", batch_size=16,
                       latents=None, stats=None, progress=True) -> dict:
     """Every latent's first-order effect on the mean over `heads` of `measure` to the entity: `mean`/`se` `[n_latents, 2 labels]` over
@@ -313,12 +313,12 @@ def first_order_atlas(model, sae, batch:PromptBatch, heads, coeff, measure="attn
     return dict(latents=idx, mean=mean.astype(np.float32), se=se.astype(np.float32), effects=eff.astype(np.float32),
                 heads=[list(h) for h in hs], coeff=coeff, layer=layer, measure=measure, seconds=round(time.perf_counter() - t0, 3))
 
-# %% ../nbs/16_atlas.ipynb 46
+# %% ../nbs/16_atlas.ipynb 55
 def _mi(info, measure):
     if measure not in info["measures"]: raise ValueError(f"measure {measure!r} is not in this atlas; it has {info['measures']}")
     return info["measures"].index(measure)
 
-# %% ../nbs/16_atlas.ipynb 47
+# %% ../nbs/16_atlas.ipynb 56
 def atlas_heads(info, heads) -> list:
     "`heads` as `Head`s, checked against the atlas (layers ≥ its steering layer)."
     hs = as_heads(heads)
@@ -326,7 +326,7 @@ def atlas_heads(info, heads) -> list:
     if bad or not hs: raise ValueError(f"heads {bad or 'none given'} are not in the atlas: valid layers {info['layer']}..{info['n_layers'] - 1}, heads 0..{info['n_heads'] - 1}")
     return hs
 
-# %% ../nbs/16_atlas.ipynb 48
+# %% ../nbs/16_atlas.ipynb 58
 def latent_values(A, info, heads, label, measure="attn_weights") -> np.ndarray:
     "[n_latents] mean effect on `label` prompts ('both': prompt-weighted over labels), averaged over `heads`."
     hs, mi = atlas_heads(info, heads), _mi(info, measure)
@@ -336,7 +336,7 @@ def latent_values(A, info, heads, label, measure="attn_weights") -> np.ndarray:
         w = np.array([info["n_prompts"][l] for l in LABELS], float); return (v * w).sum(1) / w.sum()
     return v[:, LABELS.index(label)]
 
-# %% ../nbs/16_atlas.ipynb 49
+# %% ../nbs/16_atlas.ipynb 60
 def default_heads(A, info, n_heads=4, measure="attn_weights") -> list:
     "The `n_heads` heads (layers ≥ the steering layer) attending most to the entity unsteered, as `steerattn run` picks them."
     o = A["original"][:, _mi(info, measure)]                                # [2, L', H]
@@ -345,7 +345,7 @@ def default_heads(A, info, n_heads=4, measure="attn_weights") -> list:
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return [(int(i // m.shape[1]) + info["layer"], int(i % m.shape[1])) for i in flat]
 
-# %% ../nbs/16_atlas.ipynb 50
+# %% ../nbs/16_atlas.ipynb 61
 def rank_p(values, i, direction="up") -> tuple[int, float]:
     "Rank (1 = most extreme in `direction`) of `values[i]` among all, and its empirical one-tailed p-value (#values at least as extreme)/n."
     v, x = np.asarray(values), np.asarray(values)[i]
@@ -353,9 +353,10 @@ def rank_p(values, i, direction="up") -> tuple[int, float]:
     beyond, atleast = ((v > x).sum(), (v >= x).sum()) if direction == "up" else ((v < x).sum(), (v <= x).sum())
     return int(beyond) + 1, float(atleast) / len(v)
 
-# %% ../nbs/16_atlas.ipynb 52
+# %% ../nbs/16_atlas.ipynb 63
 _EXPECT = {"known": ("unknown", "up"), "unknown": ("known", "down")}   # latent label -> (prompts it is tested on, expected direction)
 
+# %% ../nbs/16_atlas.ipynb 64
 def atlas_findings(A, info, heads, top=None, random=None, measure="attn_weights", n_extreme=5, n_top_heads=10) -> dict:
     "Ranks and empirical p-values of the `top` (and `random`) latents `{'known': [...], 'unknown': [...]}` among all latents, per head and pooled over `heads`; the latents moving attention most; the heads moved most."
     hs, lat = atlas_heads(info, heads), A["latents"].tolist()
@@ -391,7 +392,7 @@ def atlas_findings(A, info, heads, top=None, random=None, measure="attn_weights"
     return dict(measure=measure, heads=[list(h) for h in hs], n_latents=len(lat), top=ranks(top, "top") + ranks(random, "random"),
                 most_up=ext(order), most_down=ext(order[::-1]), top_heads=top_heads)
 
-# %% ../nbs/16_atlas.ipynb 55
+# %% ../nbs/16_atlas.ipynb 67
 def atlas_sentences(n_per_type:int=40, seed:int=0) -> list[str]:
     "WikiData sentences: true statements about a seeded sample of `n_per_type` packaged entities per type (the SAE corpus's paragraphs, split)."
     from random import Random
@@ -402,7 +403,7 @@ def atlas_sentences(n_per_type:int=40, seed:int=0) -> list[str]:
             out += [s for s in re.split(r"(?<=[.!?])\s+", LT.entity_paragraph(ty, e, rng)) if len(s) > 10]
     return list(dict.fromkeys(out))
 
-# %% ../nbs/16_atlas.ipynb 56
+# %% ../nbs/16_atlas.ipynb 68
 @torch.no_grad()
 def latent_examples(model, sae, idx, texts, k:int=3, batch_size:int=32, progress=True) -> dict:
     "`{latent: [{text, token, act}]}`: the `k` texts where each latent of `idx` fires most (BOS excluded), with the token where it peaks."
@@ -424,7 +425,7 @@ def latent_examples(model, sae, idx, texts, k:int=3, batch_size:int=32, progress
             best[i] = sorted(best[i], key=lambda t: -t[0])[:k]
     return {i: [dict(text=t, token=tok, act=round(a, 3)) for a, t, tok in b] for i, b in best.items()}
 
-# %% ../nbs/16_atlas.ipynb 59
+# %% ../nbs/16_atlas.ipynb 71
 def atlas_summary(info, measure=None) -> str:
     "Markdown: the findings of an atlas (ranks and p-values of the top latents, the latents moving attention most, the heads moved most)."
     f = info.get("findings") or {}

@@ -27,7 +27,7 @@ def check_measures(measures) -> tuple[str, ...]:
     if bad or not measures: raise ValueError(f"unknown attention measure(s) {bad or measures}; valid: {', '.join(MEASURES)}")
     return measures
 
-# %% ../nbs/03_attention.ipynb 8
+# %% ../nbs/03_attention.ipynb 9
 def last_row_scores(A,          # [B, H, K] attention of the last query
                     v,          # [B, K, n_kv, d_head] values (hook_v)
                     W_O,        # [H, d_head, d_model]
@@ -52,7 +52,7 @@ def last_row_scores(A,          # [B, H, K] attention of the last query
             out["distance_based"] = (d * km).sum(-1)
     return {m: out[m] for m in measures}
 
-# %% ../nbs/03_attention.ipynb 10
+# %% ../nbs/03_attention.ipynb 12
 def attention_hooks(model, key_mask, measures=("attn_weights",), layers=None, out=None, eps=0.0):
     "(hooks, out): hooks filling `out[measure][:, layer, :]` (`[B, n_layers, n_heads]`) from the last query row."
     measures = check_measures(measures)
@@ -80,7 +80,7 @@ def attention_hooks(model, key_mask, measures=("attn_weights",), layers=None, ou
         hooks.append((get_act_name("pattern", l), pattern_hook))
     return hooks, out
 
-# %% ../nbs/03_attention.ipynb 11
+# %% ../nbs/03_attention.ipynb 13
 @torch.no_grad()
 def attention_scores(model, tokens, attention_mask, key_positions, measures=("attn_weights",), eps=0.0) -> dict:
     "One forward pass of a batch: `{measure: [B, n_layers, n_heads]}` summed over `key_positions` (lists or mask)."
@@ -89,19 +89,19 @@ def attention_scores(model, tokens, attention_mask, key_positions, measures=("at
     with apply_hooks(model, hooks): model(tokens, attention_mask=attention_mask, return_type=None)
     return out
 
-# %% ../nbs/03_attention.ipynb 13
+# %% ../nbs/03_attention.ipynb 16
 def get_value_weighted_patterns(model, cache, layer):
     "a_{q,k} · v_k per head: `[batch, query_pos, key_pos, head, d_head]` (GQA: KV heads repeated)."
     pattern, v = cache[get_act_name("pattern", layer)], cache[get_act_name("v", layer)]
     if model.cfg.n_heads != v.shape[2]: v = torch.repeat_interleave(v, dim=2, repeats=model.cfg.n_heads // v.shape[2])
     return torch.einsum("bkhd,bhqk->bqkhd", v, pattern)
 
-# %% ../nbs/03_attention.ipynb 14
+# %% ../nbs/03_attention.ipynb 17
 def get_output_value_weighted_patterns(model, cache, layer):
     "a_{q,k} · v_k W_O[h]: `[batch, query_pos, key_pos, head, d_model]`."
     return torch.einsum("bqkhd,hdm->bqkhm", get_value_weighted_patterns(model, cache, layer), model.W_O[layer])
 
-# %% ../nbs/03_attention.ipynb 15
+# %% ../nbs/03_attention.ipynb 19
 def full_attention_scores(model, cache, layer, measure, eps=0.0):
     "Full `[batch, head, query, key]` score matrix of one measure from a cache (for heatmaps and references; the engine never builds it)."
     if check_measures(measure) == ("attn_weights",): return cache["pattern", layer]
@@ -113,7 +113,7 @@ def full_attention_scores(model, cache, layer, measure, eps=0.0):
     d = (o.norm(dim=-1) - (ovw - o).norm(dim=-1)).clamp_min(eps)
     return einops.rearrange(d, "b q k h -> b h q k")
 
-# %% ../nbs/03_attention.ipynb 16
+# %% ../nbs/03_attention.ipynb 21
 def cache_entity_scores(model, cache, key_positions, measure="attn_weights"):
     "Scores from the last token summed over each row's `key_positions`, from a full cache: `[batch, layers, heads]`."
     check_measures(measure)

@@ -31,7 +31,7 @@ def find_entity_positions(model_or_tokenizer, prompts, entities, occurrence=0) -
     m = model_or_tokenizer if hasattr(model_or_tokenizer, "tokenizer") else SimpleNamespace(tokenizer=model_or_tokenizer)
     return token_positions(m, list(prompts), list(entities), occurrence=occurrence)
 
-# %% ../nbs/12_batches.ipynb 6
+# %% ../nbs/12_batches.ipynb 7
 @dataclass
 class PromptBatch:
     "Left-padded prompts with their entities' token positions (padded coordinates) and per-row metadata."
@@ -51,7 +51,7 @@ class PromptBatch:
         return PromptBatch(sub(self.prompts), sub(self.entities), self.tokens[idx][:, cut:], self.attention_mask[idx][:, cut:],
                            [[p - cut for p in self.entity_positions[i]] for i in idx], {k: sub(v) for k, v in self.meta.items()})
 
-# %% ../nbs/12_batches.ipynb 7
+# %% ../nbs/12_batches.ipynb 9
 def make_batch(model, prompts, entities, meta=None, occurrence=0) -> PromptBatch:
     "Tokenise `prompts` (left padded, BOS) and locate `entities[i]` in `prompts[i]`."
     pos = find_entity_positions(model, prompts, entities, occurrence)
@@ -61,10 +61,10 @@ def make_batch(model, prompts, entities, meta=None, occurrence=0) -> PromptBatch
         if isinstance(v, (list, tuple)) and len(v) != len(prompts): raise ValueError(f"meta[{k!r}] has {len(v)} values for {len(prompts)} prompts")
     return PromptBatch(list(prompts), list(entities), tokens, mask, pos, meta)
 
-# %% ../nbs/12_batches.ipynb 11
+# %% ../nbs/12_batches.ipynb 13
 SPLITS = dict(train=(0.0, 0.5), validation=(0.5, 0.6), test=(0.6, 1.0))
 
-# %% ../nbs/12_batches.ipynb 12
+# %% ../nbs/12_batches.ipynb 14
 def split_entities(names, split="test", seed=42) -> list[str]:
     "The `split` ('train' 50 %, 'validation' 10 %, 'test' 40 %, or 'all') of `names`, seeded."
     if split == "all": return sorted(names)
@@ -73,19 +73,19 @@ def split_entities(names, split="test", seed=42) -> list[str]:
     a, b = SPLITS[split]
     return names[round(a*len(names)):round(b*len(names))]
 
-# %% ../nbs/12_batches.ipynb 14
+# %% ../nbs/12_batches.ipynb 16
 def entity_token_pos(model_or_tokenizer, entity_type, template=PROMPT_TEMPLATE) -> int:
     "Token position (BOS included) where the entity starts in the template, e.g. 3 for `<bos> The city Paris ...` when 'city' is one token."
     tok = getattr(model_or_tokenizer, "tokenizer", model_or_tokenizer)
     prefix = template.split("{entity_name}")[0].format(entity_type=ENTITY_NOUN[check_entity_type(entity_type)]).rstrip()
     return len(tok(prefix, add_special_tokens=False)["input_ids"]) + int(tok.bos_token_id is not None)
 
-# %% ../nbs/12_batches.ipynb 15
+# %% ../nbs/12_batches.ipynb 18
 def _n_entity_tokens(tok, entity_type, name, template=PROMPT_TEMPLATE):
     p = template.format(entity_type=ENTITY_NOUN[entity_type], entity_name=name, relation="").rstrip()
     return len(find_entity_positions(tok, [p], [name])[0])
 
-# %% ../nbs/12_batches.ipynb 16
+# %% ../nbs/12_batches.ipynb 19
 def get_valid_entities(labels, tokenizer, entity_type, entity_token_pos=None, split="test", fixed_length=False,
                        balance=False, seed=42, template=PROMPT_TEMPLATE, known_min=None, rule=DEFAULT_RULE) -> dict:
     "Names of `split`'s known and unknown entities under labelling `rule` (`apply_rule`: 'baserate', 'paper', 'relaxed'; `known_min` overrides its threshold): `{'known': [...], 'unknown': [...]}`, dropped ones never appear."
@@ -108,7 +108,7 @@ def get_valid_entities(labels, tokenizer, entity_type, entity_token_pos=None, sp
     if not any(out.values()): raise ValueError(f"the {split!r} split of {entity_type!r} has no known or unknown entities after filtering (rule {rule!r}, known_min={known_min})")
     return out
 
-# %% ../nbs/12_batches.ipynb 17
+# %% ../nbs/12_batches.ipynb 21
 def entity_prompts(tokenizer, entities, entity_type, label, valid_entities, prompt_template=PROMPT_TEMPLATE,
                    style="base", attributes=None) -> tuple[list, list, list]:
     "Prompts, gold answers and entity names for the `label` entities in `valid_entities`: one row per (entity, attribute with a gold value)."
@@ -132,7 +132,7 @@ def entity_prompts(tokenizer, entities, entity_type, label, valid_entities, prom
             answers.append(e[a]); names.append(n)
     return prompts, answers, names
 
-# %% ../nbs/12_batches.ipynb 22
+# %% ../nbs/12_batches.ipynb 25
 def across_entities(entities) -> list[int]:
     "Row order visiting entities round robin (k-th prompt of every entity before any (k+1)-th), entities in first-seen order."
     seen, rank = {}, []
@@ -140,7 +140,7 @@ def across_entities(entities) -> list[int]:
     first = {e: i for i, e in reversed(list(enumerate(entities)))}
     return sorted(range(len(entities)), key=lambda i: (rank[i], first[entities[i]]))
 
-# %% ../nbs/12_batches.ipynb 24
+# %% ../nbs/12_batches.ipynb 27
 def load_data(model, entity_type, split="test", mode="greedy", attribute=None, fixed_length=False, balance=False,
               labels=None, max_per_label=None, seed=42, prompt_template=PROMPT_TEMPLATE, known_min=None, rule=DEFAULT_RULE) -> dict:
     "`{'known': PromptBatch, 'unknown': PromptBatch}` of `split`'s attention prompts for `entity_type` (labels from `mode`, known / unknown by `rule`)."

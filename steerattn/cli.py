@@ -16,6 +16,7 @@ __all__ = ['RUN_DEFAULTS', 'COMMANDS', 'run_options', 'run', 'counts_table', 'la
 # %% ../nbs/34_cli.ipynb 6
 RUN_DEFAULTS = dict(model="default", sae="default", coeff="auto", heads="", dtype="float32", top_latents="0,1,2", entity_types="player,movie,city,song")
 
+# %% ../nbs/34_cli.ipynb 7
 def run_options(preset:str="", **given) -> dict:
     "The run's options: `given` (None: not given) over the preset's values over `RUN_DEFAULTS`."
     base = dict(RUN_DEFAULTS)
@@ -25,7 +26,28 @@ def run_options(preset:str="", **given) -> dict:
         base |= {k: v for k, v in PRESETS[preset].get("run", {}).items() if k in RUN_DEFAULTS}
     return base | {k: v for k, v in given.items() if v is not None}
 
-# %% ../nbs/34_cli.ipynb 8
+# %% ../nbs/34_cli.ipynb 9
+def _run_config(o, measures, **kw):
+    "`steerattn run`'s `ExperimentConfig`: `o` from `run_options`, `measures` as typed, `kw` the config's other fields."
+    from steerattn.experiment import ExperimentConfig, parse_coeff, parse_csv   # after parsing: --help needs no torch
+    # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
+    return ExperimentConfig(model=o["model"], sae=o["sae"], entity_types=parse_csv(o["entity_types"], what="entity_types"),
+                            measures=parse_csv(measures, what="measures"), coeff=parse_coeff(o["coeff"]),
+                            top_latents=parse_csv(o["top_latents"], int, "top_latents"),
+                            heads=parse_csv(o["heads"], what="heads") or None, dtype=o["dtype"], **kw)
+
+# %% ../nbs/34_cli.ipynb 11
+def _run_and_print(cfg, out, **kw):
+    "Run the experiment of `cfg` into `out`; print the significance document, the refusal table, the phase times and the verdict."
+    from steerattn.experiment import run_experiment, significance_document
+    s = run_experiment(cfg, out, **kw)
+    print(significance_document(s, cfg))
+    if "refusal" in s: print("\n" + s["refusal"]["markdown"])
+    print(f"\nphase times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()))
+    print(f"results: {Path(out).resolve()} (report.html)\n\nVERDICT: {s['verdict']['verdict']} — {s['verdict']['reason']}")
+    return s
+
+# %% ../nbs/34_cli.ipynb 13
 @call_parse
 def run(out:str="results/steering",                     # results directory (reused if it holds the same config)
         model:str=None,                                  # model: 'default', 'organism', a HF id, a directory or a .gguf (default: 'default', or the preset's)
@@ -60,23 +82,12 @@ def run(out:str="results/steering",                     # results directory (reu
         device:str=""):                                  # 'cpu', 'cuda', 'cuda:1', 'mps'; empty: cuda > mps > cpu
     "Run the steering-vs-attention experiment and write a results directory with an HTML report; prints the verdict and the gates."
     o = run_options(preset, model=model, sae=sae, coeff=coeff, heads=heads, dtype=dtype, top_latents=top_latents, entity_types=entity_types)
-    from steerattn.experiment import ExperimentConfig, parse_coeff, parse_csv, run_experiment, significance_document   # after parsing: --help needs no torch
-    # every option is checked here (ExperimentConfig), before the model loads; nothing is written to `out` until all checks pass
-    cfg = ExperimentConfig(model=o["model"], sae=o["sae"], entity_types=parse_csv(o["entity_types"], what="entity_types"), n_per_type=n_per_type,
-                           split=split, label_mode=label_mode, rule=rule, known_min=known_min, pos_type=pos_type,
-                           measures=parse_csv(measures, what="measures"), coeff=parse_coeff(o["coeff"]),
-                           top_latents=parse_csv(o["top_latents"], int, "top_latents"), n_random=n_random,
-                           heads=parse_csv(o["heads"], what="heads") or None, n_heads=n_heads, head_split=head_split, batch_size=batch_size,
-                           seed=seed, gates=not no_gates, n_rank=n_rank, refusal=not no_refusal, refusal_entities=refusal_entities,
-                           refusal_random=refusal_random, dtype=o["dtype"])
-    s = run_experiment(cfg, out, force=force, atlas=atlas, progress=not no_progress, device=device or None, label_budget=label_budget)
-    print(significance_document(s, cfg))
-    if "refusal" in s: print("\n" + s["refusal"]["markdown"])
-    print(f"\nphase times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()))
-    print(f"results: {Path(out).resolve()} (report.html)\n\nVERDICT: {s['verdict']['verdict']} — {s['verdict']['reason']}")
-    return s
+    cfg = _run_config(o, measures, n_per_type=n_per_type, split=split, label_mode=label_mode, rule=rule, known_min=known_min, pos_type=pos_type,
+                      n_random=n_random, n_heads=n_heads, head_split=head_split, batch_size=batch_size, seed=seed, gates=not no_gates,
+                      n_rank=n_rank, refusal=not no_refusal, refusal_entities=refusal_entities, refusal_random=refusal_random)
+    return _run_and_print(cfg, out, force=force, atlas=atlas, progress=not no_progress, device=device or None, label_budget=label_budget)
 
-# %% ../nbs/34_cli.ipynb 10
+# %% ../nbs/34_cli.ipynb 16
 def counts_table(counts:dict) -> str:
     "`label_model`'s counts as a markdown table: known / unknown / dropped per type and rule."
     rules = [r for r in ("baserate", "paper", "relaxed") if any(r in c for c in counts.values())]
@@ -85,7 +96,7 @@ def counts_table(counts:dict) -> str:
         rows.append(f"| {t} | " + " | ".join(" / ".join(str(c[r][k]) for k in ("known", "unknown", "dropped")) if r in c else "–" for r in rules) + " |")
     return "\n".join(rows)
 
-# %% ../nbs/34_cli.ipynb 11
+# %% ../nbs/34_cli.ipynb 18
 @call_parse
 def label(model:str="default",                      # model: 'default', 'organism', a HF id, a directory or a .gguf
           entity_types:str="player,movie,city,song",  # comma-separated entity types
@@ -93,10 +104,10 @@ def label(model:str="default",                      # model: 'default', 'organis
           device:str="",                             # 'cpu', 'cuda', 'mps'; empty: cuda > mps > cpu
           no_progress:bool=False):                   # no progress bars
     "Label which packaged entities a model knows (teacher-forced greedy and sampled labels with the base-rate control); resumable."
+    from steerattn.experiment import parse_csv
     types = parse_csv(entity_types, what="entity_types")
     if budget < 1: raise ValueError(f"--budget must be ≥ 1 (entities labelled per type), got {budget}")
     from steerattn.core import ENTITY_TYPES
-    from steerattn.experiment import parse_csv
     if (bad := [t for t in types if t not in ENTITY_TYPES]) or not types: raise ValueError(f"--entity_types: unknown {bad or 'none given'}; valid: {', '.join(ENTITY_TYPES)}")
     from steerattn.models import load_model, model_source
     from steerattn.labels import label_model, labels_path
@@ -107,7 +118,7 @@ def label(model:str="default",                      # model: 'default', 'organis
     print(f"\nlabels: {labels_path(m, 'greedy').parent} ({time.perf_counter() - t0:.0f} s); `steerattn run --model {model}` uses them")
     return counts
 
-# %% ../nbs/34_cli.ipynb 14
+# %% ../nbs/34_cli.ipynb 21
 @call_parse
 def atlas(out:str="results/atlas",                      # atlas directory (atlas.npz + atlas.json)
           model:str="default",                          # model: 'default', a HF id, a directory or a .gguf
@@ -141,7 +152,7 @@ def atlas(out:str="results/atlas",                      # atlas directory (atlas
                        n_heads, batch_size, max_rows, block_size, shards, dtype, examples, seed, force, not no_progress, compute_dtype, not no_bucket,
                        label_budget)
 
-# %% ../nbs/34_cli.ipynb 15
+# %% ../nbs/34_cli.ipynb 23
 @call_parse
 def heads(out:str="results/heads",      # results folder (summary.json, heads.npz, report.html)
           model:str="default",          # model: 'default', a HF id, a directory or a .gguf
@@ -164,7 +175,7 @@ def heads(out:str="results/heads",      # results folder (summary.json, heads.np
     print(s["answer"]); print(f"results in {out}/ (report.html)")
     return s
 
-# %% ../nbs/34_cli.ipynb 16
+# %% ../nbs/34_cli.ipynb 25
 @call_parse
 def demo(model:str="default",      # model to load (see `load_model`)
          prompt:str="The basketball player Michael Jordan was born in the city of",  # prompt to run
@@ -188,7 +199,7 @@ def demo(model:str="default",      # model to load (see `load_model`)
     print(f"top {len(vals)} heads by attention from the last token to the entity:")
     for v, i in zip(vals.tolist(), idx.tolist()): print(f"  L{i // m.cfg.n_heads:>2}H{i % m.cfg.n_heads}  {v:.3f}")
 
-# %% ../nbs/34_cli.ipynb 18
+# %% ../nbs/34_cli.ipynb 28
 COMMANDS = dict(run=(run, "the steering-vs-attention experiment (question 1)"),
                 label=(label, "label which entities a model knows (phase 0 of run)"),
                 atlas=(atlas, "every SAE latent's effect on every head (under torchrun it shards the latents)"),
@@ -198,7 +209,7 @@ COMMANDS = dict(run=(run, "the steering-vs-attention experiment (question 1)"),
 def usage() -> str:
     return "usage: steerattn <command> [options]   (steerattn <command> --help)\n\ncommands:\n" + "\n".join(f"  {k:<6} {why}" for k, (_, why) in COMMANDS.items())
 
-# %% ../nbs/34_cli.ipynb 19
+# %% ../nbs/34_cli.ipynb 30
 def _guarded(name, fn):
     try: fn()
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as e:   # a bad option: its message, not a traceback
@@ -207,7 +218,7 @@ def _guarded(name, fn):
         print(f"\nsteerattn {name}: interrupted; what finished is kept and the same command resumes from it", file=sys.stderr); return 130
     return 0
 
-# %% ../nbs/34_cli.ipynb 20
+# %% ../nbs/34_cli.ipynb 32
 def main():
     "`steerattn run|label|atlas|heads|demo [options]`; console scripts exit with its value."
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
@@ -218,13 +229,13 @@ def main():
     sys.argv[0] = f"steerattn {cmd}"
     return _guarded(cmd, COMMANDS[cmd][0])
 
-# %% ../nbs/34_cli.ipynb 21
+# %% ../nbs/34_cli.ipynb 34
 def demo_main():
     "`steerattn-demo [options]` (as `steerattn demo`)."
     sys.argv[0] = "steerattn-demo"
     return _guarded("demo", demo)
 
-# %% ../nbs/34_cli.ipynb 22
+# %% ../nbs/34_cli.ipynb 35
 def heads_main():
     "`steerattn-heads [options]` (as `steerattn heads`)."
     sys.argv[0] = "steerattn-heads"

@@ -141,13 +141,14 @@ PAPER_HEADS = {"gemma-2-2b": [[15, 5], [18, 5], [20, 3], [25, 4]],
                "Llama-3.1-8B": [[25, 2], [26, 2], [29, 14], [33, 7], [37, 12], [39, 7]]}     # as the seed: the 9B list
 PAPER_MODEL_SHAPES = {"gemma-2-2b": (26, 8), "gemma-2-9b": (42, 16), "Llama-3.1-8B": (32, 32)}   # (n_layers, n_heads)
 
+# %% ../nbs/39_compat.ipynb 31
 def _paper_alias(model_alias) -> str:
     name = str(model_alias).split("/")[-1].lower().replace("meta-llama-", "llama-")
     for k in PAPER_HEADS:
         if name == k.lower() or name.startswith(k.lower() + "-"): return k     # 'gemma-2-2b-it' -> 'gemma-2-2b'
     raise KeyError(f"no paper heads for {model_alias!r}; the seed gives them for {list(PAPER_HEADS)}")
 
-# %% ../nbs/39_compat.ipynb 31
+# %% ../nbs/39_compat.ipynb 32
 def paper_heads_dict(model_alias, model=None, check=False) -> dict:
     "The seed's `heads_dict`: `{'known': [[layer, head], ...], 'unknown': [...]}` for `model_alias`; `model=`/`check=True` range-check them."
     k = _paper_alias(model_alias)
@@ -156,7 +157,7 @@ def paper_heads_dict(model_alias, model=None, check=False) -> dict:
     elif check: check_heads(heads, *PAPER_MODEL_SHAPES[k])
     return {"known": heads, "unknown": [list(h) for h in heads]}
 
-# %% ../nbs/39_compat.ipynb 34
+# %% ../nbs/39_compat.ipynb 35
 def setup_logging(level="INFO", log_file=None, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s") -> logging.Logger:
     "Log to stderr (and `log_file`) at `level`; safe to call again (it replaces its own handlers). Returns the `steerattn` logger."
     root = logging.getLogger()
@@ -168,7 +169,7 @@ def setup_logging(level="INFO", log_file=None, fmt="%(asctime)s %(levelname)s %(
     log = logging.getLogger("steerattn"); log.setLevel(lvl)
     return log
 
-# %% ../nbs/39_compat.ipynb 35
+# %% ../nbs/39_compat.ipynb 36
 def set_seed(seed=42, deterministic=False) -> int:
     "Seed Python's `random`, NumPy's global generator and torch (CPU and every GPU); `deterministic` also asks torch for deterministic kernels."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -176,14 +177,14 @@ def set_seed(seed=42, deterministic=False) -> int:
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 
-# %% ../nbs/39_compat.ipynb 38
+# %% ../nbs/39_compat.ipynb 39
 def with_token_ids(model, pattern) -> AttentionPattern:
     "`pattern` with `tokens` turned into a `TokenList` carrying the ids the model saw (in place; returned for chaining)."
     if getattr(pattern.tokens, "ids", None) is None:
         pattern.tokens = TokenList(pattern.tokens, ids=_ids_of(model, pattern), prompt=pattern.prompt)
     return pattern
 
-# %% ../nbs/39_compat.ipynb 39
+# %% ../nbs/39_compat.ipynb 40
 def create_sample_dataset(n_pairs=None, relations=None, seed=0) -> FactDataset:
     "The seed's name for `load_facts`: the packaged true facts with their false twins."
     return load_facts(n_pairs, relations, seed)

@@ -25,14 +25,14 @@ def cache_dir() -> Path:
     import platformdirs
     return Path(platformdirs.user_cache_dir("steerattn"))
 
-# %% ../nbs/00_core.ipynb 6
+# %% ../nbs/00_core.ipynb 7
 ASSETS = Path(importlib.util.find_spec("steerattn").origin).parent/"assets"
 
 def asset_path(name: str) -> Path:
     "Path of a packaged asset (`ASSETS/name`), whether or not it exists yet."
     return ASSETS/name
 
-# %% ../nbs/00_core.ipynb 7
+# %% ../nbs/00_core.ipynb 8
 def raw_data_dir(required=False) -> Path | None:
     "The raw WikiData folder's parent: `$STEERATTN_RAW`, else `shared/data` beside the repository or the working directory."
     env = os.environ.get("STEERATTN_RAW")
@@ -43,23 +43,23 @@ def raw_data_dir(required=False) -> Path | None:
                                 "set STEERATTN_RAW to the folder that holds wikidata/")
     return found
 
-# %% ../nbs/00_core.ipynb 10
+# %% ../nbs/00_core.ipynb 11
 def offline() -> bool:
     "Is the Hugging Face hub switched off (`HF_HUB_OFFLINE=1`)?"
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
-# %% ../nbs/00_core.ipynb 11
+# %% ../nbs/00_core.ipynb 13
 def default_device() -> str:
     "`cuda` when available, else `mps`, else `cpu`."
     if torch.cuda.is_available(): return "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): return "mps"
     return "cpu"
 
-# %% ../nbs/00_core.ipynb 12
+# %% ../nbs/00_core.ipynb 15
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float64": torch.float64}
 
-# %% ../nbs/00_core.ipynb 13
+# %% ../nbs/00_core.ipynb 16
 def as_dtype(dtype) -> torch.dtype:
     "A `torch.dtype` from a dtype or its name (`'float32'`, `'bf16'`, ...); `None` means float32."
     if dtype is None: return torch.float32
@@ -70,7 +70,7 @@ def as_dtype(dtype) -> torch.dtype:
     if dtype in _DTYPES: return _DTYPES[dtype]
     raise ValueError(f"Unknown dtype {dtype!r}; valid: a torch.dtype or one of {sorted(_DTYPES)}")
 
-# %% ../nbs/00_core.ipynb 14
+# %% ../nbs/00_core.ipynb 18
 def check_device(device) -> str | None:
     "`device` (a string or `torch.device`, `None` = `default_device()`) if torch can use it here, else a clear `ValueError`."
     if device is None: return None
@@ -84,10 +84,10 @@ def check_device(device) -> str | None:
         raise ValueError(f"device {device!r} asked for, but MPS is not available here; use device='cpu' or None")
     return str(device)
 
-# %% ../nbs/00_core.ipynb 17
+# %% ../nbs/00_core.ipynb 21
 _MANIFEST = "steerattn-cache.json"
 
-# %% ../nbs/00_core.ipynb 18
+# %% ../nbs/00_core.ipynb 22
 @contextlib.contextmanager
 def atomic_dir(target):
     "Yield a temporary sibling of `target`; on success it replaces `target` in one rename."
@@ -102,7 +102,7 @@ def atomic_dir(target):
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
-# %% ../nbs/00_core.ipynb 19
+# %% ../nbs/00_core.ipynb 24
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     "Yield a file open on a temporary sibling of `path`; on success it replaces `path` in one rename."
@@ -115,14 +115,14 @@ def atomic_write(path, mode="wb"):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 26
 def write_manifest(d, **meta):
     "Record the size of every file in `d` (written last, so its presence means the directory is complete)."
     d = Path(d)
     files = {p.name: p.stat().st_size for p in sorted(d.iterdir()) if p.is_file() and p.name != _MANIFEST}
     (d/_MANIFEST).write_text(json.dumps(dict(files=files, **meta), indent=1))
 
-# %% ../nbs/00_core.ipynb 21
+# %% ../nbs/00_core.ipynb 27
 def manifest_ok(d) -> bool:
     "Is `d` a complete cache: manifest present and every file with its recorded size?"
     m = Path(d)/_MANIFEST
@@ -131,7 +131,7 @@ def manifest_ok(d) -> bool:
     except (ValueError, KeyError): return False
     return all((Path(d)/n).is_file() and (Path(d)/n).stat().st_size == s for n, s in files.items())
 
-# %% ../nbs/00_core.ipynb 24
+# %% ../nbs/00_core.ipynb 30
 def jsonable(x):
     "`json.dumps` default: numpy and torch scalars and arrays as Python values."
     if isinstance(x, (np.integer, np.floating, np.bool_)): return x.item()
@@ -139,13 +139,13 @@ def jsonable(x):
     if isinstance(x, Path): return str(x)
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
-# %% ../nbs/00_core.ipynb 25
+# %% ../nbs/00_core.ipynb 32
 def write_json(path, obj, indent=1) -> Path:
     "Write `obj` as JSON atomically."
     with atomic_write(path, "w") as f: f.write(json.dumps(obj, indent=indent, default=jsonable))
     return Path(path)
 
-# %% ../nbs/00_core.ipynb 26
+# %% ../nbs/00_core.ipynb 33
 def read_json(path):
     "Read a JSON (or gzipped JSON, by suffix) file; a corrupt file raises a `ValueError` naming it."
     path = Path(path)
@@ -157,16 +157,16 @@ def read_json(path):
         if isinstance(e, FileNotFoundError): raise
         raise ValueError(f"{path} is not valid JSON ({type(e).__name__}: {e}); delete it or re-create it") from e
 
-# %% ../nbs/00_core.ipynb 27
+# %% ../nbs/00_core.ipynb 35
 def write_json_gz(path, obj):
     "Write `obj` as gzipped JSON atomically; `mtime=0` keeps the bytes reproducible."
     with atomic_write(path) as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as g:
         g.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable).encode())
 
-# %% ../nbs/00_core.ipynb 28
+# %% ../nbs/00_core.ipynb 36
 def read_json_gz(path): return read_json(path)
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 39
 def move_aside(path, why="") -> Path | None:
     "Rename a corrupt `path` to `path.corrupt-<UTC time>` (a new name each time) and print why; `None` if it is gone."
     path = Path(path)
@@ -177,7 +177,7 @@ def move_aside(path, why="") -> Path | None:
     print(f"steerattn: {path} is unusable ({why or 'corrupt'}); moved aside to {dest.name} and recomputing it")
     return dest
 
-# %% ../nbs/00_core.ipynb 31
+# %% ../nbs/00_core.ipynb 41
 def content_hash(*parts) -> str:
     "sha256 (16 hex) of `parts`: tensors and arrays by dtype, shape and bytes, everything else as sorted JSON."
     h = hashlib.sha256()
@@ -195,7 +195,7 @@ def content_hash(*parts) -> str:
     for p in parts: feed(p); h.update(b"|")
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb 34
+# %% ../nbs/00_core.ipynb 44
 class Head(NamedTuple):
     "An attention head: `(layer, head)`; prints as `L{layer}H{head}`."
     layer: int
@@ -213,13 +213,13 @@ class Head(NamedTuple):
         if isinstance(h, (tuple, list)) and len(h) == 2: return cls(int(h[0]), int(h[1]))
         raise ValueError(f"cannot read head {h!r}; write it as 'L15H5', '15:5' or (15, 5)")
 
-# %% ../nbs/00_core.ipynb 35
+# %% ../nbs/00_core.ipynb 46
 def as_heads(heads) -> list[Head]:
     "A list of `Head`s from any iterable of head spellings (a single spelling is one head)."
     if isinstance(heads, (str, Head)) or hasattr(heads, "layer"): heads = [heads]
     return [Head.parse(h) for h in heads]
 
-# %% ../nbs/00_core.ipynb 36
+# %% ../nbs/00_core.ipynb 47
 def check_heads(heads, n_layers, n_heads, min_layer=0) -> list[Head]:
     "Parse `heads` and raise a clear error for any outside layers `min_layer..n_layers-1`, heads `0..n_heads-1`."
     hs = as_heads(heads)
@@ -227,7 +227,7 @@ def check_heads(heads, n_layers, n_heads, min_layer=0) -> list[Head]:
     if bad: raise ValueError(f"head(s) {bad} out of range: layers {min_layer}..{n_layers - 1}, heads 0..{n_heads - 1}")
     return hs
 
-# %% ../nbs/00_core.ipynb 39
+# %% ../nbs/00_core.ipynb 50
 LABELS = ("known", "unknown")
 ENTITY_TYPES = ("player", "movie", "city", "song")
 
@@ -236,36 +236,36 @@ def check_label(label) -> str:
     if label not in LABELS: raise ValueError(f"label must be 'known' or 'unknown'; got {label!r}")
     return label
 
-# %% ../nbs/00_core.ipynb 40
+# %% ../nbs/00_core.ipynb 52
 def other_label(label) -> str:
     "'unknown' for 'known' and vice versa."
     return LABELS[1 - LABELS.index(check_label(label))]
 
-# %% ../nbs/00_core.ipynb 41
+# %% ../nbs/00_core.ipynb 53
 def check_entity_type(entity_type) -> str:
     "`entity_type` if it is one of `ENTITY_TYPES`, else a `ValueError` listing them."
     if entity_type not in ENTITY_TYPES:
         raise ValueError(f"Unknown entity type {entity_type!r}; valid entity types: {', '.join(ENTITY_TYPES)}")
     return entity_type
 
-# %% ../nbs/00_core.ipynb 45
+# %% ../nbs/00_core.ipynb 57
 @functools.lru_cache(maxsize=None)
 def get_act_name(name: str, layer: int | None = None, layer_type: str | None = None) -> str:
     "TransformerLens' `utilities.get_act_name`, imported lazily and cached."
     from transformer_lens.utilities import get_act_name as tl_get_act_name
     return tl_get_act_name(name, layer, layer_type)
 
-# %% ../nbs/00_core.ipynb 47
+# %% ../nbs/00_core.ipynb 59
 _HOOK_POINTS = weakref.WeakKeyDictionary()
 
-# %% ../nbs/00_core.ipynb 48
+# %% ../nbs/00_core.ipynb 60
 def hook_points(model) -> dict:
     "`{name: HookPoint}` of `model` (aliases included), computed once per model."
     d = _HOOK_POINTS.get(model)
     if d is None: d = _HOOK_POINTS[model] = dict(model.hook_dict)
     return d
 
-# %% ../nbs/00_core.ipynb 49
+# %% ../nbs/00_core.ipynb 62
 @contextlib.contextmanager
 def apply_hooks(model, fwd_hooks=()):
     "Context manager: add `fwd_hooks` `[(name, fn)]` to `model`; always removes them on exit (also on errors)."
@@ -284,16 +284,16 @@ def apply_hooks(model, fwd_hooks=()):
             h.hook.remove()
             if h in hp.fwd_hooks: hp.fwd_hooks.remove(h)
 
-# %% ../nbs/00_core.ipynb 51
+# %% ../nbs/00_core.ipynb 65
 class StopForward(Exception):
     "Raised by a hook once everything needed from a forward pass has been recorded."
 
-# %% ../nbs/00_core.ipynb 52
+# %% ../nbs/00_core.ipynb 66
 def stop_forward(x, hook=None):
     "Hook function that ends the forward pass."
     raise StopForward()
 
-# %% ../nbs/00_core.ipynb 53
+# %% ../nbs/00_core.ipynb 68
 def run_until_stop(fn, *args, **kwargs):
     "Call `fn(*args, **kwargs)`; a `StopForward` raised inside ends it quietly (returns None)."
     try: return fn(*args, **kwargs)

@@ -34,17 +34,17 @@ assert tuple(ENTITY_SCHEMA) == ENTITY_TYPES
 ATTRIBUTES = {t: tuple(s["attrs"]) for t, s in ENTITY_SCHEMA.items()}
 ATTRIBUTE_KIND = {t: {a: k for a, (_, k) in s["attrs"].items()} for t, s in ENTITY_SCHEMA.items()}
 
-# %% ../nbs/10_entities.ipynb 6
+# %% ../nbs/10_entities.ipynb 7
 _QID = re.compile(r"Q\d+")
 
-# %% ../nbs/10_entities.ipynb 7
+# %% ../nbs/10_entities.ipynb 8
 def normalize_name(s) -> str:
     "NFC-normalised, whitespace-collapsed name; `''` when unusable (empty, bare Q-id, no letter or digit)."
     s = " ".join(unicodedata.normalize("NFC", str(s or "")).split())
     if not s or _QID.fullmatch(s) or not any(c.isalnum() for c in s): return ""
     return s
 
-# %% ../nbs/10_entities.ipynb 8
+# %% ../nbs/10_entities.ipynb 10
 def split_values(s, kind="name") -> list:
     "A raw comma-separated field as a list of clean values (`kind`: 'name' -> str, 'year' -> int, 'number' -> float or int)."
     out = []
@@ -58,19 +58,19 @@ def split_values(s, kind="name") -> list:
         if v != "" and v not in out: out.append(v)
     return out
 
-# %% ../nbs/10_entities.ipynb 10
+# %% ../nbs/10_entities.ipynb 12
 def _qnum(item_id) -> int:
     m = re.search(r"Q(\d+)$", item_id or "")
     return int(m.group(1)) if m else 10**12
 
-# %% ../nbs/10_entities.ipynb 11
+# %% ../nbs/10_entities.ipynb 13
 def popularity(entity_type, e) -> float:
     "Popularity proxy (higher = more notable): a city's population, a movie's cast size, else minus the WikiData Q-number."
     if entity_type == "city" and e.get("population"): return float(max(e["population"]))
     if entity_type == "movie" and e.get("cast"): return len(e["cast"]) - _qnum(e.get("id")) / 1e12
     return -float(_qnum(e.get("id")))
 
-# %% ../nbs/10_entities.ipynb 12
+# %% ../nbs/10_entities.ipynb 15
 def _merge_rows(entity_type, rows) -> list[dict]:
     "Merge raw rows into one record per WikiData item, then keep the most popular item per name."
     sch = ENTITY_SCHEMA[entity_type]
@@ -87,7 +87,7 @@ def _merge_rows(entity_type, rows) -> list[dict]:
         if e["name"] not in by_name or popularity(entity_type, e) > popularity(entity_type, by_name[e["name"]]): by_name[e["name"]] = e
     return sorted(by_name.values(), key=lambda e: (_qnum(e["id"]), e["name"]))
 
-# %% ../nbs/10_entities.ipynb 13
+# %% ../nbs/10_entities.ipynb 18
 def build_entity_dataset(raw_dir, out=None) -> dict:
     "Build the entity dataset from the raw WikiData dumps in `raw_dir`; write it (gzipped JSON, atomically) to `out` if given."
     raw_dir = Path(raw_dir)
@@ -104,10 +104,10 @@ def build_entity_dataset(raw_dir, out=None) -> dict:
     if out is not None: write_json_gz(out, data)
     return data
 
-# %% ../nbs/10_entities.ipynb 18
+# %% ../nbs/10_entities.ipynb 21
 _ENTITIES = {}
 
-# %% ../nbs/10_entities.ipynb 19
+# %% ../nbs/10_entities.ipynb 22
 def load_entity_dataset(path=None) -> dict:
     "The whole packaged entity dataset (cached in memory): `{'version', 'attributes', 'counts', 'entities': {type: [record, ...]}}`."
     path = Path(path or asset_path(ENTITY_FILE))
@@ -116,14 +116,14 @@ def load_entity_dataset(path=None) -> dict:
         _ENTITIES[path] = read_json_gz(path)
     return _ENTITIES[path]
 
-# %% ../nbs/10_entities.ipynb 20
+# %% ../nbs/10_entities.ipynb 24
 def load_entities(entity_type=None, path=None):
     "Entity records of one type (a list of dicts), or of all types (a dict type -> list) when `entity_type` is None."
     data = load_entity_dataset(path)
     if entity_type is None: return data["entities"]
     return data["entities"][check_entity_type(entity_type)]
 
-# %% ../nbs/10_entities.ipynb 23
+# %% ../nbs/10_entities.ipynb 27
 ENTITY_NOUN = dict(player="basketball player", movie="movie", city="city", song="song")
 PROMPT_TEMPLATE = "The {entity_type} {entity_name} {relation}"
 
@@ -147,7 +147,7 @@ CHAT_QUESTIONS = {
 }
 assert all(set(RELATIONS[t]) == set(ATTRIBUTES[t]) == set(CHAT_QUESTIONS[t]) for t in ENTITY_TYPES)
 
-# %% ../nbs/10_entities.ipynb 24
+# %% ../nbs/10_entities.ipynb 28
 def attribute_prompt(entity_type, name, attribute, style="base", tokenizer=None) -> str:
     "The question for one attribute: base style (a sentence to complete) or chat style (needs a tokenizer with a chat template)."
     check_entity_type(entity_type)

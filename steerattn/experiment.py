@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import stats as sps
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 
 from .core import (ENTITY_TYPES, LABELS, as_heads, asset_path, atomic_write, check_heads, content_hash, move_aside, other_label, read_json,
                             write_json)
@@ -25,12 +26,14 @@ from . import latents as LT
 from . import steering as ST
 from .steering import Condition, SteeringResult, run_conditions
 from .stats import bootstrap_ci, entity_level_test, per_prompt_mean, prompt_level_test, random_p_values
-from .viz import attention_heatmap, significance_document, significance_markdown, write_report
+from .viz import atlas_report_html, attention_heatmap, significance_document, significance_markdown, write_report
+from .atlas import (_barrier, atlas_findings, atlas_prompts, atlas_sentences, atlas_summary, compute_atlas, default_heads,
+                             dist_context, latent_examples, parse_latents)
 from .refusal import CLASSIFIER_VERSION, refusal_phase
 from .results import rule_text
 
 # %% auto 0
-__all__ = ['DOCUMENTS', 'MIN_KNOWN', 'EXPECTED_SIGN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
+__all__ = ['DOCUMENTS', 'EXPECTED_SIGN', 'MIN_KNOWN', 'DEFAULT_SAES', 'SEPARATION_SPLITS', 'ALPHA_RANK', 'ALPHA_NULL',
            'ExperimentConfig', 'ResultsDir', 'versions', 'pick_heads', 'resolve_sae', 'check_sae_spec',
            'experiment_data', 'discovery_kw', 'discovery_stats', 'experiment_latents', 'run_inputs', 'labels_hash',
            'steering_phase', 'result_entities', 'top_minus_random', 'statistics_phase', 'per_prompt_arrays',
@@ -75,67 +78,83 @@ class ExperimentConfig:
 
     def __post_init__(self):
         # every option is checked here, before a model loads; what needs the model (head ranges, n_heads) in `check_for_model`
-        self.entity_types, self.top_latents, self.dose = tuple(self.entity_types), tuple(self.top_latents), tuple(self.dose)
-        self.measures = check_measures(self.measures)
-        if self.heads is not None:
-            self.heads = tuple(tuple(h) for h in as_heads(self.heads))
-            if not self.heads: raise ValueError("heads is empty: give heads such as ((15, 5), (18, 5)), or None for the n_heads attending most")
-        bad = [t for t in self.entity_types if t not in ENTITY_TYPES]
-        if bad or not self.entity_types: raise ValueError(f"unknown entity type(s) {bad or 'none given'}; valid: {list(ENTITY_TYPES)}")
-        if self.split != "all" and self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}, all")
-        if self.head_split not in SPLITS or self.head_split == self.split or self.split == "all":
-            raise ValueError(f"head_split must be a split other than the test split {self.split!r} (heads are chosen before the test); "
-                             f"valid: {', '.join(s for s in SPLITS if s != self.split)}; got {self.head_split!r}")
-        if self.pos_type not in POS_TYPES: raise ValueError(f"unknown pos_type {self.pos_type!r}; valid: {', '.join(POS_TYPES)}")
-        for k in ("entity_types", "top_latents", "measures"):
-            v = list(getattr(self, k))
-            if (dup := sorted({x for x in v if v.count(x) > 1}, key=str)): raise ValueError(f"{k} lists {dup} more than once; give each once, got {v}")
-        if self.heads is not None and len(set(self.heads)) < len(self.heads): raise ValueError(f"heads lists a head more than once: {list(self.heads)}")
-        if not self.top_latents: raise ValueError("top_latents is empty: give the ranks of the top latents to test, e.g. (0,) or (0, 1, 2)")
-        if any(not isinstance(i, (int, np.integer)) or isinstance(i, bool) or i < 0 for i in self.top_latents):
-            raise ValueError(f"top_latents are ranks, integers ≥ 0 (0 is the top latent); got {list(self.top_latents)}")
-        if self.n_heads < 1: raise ValueError(f"n_heads must be ≥ 1 (heads to report when heads is None), got {self.n_heads}")
-        if self.batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per forward pass), got {self.batch_size}")
-        if self.sae != "default" and "/" not in self.sae and not Path(self.sae).expanduser().is_dir():
-            raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {self.sae!r}")
-        if self.n_per_type < 2: raise ValueError(f"n_per_type must be ≥ 2 (a t-test needs 2 samples), got {self.n_per_type}")
-        if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
-        for k in ("n_rank", "n_freq", "n_gauss"):
-            if getattr(self, k) < 2: raise ValueError(f"{k} must be ≥ 2, got {getattr(self, k)}")
-        if self.n_confirm < 0 or self.max_confirm < 0: raise ValueError(f"n_confirm and max_confirm must be ≥ 0, got {self.n_confirm}, {self.max_confirm}")
-        if any(not isinstance(m, (int, float)) or isinstance(m, bool) or not m > 0 or m == 1 for m in self.dose):
-            raise ValueError(f"dose holds multiples of coeff, numbers > 0 other than 1 (1 is the run itself); got {list(self.dose)}")
-        if self.refusal_random is None: self.refusal_random = min(3, self.n_random)
-        if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
-            raise ValueError(f"refusal_entities must be ≥ 1 and 0 ≤ refusal_random ≤ n_random ({self.n_random}); "
-                             f"got {self.refusal_entities}, {self.refusal_random}")
-        if self.dtype not in ("float32", "bfloat16"): raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
-        if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
-        LB.check_rule(self.rule)
-        if self.coeff is None: self.coeff = coeff_for_model(self.model)
-        check_coeff(self.coeff)           # validated, not converted: the value is part of the config's key
-        if not isinstance(self.coeff, str) and self.coeff <= 0:
-            raise ValueError(f"coeff must be > 0 (it scales the latent added to the residual stream), 'norm' or 'mean'; got {self.coeff}")
-        if self.known_min is not None and self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
-
-    def to_dict(self):
-        d = json.loads(json.dumps(asdict(self)))
-        if d["dtype"] == "float32": del d["dtype"]   # float32 configs keep the keys (and results folders) they had before the option
-        return d
-    @property
-    def key(self) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        self._check_choices(); self._check_sizes()
 
 # %% ../nbs/31_experiment.ipynb 6
-def _ref(cfg): return "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
+@patch
+def _check_choices(self:ExperimentConfig):
+    "Options that name things (types, splits, measures, heads, ranks): normalised, then checked; duplicates refused."
+    self.entity_types, self.top_latents, self.dose = tuple(self.entity_types), tuple(self.top_latents), tuple(self.dose)
+    self.measures = check_measures(self.measures)
+    if self.heads is not None:
+        self.heads = tuple(tuple(h) for h in as_heads(self.heads))
+        if not self.heads: raise ValueError("heads is empty: give heads such as ((15, 5), (18, 5)), or None for the n_heads attending most")
+    bad = [t for t in self.entity_types if t not in ENTITY_TYPES]
+    if bad or not self.entity_types: raise ValueError(f"unknown entity type(s) {bad or 'none given'}; valid: {list(ENTITY_TYPES)}")
+    if self.split != "all" and self.split not in SPLITS: raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}, all")
+    if self.head_split not in SPLITS or self.head_split == self.split or self.split == "all":
+        raise ValueError(f"head_split must be a split other than the test split {self.split!r} (heads are chosen before the test); "
+                         f"valid: {', '.join(s for s in SPLITS if s != self.split)}; got {self.head_split!r}")
+    if self.pos_type not in POS_TYPES: raise ValueError(f"unknown pos_type {self.pos_type!r}; valid: {', '.join(POS_TYPES)}")
+    for k in ("entity_types", "top_latents", "measures"):
+        v = list(getattr(self, k))
+        if (dup := sorted({x for x in v if v.count(x) > 1}, key=str)): raise ValueError(f"{k} lists {dup} more than once; give each once, got {v}")
+    if self.heads is not None and len(set(self.heads)) < len(self.heads): raise ValueError(f"heads lists a head more than once: {list(self.heads)}")
+    if not self.top_latents: raise ValueError("top_latents is empty: give the ranks of the top latents to test, e.g. (0,) or (0, 1, 2)")
+    if any(not isinstance(i, (int, np.integer)) or isinstance(i, bool) or i < 0 for i in self.top_latents):
+        raise ValueError(f"top_latents are ranks, integers ≥ 0 (0 is the top latent); got {list(self.top_latents)}")
 
 # %% ../nbs/31_experiment.ipynb 7
+@patch
+def _check_sizes(self:ExperimentConfig):
+    "Sizes, the SAE, dose multiples, refusal counts, dtype, label mode and rule, then the coefficient (resolved per model when None)."
+    if self.n_heads < 1: raise ValueError(f"n_heads must be ≥ 1 (heads to report when heads is None), got {self.n_heads}")
+    if self.batch_size < 1: raise ValueError(f"batch_size must be ≥ 1 (prompts per forward pass), got {self.batch_size}")
+    if self.sae != "default" and "/" not in self.sae and not Path(self.sae).expanduser().is_dir():
+        raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {self.sae!r}")
+    if self.n_per_type < 2: raise ValueError(f"n_per_type must be ≥ 2 (a t-test needs 2 samples), got {self.n_per_type}")
+    if self.n_random < 1: raise ValueError(f"n_random must be ≥ 1, got {self.n_random}")
+    for k in ("n_rank", "n_freq", "n_gauss"):
+        if getattr(self, k) < 2: raise ValueError(f"{k} must be ≥ 2, got {getattr(self, k)}")
+    if self.n_confirm < 0 or self.max_confirm < 0: raise ValueError(f"n_confirm and max_confirm must be ≥ 0, got {self.n_confirm}, {self.max_confirm}")
+    if any(not isinstance(m, (int, float)) or isinstance(m, bool) or not m > 0 or m == 1 for m in self.dose):
+        raise ValueError(f"dose holds multiples of coeff, numbers > 0 other than 1 (1 is the run itself); got {list(self.dose)}")
+    if self.refusal_random is None: self.refusal_random = min(3, self.n_random)
+    if self.refusal and (self.refusal_entities < 1 or not 0 <= self.refusal_random <= self.n_random):
+        raise ValueError(f"refusal_entities must be ≥ 1 and 0 ≤ refusal_random ≤ n_random ({self.n_random}); "
+                         f"got {self.refusal_entities}, {self.refusal_random}")
+    if self.dtype not in ("float32", "bfloat16"): raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+    if self.label_mode not in ("greedy", "sampled"): raise ValueError(f"label_mode must be 'greedy' or 'sampled', got {self.label_mode!r}")
+    LB.check_rule(self.rule)
+    if self.coeff is None: self.coeff = coeff_for_model(self.model)
+    check_coeff(self.coeff)           # validated, not converted: the value is part of the config's key
+    if not isinstance(self.coeff, str) and self.coeff <= 0:
+        raise ValueError(f"coeff must be > 0 (it scales the latent added to the residual stream), 'norm' or 'mean'; got {self.coeff}")
+    if self.known_min is not None and self.known_min < 1: raise ValueError(f"known_min must be ≥ 1 (0 correct attributes is 'unknown'), got {self.known_min}")
+
+# %% ../nbs/31_experiment.ipynb 10
+@patch
+def to_dict(self:ExperimentConfig):
+    d = json.loads(json.dumps(asdict(self)))
+    if d["dtype"] == "float32": del d["dtype"]   # float32 configs keep the keys (and results folders) they had before the option
+    return d
+
+# %% ../nbs/31_experiment.ipynb 11
+@patch(as_prop=True)
+def key(self:ExperimentConfig) -> str: return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+# %% ../nbs/31_experiment.ipynb 13
+def _ref(cfg): return "attn_weights" if "attn_weights" in cfg.measures else cfg.measures[0]
+
+# %% ../nbs/31_experiment.ipynb 14
 def _rule_kw(cfg) -> dict:
     "Label-rule keywords for `load_data` / latent discovery (`known_min` only when given explicitly)."
     return dict(rule=cfg.rule) | ({} if cfg.known_min is None else dict(known_min=cfg.known_min))
 
-# %% ../nbs/31_experiment.ipynb 12
+# %% ../nbs/31_experiment.ipynb 17
 DOCUMENTS = ("summary.json", "significance.md", "report.html", "refusal.json")   # summary.json first: written last, it marks a finished run
 
+# %% ../nbs/31_experiment.ipynb 18
 class ResultsDir:
     """A results directory bound to one `ExperimentConfig`; `claim` makes it this config's (nothing is written before).
     Taking over another config's *finished* results stages the new run beside them (`.name.KEY.staging`) and swaps it in
@@ -166,86 +185,16 @@ class ResultsDir:
     def staging(self) -> Path: return self.target.parent/f".{self.target.name}.{self.config.key}.staging"
     def _siblings(self, kind): return sorted(self.target.parent.glob(f".{self.target.name}.*.{kind}"))
 
-    def _recover(self):
-        "Finish a swap that a kill interrupted (the staged run had finished: it wins), and drop the replaced folder."
-        if not self.target.exists():
-            done = [s for s in self._siblings("staging") if _finished_key(s) is not None]
-            if done: os.replace(done[0], self.target)
-            elif self._siblings("old"): os.replace(self._siblings("old")[-1], self.target)   # never reached by `finish`: kept safe
-        if self.target.exists():
-            for old in self._siblings("old"): shutil.rmtree(old, ignore_errors=True)
-
-    def _old_key(self):
-        f = self.target/"config.json"
-        if not f.exists(): return None
-        try: return str(read_json(f)["key"])
-        except (ValueError, KeyError, TypeError) as e:   # unreadable: kept aside, the folder is taken over like one without a config
-            move_aside(f, "not valid JSON" if isinstance(e, ValueError) else "no config key"); return None
-
-    def claim(self):
-        "Make the working folder this config's: another config's documents go first (summary.json, the completion mark, first), config.json last."
-        self.path.mkdir(parents=True, exist_ok=True)
-        s = self.path/"summary.json"
-        if s.exists():
-            try: done_key = read_json(s).get("key")
-            except (ValueError, AttributeError) as e: done_key = None; move_aside(s, "not valid JSON")
-        if self._key_of(self.path) != self.config.key or (s.exists() and done_key != self.config.key):
-            for n in DOCUMENTS: (self.path/n).unlink(missing_ok=True)
-        for tmp in [*self.path.glob(".*.tmp"), *self.path.glob("runs/.*.tmp")]: tmp.unlink(missing_ok=True)   # left by a killed write
-        self.write_json("config.json", dict(key=self.config.key, config=self.config.to_dict(), versions=versions()))
-        return self
-
     def _key_of(self, d):
         try: return str(read_json(d/"config.json")["key"])
         except (OSError, ValueError, KeyError, TypeError): return None
 
-    def finish(self):
-        "After `summary.json`: a staged run replaces the old results (two renames; `_recover` completes a swap cut short)."
-        if not self.staged: return self
-        old = self.target.parent/f".{self.target.name}.{self.old_key}.old"
-        os.replace(self.target, old)
-        os.replace(self.staging, self.target)
-        shutil.rmtree(old, ignore_errors=True)
-        self.path, self.staged, self.old_key = self.target, False, self.config.key
-        return self
-
     def write_json(self, name, obj): return write_json(self.path/name, obj)
 
     def run_path(self, name) -> Path: return self.path/"runs"/name
-    def load_run(self, name, inputs=None, n_rows=None):
-        "The saved run `name` if it is complete, readable and built from `inputs` (`n_rows` prompts); else `None` (a corrupt one moved aside)."
-        r = self._load_run(self.run_path(name), name, inputs, n_rows)
-        if r is None and self.staged:        # the replaced config's run, if built from the same inputs, is linked into the new run
-            old = self.target/"runs"/name
-            r = self._load_run(old, name, inputs, n_rows, quiet=True)
-            if r is not None:
-                self.run_path(name).parent.mkdir(parents=True, exist_ok=True)
-                for ext in (".npz", ".json"): _link_or_copy(old.with_suffix(ext), self.run_path(name).with_suffix(ext))
-        return r
-
-    def _load_run(self, p, name, inputs, n_rows, quiet=False):
-        j, z = p.with_suffix(".json"), p.with_suffix(".npz")
-        if not (j.exists() and z.exists()): return None           # never finished (the .json is written last)
-        try:
-            r = SteeringResult.load(p); rows = _n_prompts(r)
-        except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as e:
-            if quiet: return None
-            for f in (z, j): move_aside(f, f"{type(e).__name__}: {str(e)[:200]}")
-            return None
-        why = [] if n_rows is None or rows == n_rows else [f"{rows} rows for {n_rows} prompts"]
-        if inputs is not None:
-            old = r.settings.get("inputs") or {}
-            why += [f"{k} differ" for k in inputs if old.get(k) != inputs[k]]
-        if why:
-            if not quiet: print(f"steerattn: run {name} in {self.path} is stale ({'; '.join(why)}); recomputing it")
-            return None
-        return r
     def has(self, name, inputs=None, n_rows=None) -> bool: return self.load_run(name, inputs, n_rows) is not None
 
-# %% ../nbs/31_experiment.ipynb 13
-def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
-
-# %% ../nbs/31_experiment.ipynb 14
+# %% ../nbs/31_experiment.ipynb 20
 def _finished_key(d):
     "The key of a finished results folder (its summary.json agrees with its config.json), else `None`."
     try:
@@ -253,7 +202,70 @@ def _finished_key(d):
         return k if k == read_json(d/"config.json")["key"] else None
     except (OSError, ValueError, KeyError, TypeError): return None
 
-# %% ../nbs/31_experiment.ipynb 15
+# %% ../nbs/31_experiment.ipynb 21
+@patch
+def _recover(self:ResultsDir):
+    "Finish a swap that a kill interrupted (the staged run had finished: it wins), and drop the replaced folder."
+    if not self.target.exists():
+        done = [s for s in self._siblings("staging") if _finished_key(s) is not None]
+        if done: os.replace(done[0], self.target)
+        elif self._siblings("old"): os.replace(self._siblings("old")[-1], self.target)   # never reached by `finish`: kept safe
+    if self.target.exists():
+        for old in self._siblings("old"): shutil.rmtree(old, ignore_errors=True)
+
+# %% ../nbs/31_experiment.ipynb 23
+_PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
+
+# %% ../nbs/31_experiment.ipynb 24
+def _dist_version(name):
+    try: return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError: return None
+
+# %% ../nbs/31_experiment.ipynb 25
+def versions() -> dict:
+    "Versions of what produced the numbers (installed distributions' metadata; `None` if one is missing)."
+    return dict(python=platform.python_version(), **{n: _dist_version(n) for n in _PACKAGES})
+
+# %% ../nbs/31_experiment.ipynb 27
+@patch
+def _old_key(self:ResultsDir):
+    f = self.target/"config.json"
+    if not f.exists(): return None
+    try: return str(read_json(f)["key"])
+    except (ValueError, KeyError, TypeError) as e:   # unreadable: kept aside, the folder is taken over like one without a config
+        move_aside(f, "not valid JSON" if isinstance(e, ValueError) else "no config key"); return None
+
+# %% ../nbs/31_experiment.ipynb 28
+@patch
+def claim(self:ResultsDir):
+    "Make the working folder this config's: another config's documents go first (summary.json, the completion mark, first), config.json last."
+    self.path.mkdir(parents=True, exist_ok=True)
+    s = self.path/"summary.json"
+    if s.exists():
+        try: done_key = read_json(s).get("key")
+        except (ValueError, AttributeError) as e: done_key = None; move_aside(s, "not valid JSON")
+    if self._key_of(self.path) != self.config.key or (s.exists() and done_key != self.config.key):
+        for n in DOCUMENTS: (self.path/n).unlink(missing_ok=True)
+    for tmp in [*self.path.glob(".*.tmp"), *self.path.glob("runs/.*.tmp")]: tmp.unlink(missing_ok=True)   # left by a killed write
+    self.write_json("config.json", dict(key=self.config.key, config=self.config.to_dict(), versions=versions()))
+    return self
+
+# %% ../nbs/31_experiment.ipynb 30
+@patch
+def finish(self:ResultsDir):
+    "After `summary.json`: a staged run replaces the old results (two renames; `_recover` completes a swap cut short)."
+    if not self.staged: return self
+    old = self.target.parent/f".{self.target.name}.{self.old_key}.old"
+    os.replace(self.target, old)
+    os.replace(self.staging, self.target)
+    shutil.rmtree(old, ignore_errors=True)
+    self.path, self.staged, self.old_key = self.target, False, self.config.key
+    return self
+
+# %% ../nbs/31_experiment.ipynb 32
+def _n_prompts(result) -> int: return len(next(iter(result.scores["original"].values())))
+
+# %% ../nbs/31_experiment.ipynb 34
 def _link_or_copy(src, dst):
     tmp = dst.with_name(f".{dst.name}.link.tmp")
     tmp.unlink(missing_ok=True)
@@ -261,17 +273,40 @@ def _link_or_copy(src, dst):
     except OSError: shutil.copy2(src, tmp)
     os.replace(tmp, dst)
 
-# %% ../nbs/31_experiment.ipynb 16
-_PACKAGES = ("steerattn", "torch", "transformers", "transformer-lens", "sae-lens", "numpy", "scipy", "einops", "circuitsvis", "plotly")
+# %% ../nbs/31_experiment.ipynb 36
+@patch
+def _load_run(self:ResultsDir, p, name, inputs, n_rows, quiet=False):
+    j, z = p.with_suffix(".json"), p.with_suffix(".npz")
+    if not (j.exists() and z.exists()): return None           # never finished (the .json is written last)
+    try:
+        r = SteeringResult.load(p); rows = _n_prompts(r)
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as e:
+        if quiet: return None
+        for f in (z, j): move_aside(f, f"{type(e).__name__}: {str(e)[:200]}")
+        return None
+    why = [] if n_rows is None or rows == n_rows else [f"{rows} rows for {n_rows} prompts"]
+    if inputs is not None:
+        old = r.settings.get("inputs") or {}
+        why += [f"{k} differ" for k in inputs if old.get(k) != inputs[k]]
+    if why:
+        if not quiet: print(f"steerattn: run {name} in {self.path} is stale ({'; '.join(why)}); recomputing it")
+        return None
+    return r
 
-def versions() -> dict:
-    "Versions of what produced the numbers (installed distributions' metadata; `None` if one is missing)."
-    def v(name):
-        try: return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError: return None
-    return dict(python=platform.python_version(), **{n: v(n) for n in _PACKAGES})
+# %% ../nbs/31_experiment.ipynb 37
+@patch
+def load_run(self:ResultsDir, name, inputs=None, n_rows=None):
+    "The saved run `name` if it is complete, readable and built from `inputs` (`n_rows` prompts); else `None` (a corrupt one moved aside)."
+    r = self._load_run(self.run_path(name), name, inputs, n_rows)
+    if r is None and self.staged:        # the replaced config's run, if built from the same inputs, is linked into the new run
+        old = self.target/"runs"/name
+        r = self._load_run(old, name, inputs, n_rows, quiet=True)
+        if r is not None:
+            self.run_path(name).parent.mkdir(parents=True, exist_ok=True)
+            for ext in (".npz", ".json"): _link_or_copy(old.with_suffix(ext), self.run_path(name).with_suffix(ext))
+    return r
 
-# %% ../nbs/31_experiment.ipynb 19
+# %% ../nbs/31_experiment.ipynb 40
 def pick_heads(original, layer_min, n_heads):
     "The `n_heads` heads in layers ≥ `layer_min` with the highest mean score [N, L, H] (ties by position)."
     m = np.asarray(original).mean(0).copy()
@@ -279,7 +314,7 @@ def pick_heads(original, layer_min, n_heads):
     flat = np.argsort(-m, axis=None, kind="stable")[:n_heads]
     return tuple((int(i // m.shape[1]), int(i % m.shape[1])) for i in flat)
 
-# %% ../nbs/31_experiment.ipynb 21
+# %% ../nbs/31_experiment.ipynb 42
 def resolve_sae(spec: str, device=None, model="default"):
     "'default' (the shipped SAE of `model`, `default_sae_name`), a directory written by sae_lens, or 'release/sae_id' via `SAE.from_pretrained`."
     if spec == "default":
@@ -291,7 +326,7 @@ def resolve_sae(spec: str, device=None, model="default"):
         return LT.load_sae(release, sae_id, device=device)
     raise ValueError(f"sae must be 'default', a directory saved by sae_lens, or 'release/sae_id'; got {spec!r}")
 
-# %% ../nbs/31_experiment.ipynb 22
+# %% ../nbs/31_experiment.ipynb 43
 def check_sae_spec(spec: str) -> str:
     """`--sae` checked without loading a model: a directory must hold a readable cfg.json and safetensors weights (each file
     named when it is missing or broken), a 'release/sae_id' must be one sae_lens lists. Returns `spec`."""
@@ -318,7 +353,7 @@ def check_sae_spec(spec: str) -> str:
         return spec
     raise ValueError(f"--sae must be 'default', a folder saved by sae_lens, or 'release/sae_id'; got {spec!r} (no such folder)")
 
-# %% ../nbs/31_experiment.ipynb 24
+# %% ../nbs/31_experiment.ipynb 45
 def _conditions(latents, label, cfg):
     "Conditions for prompts of `label`: steer with the *other* label's top latents, and its random latents."
     tops, randoms = latents[other_label(label)], latents[f"random_{other_label(label)}"]
@@ -326,14 +361,14 @@ def _conditions(latents, label, cfg):
     conds += [Condition(f"random{j}", [r], coeff=cfg.coeff) for j, r in enumerate(randoms)]
     return conds
 
-# %% ../nbs/31_experiment.ipynb 25
+# %% ../nbs/31_experiment.ipynb 47
 def _type_counts(model, cfg, et) -> dict:
     "Known / unknown entities of `et` in the run's split under its rule (for error messages)."
     try: d = load_data(model, et, split=cfg.split, mode=cfg.label_mode, seed=cfg.seed, **_rule_kw(cfg))
     except ValueError: return {}
     return {lab: len({e for e in d[lab].entities}) for lab in LABELS if lab in d}
 
-# %% ../nbs/31_experiment.ipynb 26
+# %% ../nbs/31_experiment.ipynb 48
 def experiment_data(model, cfg) -> dict:
     "Phase 1: `{label: {entity_type: PromptBatch}}` (≤ `n_per_type` each); types lacking either label are left out."
     batches = {lab: {} for lab in LABELS}
@@ -351,7 +386,7 @@ def experiment_data(model, cfg) -> dict:
                          "labelled entities: label more (`steerattn label --model ... --budget N`), or pick a looser --rule ('paper', 'relaxed')")
     return batches
 
-# %% ../nbs/31_experiment.ipynb 27
+# %% ../nbs/31_experiment.ipynb 49
 def _discovery_types(model, cfg):
     "Entity types whose train split has both labels (latent scores need both)."
     labels, out = read_labels(model, cfg.label_mode), []
@@ -363,17 +398,17 @@ def _discovery_types(model, cfg):
                                  f"known_min={cfg.known_min}); label more entities or pick another --rule")
     return out
 
-# %% ../nbs/31_experiment.ipynb 28
+# %% ../nbs/31_experiment.ipynb 50
 def discovery_kw(model, cfg) -> dict:
     "What latent discovery of a run with `cfg` is computed from (the keywords of `default_latent_stats` / `latent_stats_path`)."
     return dict(split="train", mode=cfg.label_mode, seed=cfg.seed, entity_types=_discovery_types(model, cfg), **_rule_kw(cfg))
 
-# %% ../nbs/31_experiment.ipynb 29
+# %% ../nbs/31_experiment.ipynb 51
 def discovery_stats(model, sae, cfg, progress=True):
     "Latent firing statistics on the train split's labelled entities (cached on disk, or shipped, by `default_latent_stats`)."
     return LT.default_latent_stats(model, sae, progress=progress, **discovery_kw(model, cfg))
 
-# %% ../nbs/31_experiment.ipynb 30
+# %% ../nbs/31_experiment.ipynb 52
 def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
     "Phase 2: top known/unknown latents (ranks `cfg.top_latents`) and random latents, discovered on the train split."
     stats = stats if stats is not None else discovery_stats(model, sae, cfg, progress)
@@ -391,12 +426,12 @@ def experiment_latents(model, sae, cfg, progress=True, stats=None) -> dict:
             if "|score|" not in str(e): raise
     raise ValueError(f"fewer than {cfg.n_random} random latents have |score| ≤ 0.5: ask for fewer (--n_random) or label more entities")
 
-# %% ../nbs/31_experiment.ipynb 31
+# %% ../nbs/31_experiment.ipynb 53
 def _steerattn_version():
     try: return importlib.metadata.version("steerattn")
     except importlib.metadata.PackageNotFoundError: return None
 
-# %% ../nbs/31_experiment.ipynb 32
+# %% ../nbs/31_experiment.ipynb 54
 def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
     "Content hashes of what one steering run is built from: a saved run is reused only when all of them match."
     return dict(prompts=content_hash(batch.tokens, batch.attention_mask, batch.entity_positions, batch.prompts, batch.entities),
@@ -404,12 +439,12 @@ def run_inputs(model_fp, batch, conds, cfg, labels=None) -> dict:
                 model=model_fp, labels=labels, steerattn=_steerattn_version(),
                 options=content_hash(dict(measures=cfg.measures, pos_type=cfg.pos_type, coeff=cfg.coeff, batch_size=cfg.batch_size)))
 
-# %% ../nbs/31_experiment.ipynb 33
+# %% ../nbs/31_experiment.ipynb 55
 def labels_hash(model, cfg, entity_type) -> str:
     "Content hash of the labels of `entity_type` the prompts were chosen by (a relabelled entity invalidates the type's runs)."
     return content_hash(read_labels(model, cfg.label_mode).get("entities", {}).get(entity_type), cfg.label_mode, cfg.rule, cfg.known_min)
 
-# %% ../nbs/31_experiment.ipynb 34
+# %% ../nbs/31_experiment.ipynb 56
 def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None) -> dict:
     "Phase 3: `{(label, entity_type): SteeringResult}`, one engine call per pair; saved runs built from the same inputs are reused."
     results, fp = {}, model_fingerprint(model)
@@ -429,19 +464,22 @@ def steering_phase(model, batches, latents, cfg, rd, progress=True, labels=None)
         results[(lab, et)] = r
     return results
 
-# %% ../nbs/31_experiment.ipynb 35
+# %% ../nbs/31_experiment.ipynb 57
 def result_entities(result) -> list | None:
     "Per-prompt entity names of a `SteeringResult` (`settings['entities']`, written by `steering_phase`); `None` if it has none."
     names = result.settings.get("entities")
     return list(names) if names is not None and len(names) == _n_prompts(result) else None
 
-# %% ../nbs/31_experiment.ipynb 36
+# %% ../nbs/31_experiment.ipynb 58
 def _entity_ids(result, entity_type) -> list:
     "`(entity_type, name)` per prompt; a run saved without names (older results) makes each prompt its own entity."
     names = result_entities(result)
     return [(entity_type, e) for e in (names if names is not None else (f"prompt {i}" for i in range(_n_prompts(result))))]
 
-# %% ../nbs/31_experiment.ipynb 37
+# %% ../nbs/31_experiment.ipynb 60
+EXPECTED_SIGN = dict(known=-1, unknown=1)   # paper: known prompts + unknown latent lose attention; unknown + known gain
+
+# %% ../nbs/31_experiment.ipynb 61
 def top_minus_random(res: dict, label) -> dict:
     """A test's result in the one convention: `mean_diff`, its CI and t are **top − random** (the tests store the difference
     aligned to the paper's direction, sign × (top − random)); p-values stay one-sided in the expected direction."""
@@ -450,7 +488,7 @@ def top_minus_random(res: dict, label) -> dict:
     r["ci_mean_diff"] = sorted(s * x for x in res["ci_mean_diff"])
     return r | dict(convention="top − random", expected_sign=s)
 
-# %% ../nbs/31_experiment.ipynb 38
+# %% ../nbs/31_experiment.ipynb 63
 def statistics_phase(results, cfg, heads, types) -> dict:
     "Phase 4: the summary's statistics, per measure and row (top latent × label): prompt- and entity-level tests and p-values."
     out = {k: {} for k in ("significance", "prompt_level", "random_p_values", "significance_entity", "entity_level", "random_p_values_entity")}
@@ -478,7 +516,7 @@ def statistics_phase(results, cfg, heads, types) -> dict:
     out["entity_units"] = "entity" if named else "prompt (some runs have no entity names)"
     return out
 
-# %% ../nbs/31_experiment.ipynb 39
+# %% ../nbs/31_experiment.ipynb 64
 def per_prompt_arrays(results, cfg, heads, types, layer) -> dict:
     """Small per-prompt arrays from which every table of the run can be recomputed: per measure and label, each condition's
     Δ (steered − original) averaged over the reported `heads` ([N] float64), the (type, entity) of each prompt, and for the
@@ -496,13 +534,13 @@ def per_prompt_arrays(results, cfg, heads, types, layer) -> dict:
             a[f"heads/{m}/{lab}/random_mean"] = np.mean([cat(f"random{j}") for j in range(cfg.n_random)], axis=0).astype(np.float16)
     return a
 
-# %% ../nbs/31_experiment.ipynb 40
+# %% ../nbs/31_experiment.ipynb 66
 def write_arrays(path, arrays: dict) -> Path:
     "`arrays` as one compressed npz (no pickle: numeric and unicode arrays only), written atomically."
     with atomic_write(path, "wb") as f: np.savez_compressed(f, **arrays)
     return Path(path)
 
-# %% ../nbs/31_experiment.ipynb 41
+# %% ../nbs/31_experiment.ipynb 67
 def recompute_prompt_level(arrays, label, rank_i, n_random, measure="attn_weights", seed=42) -> dict:
     "Row `top{rank_i}` of the prompt-level table (top − random per prompt, mean and bootstrap CI) from `per_prompt.npz`'s arrays."
     top = arrays[f"main/{measure}/{label}/top{rank_i}"]
@@ -512,10 +550,10 @@ def recompute_prompt_level(arrays, label, rank_i, n_random, measure="attn_weight
     lo, hi = bootstrap_ci(s * d, seed=seed)                  # the test's bootstrap runs on the aligned difference
     return dict(mean_diff=float(d.mean()), ci_mean_diff=sorted([s * lo, s * hi]), delta_top=float(top.mean()), n=int(d.size))
 
-# %% ../nbs/31_experiment.ipynb 42
+# %% ../nbs/31_experiment.ipynb 69
 def _unique(xs) -> list: return list(dict.fromkeys(xs))
 
-# %% ../nbs/31_experiment.ipynb 43
+# %% ../nbs/31_experiment.ipynb 71
 def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict:
     "Phase 5: `refusal_phase` on the first `refusal_entities` entities per type and label of the steering prompts; reused from `rd` when built from the same inputs."
     ents = {et: {lab: _unique(batches[lab][et].entities)[:cfg.refusal_entities] for lab in LABELS} for et in types}
@@ -535,27 +573,30 @@ def refusal_step(model, batches, latents, cfg, rd, types, progress=True) -> dict
     rd.write_json("refusal.json", dict(key=cfg.key, inputs=inputs, refusal=out))
     return out
 
-# %% ../nbs/31_experiment.ipynb 44
+# %% ../nbs/31_experiment.ipynb 72
+def _check_given_heads(heads, L, H, layer):
+    "`--heads` inside the model's L × H heads and at or above the steering `layer` (where steering changes something)."
+    try: check_heads(heads, L, H)
+    except ValueError as e: raise ValueError(f"--heads: {e}") from None
+    below = [f"{l}:{h}" for l, h in heads if l < layer]
+    if below: raise ValueError(f"--heads: {below} are below the steering layer {layer}, where steering changes nothing; "
+                               f"valid: layers {layer}..{L - 1}, heads 0..{H - 1}")
+
+# %% ../nbs/31_experiment.ipynb 73
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
     if not 0 <= layer < L: raise ValueError(f"the SAE's layer {layer} is outside the model's layers 0..{L - 1}: wrong SAE for this model?")
-    if cfg.heads is not None:
-        try: check_heads(cfg.heads, L, H)
-        except ValueError as e: raise ValueError(f"--heads: {e}") from None
-        below = [f"{l}:{h}" for l, h in cfg.heads if l < layer]
-        if below: raise ValueError(f"--heads: {below} are below the steering layer {layer}, where steering changes nothing; "
-                                   f"valid: layers {layer}..{L - 1}, heads 0..{H - 1}")
+    if cfg.heads is not None: _check_given_heads(cfg.heads, L, H, layer)
     elif cfg.n_heads > (L - layer) * H:
         raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
-# %% ../nbs/31_experiment.ipynb 46
+# %% ../nbs/31_experiment.ipynb 76
 MIN_KNOWN = 10                       # known test entities a type needs for the labels gate
-EXPECTED_SIGN = dict(known=-1, unknown=1)   # paper: known prompts + unknown latent lose attention; unknown + known gain
 DEFAULT_SAES = {"default": "sae-smollm2-L15", "organism": "sae-organism-L{layer}"}
 
-# %% ../nbs/31_experiment.ipynb 47
+# %% ../nbs/31_experiment.ipynb 77
 def default_sae_name(model_name: str) -> str:
     "The shipped SAE asset for `model_name` (`DEFAULT_SAES`); the organism's layer is read from the asset that exists."
     key = "organism" if str(model_name).lower().startswith("organism") else "default"
@@ -567,7 +608,7 @@ def default_sae_name(model_name: str) -> str:
                                    "(train it with scripts/train_organism.py), or pass --sae PATH")
     return found[0]
 
-# %% ../nbs/31_experiment.ipynb 49
+# %% ../nbs/31_experiment.ipynb 79
 def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
     "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
     scores, n = [], 0
@@ -584,7 +625,7 @@ def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
                 rule=f"the {cfg.n_heads} heads at or above layer {layer} with the highest mean unsteered {_ref(cfg)} to the entity "
                      f"on {n} {cfg.head_split}-split prompts (both labels), fixed before the test prompts are run")
 
-# %% ../nbs/31_experiment.ipynb 50
+# %% ../nbs/31_experiment.ipynb 80
 def rank_subsets(batches, label, n) -> dict:
     "`{entity_type: PromptBatch}` prefixes holding `n` prompts of `label` in all, taken round-robin across types."
     bs = batches[label]; take = {et: 0 for et in bs}; total = 0
@@ -593,11 +634,11 @@ def rank_subsets(batches, label, n) -> dict:
             if take[et] < len(b) and total < n: take[et] += 1; total += 1
     return {et: bs[et][:k] for et, k in take.items() if k}
 
-# %% ../nbs/31_experiment.ipynb 52
+# %% ../nbs/31_experiment.ipynb 82
 def _vec_conds(prefix, vecs, coeff) -> list:
     return [Condition(f"{prefix}{i}", [v], coeff=coeff) for i, v in enumerate(vecs)]
 
-# %% ../nbs/31_experiment.ipynb 53
+# %% ../nbs/31_experiment.ipynb 83
 def gate_runs(model, rd, label, subs, conds, cfg, fp, labels=None, progress=True) -> dict:
     "`{condition: [N] per-prompt Δ (steered − original, mean over the heads given later)}` raw: `{et: SteeringResult}` (saved, reused)."
     out = {}
@@ -615,12 +656,12 @@ def gate_runs(model, rd, label, subs, conds, cfg, fp, labels=None, progress=True
         out[et] = r
     return out
 
-# %% ../nbs/31_experiment.ipynb 54
+# %% ../nbs/31_experiment.ipynb 84
 def _per_prompt(runs, cond, heads, measure) -> np.ndarray:
     "[N] Δ (steered − original) of `cond`, mean over `heads`, over the types of `runs` in order."
     return np.concatenate([per_prompt_mean(r.diff(cond, measure), heads) for r in runs.values()])
 
-# %% ../nbs/31_experiment.ipynb 55
+# %% ../nbs/31_experiment.ipynb 85
 def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     "`n` latents whose firing frequency on entity tokens (both labels) is nearest latent `idx`'s: a seeded sample of the `pool·n` nearest."
     N = sum(stats.n["known"].values()) + sum(stats.n["unknown"].values())
@@ -632,87 +673,110 @@ def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     near = cand[np.argsort(dist, kind="stable")[:pool * n]]
     return sorted(int(i) for i in np.random.default_rng(seed).choice(near, n, replace=False))
 
-# %% ../nbs/31_experiment.ipynb 56
+# %% ../nbs/31_experiment.ipynb 87
 def _rank(scores, i) -> int:
     "1 + how many entries of `scores` (higher = more in the expected direction) exceed entry `i`."
     return int(1 + np.sum(np.delete(scores, i) > scores[i]))
 
-# %% ../nbs/31_experiment.ipynb 57
+# %% ../nbs/31_experiment.ipynb 88
 def _null_p(null, x) -> float:
     "Empirical one-sided p of `x` among `null` (higher = more extreme): (1 + #null ≥ x) / (1 + n)."
     null = np.asarray(null, float); return float((1 + np.sum(null >= x)) / (1 + null.size))
 
-# %% ../nbs/31_experiment.ipynb 58
+# %% ../nbs/31_experiment.ipynb 89
 def _mean_ci(d, seed=0) -> dict:
     d = np.asarray(d, float)
     t = sps.ttest_1samp(d, 0.0) if d.size > 1 and d.std() > 0 else None
     return dict(n=int(d.size), mean=float(d.mean()), ci=list(bootstrap_ci(d, seed=seed)) if d.size > 1 else [float(d.mean())] * 2,
                 p=float(t.pvalue) if t is not None else (1.0 if not d.any() else 0.0))
 
-# %% ../nbs/31_experiment.ipynb 60
+# %% ../nbs/31_experiment.ipynb 91
 def dose_coeffs(cfg) -> list:
     "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
     if isinstance(cfg.coeff, str): return []
     return sorted({round(float(cfg.coeff) * m, 6) for m in cfg.dose} | {float(cfg.coeff)})
 
-# %% ../nbs/31_experiment.ipynb 61
+# %% ../nbs/31_experiment.ipynb 93
+def _first_order_screen(model, D, subs, stats, lab, heads, cfg, layer, progress) -> np.ndarray:
+    "Every latent's first-order Δ on `lab`'s prompts (one backward pass per prompt batch, then a matmul with the decoder `D`), signed: higher = more in the paper's direction."
+    coeff = stats.mean_act(other_label(lab)) if cfg.coeff == "mean" else cfg.coeff
+    fo = torch.cat([ST.first_order_effects(model, b, D, layer, heads=[tuple(h) for h in heads], coeff=coeff, measure=_ref(cfg),
+                                           pos_type=cfg.pos_type, batch_size=cfg.batch_size, progress=progress).float().cpu()
+                    for b in subs.values()], dim=1)
+    return EXPECTED_SIGN[lab] * fo.mean(1).numpy().astype(float)
+
+# %% ../nbs/31_experiment.ipynb 94
+def _to_confirm(screen, tops, cfg) -> tuple[list, float]:
+    "Latents recomputed exactly: the top latents, the screen's `n_confirm` highest and (up to `max_confirm`) every latent the screen puts at or above a top latent; and that floor."
+    by_screen = np.argsort(-screen, kind="stable")
+    floor = min(screen[i] for i in tops)
+    confirm = list(dict.fromkeys([*tops, *by_screen[:cfg.n_confirm].tolist(),
+                                  *[int(i) for i in by_screen if screen[i] >= floor][:cfg.max_confirm]]))
+    return confirm, floor
+
+# %% ../nbs/31_experiment.ipynb 96
+def _gate_conditions(model, sae, stats, latents, lab, tops, tops_all, confirm, cfg, layer) -> tuple:
+    "The rank gate's exact runs on `lab`'s prompts: confirmed latents, nulls, the control and the dose sweep; `(conds, fm, gauss, dose_vecs, coeffs)`."
+    oth = other_label(lab)
+    tup = lambda i: LT.latent_tuple(sae, stats, i, oth)
+    fm = freq_matched(stats, tops[0], cfg.n_freq, exclude=tops_all, seed=cfg.seed)
+    gauss = [SteeringVector.random(model.cfg.d_model, layer, seed=cfg.seed * 1000 + k, source="gaussian") for k in range(cfg.n_gauss)]
+    if cfg.coeff == "mean": gauss = [SteeringVector(g.layer, None, g.direction, latents[oth][0].mean_act, g.source) for g in gauss]
+    control = SteeringVector.coerce(LT.diff_means_tuple(stats, oth))
+    conds = (_vec_conds("latent", [tup(i) for i in confirm], cfg.coeff) + _vec_conds("freq", [tup(i) for i in fm], cfg.coeff)
+             + _vec_conds("gauss", gauss, cfg.coeff) + _vec_conds("control", [control], cfg.coeff))
+    dose_vecs = dict(**{f"top latent #{r}": tup(t) for r, t in zip(cfg.top_latents, tops)}, control=control,
+                     **{f"frequency-matched latent {fm[k]}": tup(fm[k]) for k in range(min(1, len(fm)))},
+                     **{f"Gaussian direction {k}": gauss[k] for k in range(min(1, len(gauss)))})
+    coeffs = dose_coeffs(cfg)
+    for ci, c in enumerate(coeffs):
+        if c != cfg.coeff: conds += [Condition(f"dose{ci}_{j}", [v], coeff=c) for j, v in enumerate(dose_vecs.values())]
+    return conds, fm, gauss, dose_vecs, coeffs
+
+# %% ../nbs/31_experiment.ipynb 97
+def _top_rows(pp, tops, confirm, score, screen, exact, null_f, null_g, cfg) -> list:
+    "One row per top latent: its exact Δ, rank among all latents (exact where recomputed, and by the screen alone), and p against each null."
+    return [dict(top_rank=r, latent=int(t), delta=_mean_ci(pp[f"latent{confirm.index(t)}"], cfg.seed),
+                 rank=_rank(score, t), rank_screen=_rank(screen, t), n_latents=len(score), p_rank=_rank(score, t) / len(score),
+                 p_freq=_null_p(null_f, exact[t]), p_gauss=_null_p(null_g, exact[t])) for r, t in zip(cfg.top_latents, tops)]
+
+# %% ../nbs/31_experiment.ipynb 98
+def _dose_rows(pp, coeffs, dose_vecs, tops, confirm, n_fm, n_gauss, cfg) -> dict:
+    "Mean Δ per dose direction and coefficient; at the run's own coefficient, the exact values of the rank gate's runs."
+    dose = {name: [float(pp[f"dose{ci}_{j}"].mean()) if c != cfg.coeff else None for ci, c in enumerate(coeffs)]
+            for j, name in enumerate(dose_vecs)}
+    for ci, c in enumerate(coeffs):          # the run's own coefficient: the exact values computed above
+        if c == cfg.coeff:
+            base = [pp[f"latent{confirm.index(t)}"] for t in tops] + [pp["control0"]] + [pp[f"freq{k}"] for k in range(min(1, n_fm))] \
+                   + [pp[f"gauss{k}"] for k in range(min(1, n_gauss))]
+            for name, v in zip(dose_vecs, base): dose[name][ci] = float(v.mean())
+    return dose
+
+# %% ../nbs/31_experiment.ipynb 100
 def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
     "Rank of each top latent among all SAE latents, nulls, positive control and dose-response, per label: `(gates, per-prompt arrays)`."
     layer, ref, fp = LT.sae_layer(sae), _ref(cfg), model_fingerprint(model)
     D = sae.W_dec.detach().float().cpu(); D = D / D.norm(dim=1, keepdim=True)
-    d_sae, out, arrays = D.shape[0], {}, {}
+    out, arrays = {}, {}
     tops_all = [v.latent_idx for k in LABELS for v in latents[k]]
     for lab in LABELS:
         oth, s = other_label(lab), EXPECTED_SIGN[lab]
         subs = rank_subsets(batches, lab, cfg.n_rank)
         n = sum(len(b) for b in subs.values())
-        # 1. first-order screen of every latent (one backward pass per prompt batch, then a matmul with the decoder)
-        coeff = stats.mean_act(oth) if cfg.coeff == "mean" else cfg.coeff
-        fo = torch.cat([ST.first_order_effects(model, b, D, layer, heads=[tuple(h) for h in heads], coeff=coeff, measure=ref,
-                                               pos_type=cfg.pos_type, batch_size=cfg.batch_size, progress=progress).float().cpu()
-                        for b in subs.values()], dim=1)
-        screen = s * fo.mean(1).numpy().astype(float)                 # higher = more in the paper's direction
+        # 1. first-order screen of every latent; 2. exact: confirmed latents, nulls, control, dose-response
+        screen = _first_order_screen(model, D, subs, stats, lab, heads, cfg, layer, progress)   # higher = more in the paper's direction
         tops = [v.latent_idx for v in latents[oth]]
-        by_screen = np.argsort(-screen, kind="stable")
-        floor = min(screen[i] for i in tops)
-        confirm = list(dict.fromkeys([*tops, *by_screen[:cfg.n_confirm].tolist(),
-                                      *[int(i) for i in by_screen if screen[i] >= floor][:cfg.max_confirm]]))
-        # 2. exact: confirmed latents, nulls, control, dose-response
-        tup = lambda i: LT.latent_tuple(sae, stats, i, oth)
-        fm = freq_matched(stats, tops[0], cfg.n_freq, exclude=tops_all, seed=cfg.seed)
-        gauss = [SteeringVector.random(model.cfg.d_model, layer, seed=cfg.seed * 1000 + k, source="gaussian") for k in range(cfg.n_gauss)]
-        if cfg.coeff == "mean": gauss = [SteeringVector(g.layer, None, g.direction, latents[oth][0].mean_act, g.source) for g in gauss]
-        control = SteeringVector.coerce(LT.diff_means_tuple(stats, oth))
-        conds = (_vec_conds("latent", [tup(i) for i in confirm], cfg.coeff) + _vec_conds("freq", [tup(i) for i in fm], cfg.coeff)
-                 + _vec_conds("gauss", gauss, cfg.coeff) + _vec_conds("control", [control], cfg.coeff))
-        dose_vecs = dict(**{f"top latent #{r}": tup(t) for r, t in zip(cfg.top_latents, tops)}, control=control,
-                         **{f"frequency-matched latent {fm[k]}": tup(fm[k]) for k in range(min(1, len(fm)))},
-                         **{f"Gaussian direction {k}": gauss[k] for k in range(min(1, len(gauss)))})
-        coeffs = dose_coeffs(cfg)
-        for ci, c in enumerate(coeffs):
-            if c != cfg.coeff: conds += [Condition(f"dose{ci}_{j}", [v], coeff=c) for j, v in enumerate(dose_vecs.values())]
+        confirm, floor = _to_confirm(screen, tops, cfg)
+        conds, fm, gauss, dose_vecs, coeffs = _gate_conditions(model, sae, stats, latents, lab, tops, tops_all, confirm, cfg, layer)
         runs = gate_runs(model, rd, lab, subs, conds, cfg, fp, labels, progress)
         pp = {c.name: _per_prompt(runs, c.name, heads, ref) for c in conds}
         exact = {i: s * pp[f"latent{j}"].mean() for j, i in enumerate(confirm)}
         score = screen.copy(); score[list(exact)] = list(exact.values())
         null_f, null_g = [s * pp[f"freq{k}"].mean() for k in range(len(fm))], [s * pp[f"gauss{k}"].mean() for k in range(len(gauss))]
         ex_c = np.array([exact[i] for i in confirm]); sc_c = np.array([screen[i] for i in confirm])
-        rows = []
-        for r, t in zip(cfg.top_latents, tops):
-            rows.append(dict(top_rank=r, latent=int(t), delta=_mean_ci(pp[f"latent{confirm.index(t)}"], cfg.seed),
-                             rank=_rank(score, t), rank_screen=_rank(screen, t), n_latents=d_sae, p_rank=_rank(score, t) / d_sae,
-                             p_freq=_null_p(null_f, exact[t]), p_gauss=_null_p(null_g, exact[t])))
-        ctrl = _mean_ci(pp["control0"], cfg.seed)
-        dose = {name: [float(pp[f"dose{ci}_{j}"].mean()) if c != cfg.coeff else None for ci, c in enumerate(coeffs)]
-                for j, name in enumerate(dose_vecs)}
-        for ci, c in enumerate(coeffs):          # the run's own coefficient: the exact values computed above
-            if c == cfg.coeff:
-                base = [pp[f"latent{confirm.index(t)}"] for t in tops] + [pp["control0"]] + [pp[f"freq{k}"] for k in range(min(1, len(fm)))] \
-                       + [pp[f"gauss{k}"] for k in range(min(1, len(gauss)))]
-                for name, v in zip(dose_vecs, base): dose[name][ci] = float(v.mean())
         rho = sps.spearmanr(sc_c, ex_c).statistic if len(confirm) > 2 and np.ptp(ex_c) > 0 and np.ptp(sc_c) > 0 else float("nan")
         out[lab] = dict(label=lab, steered_with=f"top {oth} latents", expected_sign=s, n_prompts=n,
-                        prompts_per_type={et: len(b) for et, b in subs.items()}, tops=rows,
+                        prompts_per_type={et: len(b) for et, b in subs.items()}, tops=_top_rows(pp, tops, confirm, score, screen, exact, null_f, null_g, cfg),
                         confirmed=len(confirm), screen_floor=float(floor),
                         n_screened_at_or_above=int(np.sum(screen >= floor)),
                         rank_exact=bool(np.sum(screen >= floor) <= cfg.max_confirm),   # else: exact for the first max_confirm, screen beyond
@@ -721,13 +785,13 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
                             max_abs_error=float(np.abs(ex_c - sc_c).max())),
                         null_freq=dict(latents=fm, mean=float(np.mean(null_f)) * s, max_aligned=float(np.max(null_f))),
                         null_gauss=dict(n=len(gauss), mean=float(np.mean(null_g)) * s, max_aligned=float(np.max(null_g))),
-                        control=ctrl, dose=dict(coeffs=coeffs, rows=dose))
+                        control=_mean_ci(pp["control0"], cfg.seed), dose=dict(coeffs=coeffs, rows=_dose_rows(pp, coeffs, dose_vecs, tops, confirm, len(fm), len(gauss), cfg)))
         arrays |= {f"gates/{lab}/screen": (s * screen).astype(np.float32), f"gates/{lab}/confirmed": np.array(confirm),
                    f"gates/{lab}/entities": np.array([e for b in subs.values() for e in b.entities])}
         arrays |= {f"gates/{lab}/{k}": v.astype(np.float32) for k, v in pp.items()}
     return out, arrays
 
-# %% ../nbs/31_experiment.ipynb 62
+# %% ../nbs/31_experiment.ipynb 101
 def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
     "Every head at or above `layer`, per measure and label: top latent #0 − mean of the random latents (and Δ vs unsteered), t-tests, BH-FDR."
     out = {}
@@ -755,7 +819,7 @@ def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
             out[m][lab] = dict(expected_sign=s, n_prompts=N, alpha=alpha, heads=heads_all, **res)
     return out
 
-# %% ../nbs/31_experiment.ipynb 63
+# %% ../nbs/31_experiment.ipynb 102
 def labels_gate(model, cfg, n_entities) -> dict:
     "Known must mean more than a base-rate hit: the base-rate rule, and ≥ `MIN_KNOWN` known test entities in some type."
     counts = {et: n_entities["known"][et] for et in n_entities["known"]}
@@ -769,9 +833,10 @@ def labels_gate(model, cfg, n_entities) -> dict:
     else: passed, reason = True, f"{', '.join(ok_types)} have ≥ {MIN_KNOWN} known test entities under the base-rate rule"
     return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
 
-# %% ../nbs/31_experiment.ipynb 64
+# %% ../nbs/31_experiment.ipynb 104
 SEPARATION_SPLITS = ("validation", "test")   # entities held out from latent selection (train); the validation split alone is small
 
+# %% ../nbs/31_experiment.ipynb 105
 def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
     "`latent_separation` of the run's top latents on held-out entities (AUROC vs a label-permutation null of the maximum over latents)."
     idx = {lab: [v.latent_idx for v in latents[lab]] for lab in LABELS}
@@ -779,12 +844,12 @@ def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
                                 known_min=cfg.known_min, entity_types=list(cfg.entity_types), min_known=MIN_KNOWN, seed=cfg.seed,
                                 data_seed=cfg.seed, batch_size=cfg.batch_size, progress=progress)
 
-# %% ../nbs/31_experiment.ipynb 65
+# %% ../nbs/31_experiment.ipynb 106
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
 
 ALPHA_RANK, ALPHA_NULL = 0.05, 0.1
 
-# %% ../nbs/31_experiment.ipynb 66
+# %% ../nbs/31_experiment.ipynb 108
 def _direction_checks(t, expected_sign, n_freq, n_gauss) -> dict:
     "Which of the primary test's criteria one direction meets: expected sign, rank p ≤ 0.05, each null's p ≤ 0.1 (reachable only with ≥ 9 nulls)."
     failed = []
@@ -795,7 +860,7 @@ def _direction_checks(t, expected_sign, n_freq, n_gauss) -> dict:
         if p > ALPHA_NULL: failed.append(f"p ≤ {ALPHA_NULL} vs {name} nulls" + (f" (too few: {n} nulls cannot give p below {floor:.2f})" if p <= floor + 1e-12 else ""))
     return dict(win=not failed, failed=failed)
 
-# %% ../nbs/31_experiment.ipynb 67
+# %% ../nbs/31_experiment.ipynb 109
 def verdict(gates) -> dict:
     "'replicates' / 'contradicts' / 'inconclusive' with the reason, from the gates (a gate that was not computed fails)."
     fails = []
@@ -830,7 +895,7 @@ def verdict(gates) -> dict:
     if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but neither direction holds: " + "; ".join(facts), failed=[])
     return dict(verdict="inconclusive", reason="because only one direction holds: " + "; ".join(facts), failed=["mixed"])
 
-# %% ../nbs/31_experiment.ipynb 70
+# %% ../nbs/31_experiment.ipynb 112
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
     out, et = [], types[0]
@@ -845,7 +910,7 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/31_experiment.ipynb 73
+# %% ../nbs/31_experiment.ipynb 115
 def matching_atlas(atlas, model, sae) -> Path | None:
     "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
     if atlas in (None, "", "none") or sae is None: return None
@@ -859,10 +924,10 @@ def matching_atlas(atlas, model, sae) -> Path | None:
     if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
     return None if why else d
 
-# %% ../nbs/31_experiment.ipynb 75
+# %% ../nbs/31_experiment.ipynb 117
 def _not_computed(why): return dict(passed=False, reason=f"not computed: {why}")
 
-# %% ../nbs/31_experiment.ipynb 76
+# %% ../nbs/31_experiment.ipynb 119
 def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer, labels=None, n_entities=None,
                 progress=True) -> tuple[dict, dict]:
     "Phase 4b: the validity gates (`labels`, `separation`, `heads`, `rank` with nulls, control and dose-response) and their per-prompt arrays."
@@ -878,79 +943,90 @@ def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, he
     else: g["rank"], arrays = latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress, labels)
     return g, arrays
 
-# %% ../nbs/31_experiment.ipynb 77
-def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
-                   batches=None, latents=None, progress=True, atlas="auto", stats=None, device=None, label_budget:int=200) -> dict:
-    """Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused.
-    `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them). Phase 0 labels the
-    entity types that have no labels for this model yet (`label_budget` most popular each; `steerattn.labels.label_model`)."""
+# %% ../nbs/31_experiment.ipynb 120
+class _Phases:
+    "Timings and progress lines of `run_experiment`'s phases (on stderr when `progress`)."
+    def __init__(self, progress): self.progress, self.timings, self.t_all = progress, {}, time.perf_counter(); self.t0 = self.t_all
+
+# %% ../nbs/31_experiment.ipynb 121
+@patch
+def tick(self:_Phases, name):
+    "Record the time since the last tick as phase `name`'s."
+    self.timings[name] = round(time.perf_counter() - self.t0, 2)
+    if self.progress: print(f"steerattn: {name} done in {self.timings[name]:.0f} s", file=sys.stderr)
+    self.t0 = time.perf_counter()
+
+# %% ../nbs/31_experiment.ipynb 123
+@patch
+def __call__(self:_Phases, msg):
+    if self.progress: print(f"steerattn: {msg}", file=sys.stderr)
+
+# %% ../nbs/31_experiment.ipynb 124
+@patch
+def total(self:_Phases) -> dict: return self.timings | dict(total=round(time.perf_counter() - self.t_all, 2))
+
+# %% ../nbs/31_experiment.ipynb 126
+def _check_run_args(cfg, model, sae, latents, label_budget):
+    "What `run_experiment` refuses before a model loads: an unknown model, heads out of its range, a missing or broken SAE, a bad budget."
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
     if model is None and cfg.heads and (shape := model_shape(cfg.model)):   # heads out of range: said before the model loads
         try: check_heads(cfg.heads, *shape)
         except ValueError as e: raise ValueError(f"--heads: {e}") from None
     if sae is None and latents is None: check_sae_spec(cfg.sae)      # a missing or broken SAE too
     if label_budget < 1: raise ValueError(f"label_budget must be ≥ 1 (entities per type labelled in phase 0), got {label_budget}")
-    rd, timings, t_all = ResultsDir(out, cfg, force, claim=False), {}, time.perf_counter()   # refuses another config's folder, writes nothing
-    def tick(name, t0):
-        timings[name] = round(time.perf_counter() - t0, 2)
-        if progress: print(f"steerattn: {name} done in {timings[name]:.0f} s", file=sys.stderr)
-        return time.perf_counter()
-    def phase(msg):
-        if progress: print(f"steerattn: {msg}", file=sys.stderr)
-    torch.manual_seed(cfg.seed)
-    t0 = time.perf_counter()
+
+# %% ../nbs/31_experiment.ipynb 128
+def _load_phase(cfg, model, sae, latents, rd, device, phase):
+    "Load the model and SAE (unless given), run the checks that need them, then claim the results folder: `(model, sae)`."
     phase("load: model and SAE")
     model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype, device=device)
     if latents is None or sae is not None: sae = LT.check_sae(model, sae if sae is not None else resolve_sae(cfg.sae, model=cfg.model, device=device))
     check_for_model(cfg, model, min(v.layer for k in LABELS for v in as_vectors(latents[k])) if latents else LT.sae_layer(sae))
     rd.claim()                                          # every check passed: the folder is this config's from here on
-    t0 = tick("load", t0)
+    phase.tick("load")
+    return model, sae
+
+# %% ../nbs/31_experiment.ipynb 129
+def _inputs_phase(model, sae, cfg, batches, latents, stats, label_budget, progress, phase) -> tuple:
+    "Phases 0–2: labels where missing, the prompts and the latents (unless given): `(batches, labels, stats, latents, layer)`."
     if batches is None:
         phase(f"labels (phase 0): entity types without labels for this model get them ({label_budget} most popular entities each)")
         label_model(model, cfg.entity_types, label_budget, missing_only=True, progress=progress)
-        t0 = tick("labels", t0)
+        phase.tick("labels")
     phase("data: known and unknown prompts of the test split")
     labels = None
     if batches is None:
         batches = experiment_data(model, cfg)
         labels = {et: labels_hash(model, cfg, et) for et in batches["known"]}
-    types, counts = list(batches["known"]), {lab: {et: len(b) for et, b in batches[lab].items()} for lab in LABELS}
-    t0 = tick("data", t0); phase("latents: firing statistics on the train split (cached), top and random latents")
+    phase.tick("data"); phase("latents: firing statistics on the train split (cached), top and random latents")
     if stats is None and sae is not None and (latents is None or labels is not None): stats = discovery_stats(model, sae, cfg, progress)
     latents = {k: v if k == "random_tol" else as_vectors(v) for k, v in (latents or experiment_latents(model, sae, cfg, progress, stats)).items()}
     layer = min(v.layer for v in latents["known"] + latents["unknown"])
     check_for_model(cfg, model, layer)
-    t0 = tick("latents", t0); phase(f"heads: chosen on the {cfg.head_split} split before the test")
+    phase.tick("latents")
+    return batches, labels, stats, latents, layer
+
+# %% ../nbs/31_experiment.ipynb 130
+def _heads_phase(model, cfg, layer, types, labels, phase) -> tuple:
+    "The reported heads before the test: given, or chosen on the validation split; `(None, None)` for caller-given prompts (chosen after steering)."
+    phase(f"heads: chosen on the {cfg.head_split} split before the test")
     if cfg.heads: heads, head_info = cfg.heads, dict(rule="given (--heads)", heads=[list(h) for h in cfg.heads])
     elif labels is not None:
         head_info = validation_heads(model, cfg, layer, types); heads = tuple(tuple(h) for h in head_info["heads"])
     else: heads, head_info = None, None
-    t0 = tick("heads", t0)
-    n_units = sum(len(b) for lab in LABELS for b in batches[lab].values())
-    phase(f"steering: {n_units} prompts × {len(cfg.top_latents) + cfg.n_random} conditions + the baseline (the paper's layout)")
-    results = steering_phase(model, batches, latents, cfg, rd, progress, labels=labels)
-    t0 = tick("steering", t0)
-    if heads is None:                                   # caller-given prompts: no validation split to choose on
-        heads = pick_heads(np.concatenate([results[(lab, et)].scores["original"][_ref(cfg)] for lab in LABELS for et in types]), layer, cfg.n_heads)
-        head_info = dict(rule=f"post hoc: the {cfg.n_heads} heads attending most on the test prompts (prompts given by the caller)",
-                         heads=[list(h) for h in heads])
-    phase("statistics: paper's k/n counts, prompt- and entity-level tests")
-    summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, entity_types=types,
-                   skipped_entity_types=[t for t in cfg.entity_types if t not in types], heads=[list(h) for h in heads], counts=counts,
-                   latents={k: [v.meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
-                   random_tol=latents.get("random_tol"), convention="Δ = steered − original; comparisons are top − random",
-                   **statistics_phase(results, cfg, heads, types))
-    t0 = tick("statistics", t0)
-    phase(f"gates: labels, latent separation, heads (FDR), rank among all latents (first-order screen + exact), nulls, control, dose-response")
-    summary["gates"], garrays = gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer,
-                                            labels, summary["n_entities"], progress)
-    summary["verdict"] = verdict(summary["gates"])
-    write_arrays(rd.path/"per_prompt.npz", per_prompt_arrays(results, cfg, heads, types, layer) | garrays)
-    t0 = tick("gates", t0)
-    if cfg.refusal:
-        phase("refusal: steered chat answers (phase 5)")
-        summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
-        t0 = tick("refusal", t0)
+    phase.tick("heads")
+    return heads, head_info
+
+# %% ../nbs/31_experiment.ipynb 132
+def _post_hoc_heads(results, cfg, types, layer) -> tuple:
+    "Caller-given prompts have no validation split to choose heads on: the `n_heads` attending most on the test prompts."
+    heads = pick_heads(np.concatenate([results[(lab, et)].scores["original"][_ref(cfg)] for lab in LABELS for et in types]), layer, cfg.n_heads)
+    return heads, dict(rule=f"post hoc: the {cfg.n_heads} heads attending most on the test prompts (prompts given by the caller)",
+                       heads=[list(h) for h in heads])
+
+# %% ../nbs/31_experiment.ipynb 134
+def _report_phase(model, sae, batches, latents, results, cfg, rd, heads, types, summary, garrays, atlas, phase):
+    "Phase 6: significance.md and report.html (heatmaps when the prompts allow, the atlas section when one matches)."
     phase("report")
     with atomic_write(rd.path/"significance.md", "w") as f: f.write(significance_document(summary, cfg))
     try: heatmaps = report_heatmaps(model, batches, latents, cfg, heads, types)
@@ -959,19 +1035,56 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     if (ad := matching_atlas(atlas, model, sae)) is not None:
         extra.append(("Atlas (another run: its own prompts): the top latents among all latents", atlas_report_html(ad, heads=heads, include_plotlyjs=False)))
     write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra, arrays=garrays)
-    tick("report", t0)
-    summary["timings"] = timings | dict(total=round(time.perf_counter() - t_all, 2))
+    phase.tick("report")
+
+# %% ../nbs/31_experiment.ipynb 135
+def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
+                   batches=None, latents=None, progress=True, atlas="auto", stats=None, device=None, label_budget:int=200) -> dict:
+    """Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused.
+    `batches`/`latents` override phases 1/2 (with `sae` and `stats`, the rank gate still runs on them). Phase 0 labels the
+    entity types that have no labels for this model yet (`label_budget` most popular each; `steerattn.labels.label_model`)."""
+    _check_run_args(cfg, model, sae, latents, label_budget)
+    rd, phase = ResultsDir(out, cfg, force, claim=False), _Phases(progress)   # refuses another config's folder, writes nothing
+    torch.manual_seed(cfg.seed)
+    model, sae = _load_phase(cfg, model, sae, latents, rd, device, phase)
+    batches, labels, stats, latents, layer = _inputs_phase(model, sae, cfg, batches, latents, stats, label_budget, progress, phase)
+    types, counts = list(batches["known"]), {lab: {et: len(b) for et, b in batches[lab].items()} for lab in LABELS}
+    heads, head_info = _heads_phase(model, cfg, layer, types, labels, phase)
+    n_units = sum(len(b) for lab in LABELS for b in batches[lab].values())
+    phase(f"steering: {n_units} prompts × {len(cfg.top_latents) + cfg.n_random} conditions + the baseline (the paper's layout)")
+    results = steering_phase(model, batches, latents, cfg, rd, progress, labels=labels)
+    phase.tick("steering")
+    if heads is None: heads, head_info = _post_hoc_heads(results, cfg, types, layer)   # caller-given prompts: no validation split to choose on
+    phase("statistics: paper's k/n counts, prompt- and entity-level tests")
+    summary = dict(config=cfg.to_dict(), key=cfg.key, sae_layer=layer, entity_types=types,
+                   skipped_entity_types=[t for t in cfg.entity_types if t not in types], heads=[list(h) for h in heads], counts=counts,
+                   latents={k: [v.meta() for v in vs] for k, vs in latents.items() if k != "random_tol"},
+                   random_tol=latents.get("random_tol"), convention="Δ = steered − original; comparisons are top − random",
+                   **statistics_phase(results, cfg, heads, types))
+    phase.tick("statistics")
+    phase(f"gates: labels, latent separation, heads (FDR), rank among all latents (first-order screen + exact), nulls, control, dose-response")
+    summary["gates"], garrays = gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer,
+                                            labels, summary["n_entities"], progress)
+    summary["verdict"] = verdict(summary["gates"])
+    write_arrays(rd.path/"per_prompt.npz", per_prompt_arrays(results, cfg, heads, types, layer) | garrays)
+    phase.tick("gates")
+    if cfg.refusal:
+        phase("refusal: steered chat answers (phase 5)")
+        summary["refusal"] = refusal_step(model, batches, latents, cfg, rd, types, progress)
+        phase.tick("refusal")
+    _report_phase(model, sae, batches, latents, results, cfg, rd, heads, types, summary, garrays, atlas, phase)
+    summary["timings"] = phase.total()
     rd.write_json("summary.json", summary)     # last: its presence (with this key) marks the run finished
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/31_experiment.ipynb 81
+# %% ../nbs/31_experiment.ipynb 139
 def parse_csv(s, typ=str, what="value") -> tuple:
     "A comma-separated option as a tuple of `typ`; a bad item names the option and shows what is valid."
     try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
     except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/31_experiment.ipynb 82
+# %% ../nbs/31_experiment.ipynb 140
 def parse_coeff(s):
     "`--coeff`: a number, 'norm', 'mean', or 'auto' / empty (None: the model family's)."
     if s in (None, "", "auto"): return None
@@ -979,7 +1092,7 @@ def parse_coeff(s):
     try: return float(s)
     except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/31_experiment.ipynb 85
+# %% ../nbs/31_experiment.ipynb 143
 def _atlas_coeff(s, model):
     "`--coeff` of `steerattn atlas`: as `parse_coeff`, with 'auto' the model family's and a number > 0."
     c = parse_coeff(s)
@@ -987,7 +1100,7 @@ def _atlas_coeff(s, model):
     if not isinstance(c, str) and not c > 0: raise ValueError(f"--coeff must be > 0, 'norm', 'mean' or 'auto'; got {s!r}")
     return c
 
-# %% ../nbs/31_experiment.ipynb 86
+# %% ../nbs/31_experiment.ipynb 145
 def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, known_min, seed, coeff, progress):
     "The top known/unknown (ranks 0, 1, 2) and random latents exactly as `steerattn run` picks them; `None` without labels for this model."
     try:
@@ -999,13 +1112,10 @@ def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, kno
     ids = lambda k: [int(v.latent_idx) for v in lat[k]]
     return {l: ids(l) for l in LABELS}, {l: ids(f"random_{l}") for l in LABELS}
 
-# %% ../nbs/31_experiment.ipynb 87
-def build_atlas(out="results/atlas", model="default", sae="default", latents="all", n_prompts=8, entity_types="player,movie,city,song",
-                split="test", label_mode="greedy", known_min=None, coeff="auto", measures="attn_weights", pos_type="entity_last",
-                heads="", n_heads=4, batch_size=64, max_rows=None, block_size=64, shards="", dtype="float32", examples=3, seed=42,
-                force=False, progress=True, compute_dtype="float32", bucket=True, label_budget:int=200):
-    """`steerattn atlas` as a function (options as strings, as on the command line); returns the atlas directory on rank 0, `None` elsewhere.
-    As `steerattn run`, it labels entity types that have no labels for the model yet (phase 0, `label_budget` entities each)."""
+# %% ../nbs/31_experiment.ipynb 146
+def _check_atlas_options(model, latents, n_prompts, entity_types, split, label_mode, known_min, measures, pos_type, heads, n_heads,
+                         batch_size, max_rows, block_size, dtype, examples, compute_dtype, label_budget) -> tuple:
+    "`build_atlas`'s options checked before a model loads; `(entity types, measures)` parsed."
     ets, ms = parse_csv(entity_types), check_measures(parse_csv(measures))
     bad = [t for t in ets if t not in ENTITY_TYPES]
     if bad or not ets: raise ValueError(f"--entity_types: unknown {bad or 'none given'}; valid: {', '.join(ENTITY_TYPES)}")
@@ -1029,6 +1139,32 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
     if parse_csv(heads) and (shape := model_shape(model)):   # out of range: said before the model loads when its config is on disk
         try: check_heads(parse_csv(heads), *shape)
         except ValueError as e: raise ValueError(f"--heads: {e}") from None
+    return ets, ms
+
+# %% ../nbs/31_experiment.ipynb 148
+def _atlas_finisher(m, s, model, sae, ets, label_mode, known_min, seed, c, progress, heads, n_heads, ms, examples):
+    "`compute_atlas`'s last step on rank 0: the top and random latents as `steerattn run` picks them, the findings, and example sentences."
+    def finish(A, info):
+        top, rnd = _top_latents(m, s, model, sae, ets, label_mode, known_min, seed, c, progress)
+        hs = [tuple(int(x) for x in h.split(":")) for h in parse_csv(heads)] or default_heads(A, info, n_heads, ms[0])
+        f = dict(top_latents=top, random_latents=rnd,
+                 findings={mm: atlas_findings(A, info, hs, top, rnd, mm) for mm in ms})
+        if examples:
+            pick = sorted({r["latent"] for fm in f["findings"].values() for k in ("most_up", "most_down") for r in fm[k]}
+                          | {l for g in (top or {}).values() for l in g})
+            f["examples"] = {str(k): v for k, v in latent_examples(m, s, pick, atlas_sentences(25), examples, progress=progress).items()}
+        return f
+    return finish
+
+# %% ../nbs/31_experiment.ipynb 149
+def build_atlas(out="results/atlas", model="default", sae="default", latents="all", n_prompts=8, entity_types="player,movie,city,song",
+                split="test", label_mode="greedy", known_min=None, coeff="auto", measures="attn_weights", pos_type="entity_last",
+                heads="", n_heads=4, batch_size=64, max_rows=None, block_size=64, shards="", dtype="float32", examples=3, seed=42,
+                force=False, progress=True, compute_dtype="float32", bucket=True, label_budget:int=200):
+    """`steerattn atlas` as a function (options as strings, as on the command line); returns the atlas directory on rank 0, `None` elsewhere.
+    As `steerattn run`, it labels entity types that have no labels for the model yet (phase 0, `label_budget` entities each)."""
+    ets, ms = _check_atlas_options(model, latents, n_prompts, entity_types, split, label_mode, known_min, measures, pos_type, heads,
+                                   n_heads, batch_size, max_rows, block_size, dtype, examples, compute_dtype, label_budget)
     c, t_all = _atlas_coeff(coeff, model), time.perf_counter()
     if known_min is None: known_min = 1 if model.lower() in ("default", "smollm2-135m", "smollm2-135m-instruct") else 2   # as `run`
     model_source(model)                                 # an unknown model fails before anything loads
@@ -1045,16 +1181,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         if rank != 0: _barrier()
         stats = LT.default_latent_stats(m, s, split="train", mode=label_mode, seed=seed, progress=progress and rank == 0, known_min=known_min)
         if rank == 0: _barrier()
-    def finish(A, info):
-        top, rnd = _top_latents(m, s, model, sae, ets, label_mode, known_min, seed, c, progress)
-        hs = [tuple(int(x) for x in h.split(":")) for h in parse_csv(heads)] or default_heads(A, info, n_heads, ms[0])
-        f = dict(top_latents=top, random_latents=rnd,
-                 findings={mm: atlas_findings(A, info, hs, top, rnd, mm) for mm in ms})
-        if examples:
-            pick = sorted({r["latent"] for fm in f["findings"].values() for k in ("most_up", "most_down") for r in fm[k]}
-                          | {l for g in (top or {}).values() for l in g})
-            f["examples"] = {str(k): v for k, v in latent_examples(m, s, pick, atlas_sentences(25), examples, progress=progress).items()}
-        return f
+    finish = _atlas_finisher(m, s, model, sae, ets, label_mode, known_min, seed, c, progress, heads, n_heads, ms, examples)
     meta = dict(options=dict(model=model, sae=sae, latents=str(latents), n_prompts=n_prompts, entity_types=list(ets), split=split,
                              label_mode=label_mode, known_min=known_min, seed=seed), latent_spec=str(latents))
     r = compute_atlas(m, s, batch, lat, out, c, ms, pos_type, batch_size, max_rows, block_size, shards or None, stats, force,
@@ -1065,7 +1192,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         print(atlas_summary(info))
     return r
 
-# %% ../nbs/31_experiment.ipynb 102
+# %% ../nbs/31_experiment.ipynb 164
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")

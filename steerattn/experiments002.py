@@ -54,7 +54,7 @@ def synthetic_facts(n_people=64, seed=0) -> FactDataset:
         out += [Fact(s, QUERY_TEMPLATE, CITIES[c], True, i, "synthetic"), Fact(s, QUERY_TEMPLATE, CITIES[wrong], False, i, "synthetic")]
     return FactDataset(out, name=f"synthetic-{n_people}-seed{seed}")
 
-# %% ../nbs/22_doc002_experiments.ipynb 7
+# %% ../nbs/22_doc002_experiments.ipynb 8
 def word_tokenizer(path=None):
     "A word-level fast tokenizer over the synthetic corpus' words (whitespace split, offsets), saved to `path` (TransformerLens reloads by path)."
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -72,14 +72,14 @@ def word_tokenizer(path=None):
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/22_doc002_experiments.ipynb 8
+# %% ../nbs/22_doc002_experiments.ipynb 10
 def encode_sentences(facts, tokenizer) -> list[list[list[int]]]:
     "Token ids of every true fact in every held-in template: `[fact][template] -> ids` (tokenised once, not per batch)."
     true = [f for f in facts if f.is_true]
     if len(true) < 3: raise ValueError(f"need at least 3 true facts to build a corpus; got {len(true)}")
     return [[tokenizer(t.format(subject=f.subject, object=f.object), add_special_tokens=False)["input_ids"] for t in TRAIN_TEMPLATES] for f in true]
 
-# %% ../nbs/22_doc002_experiments.ipynb 9
+# %% ../nbs/22_doc002_experiments.ipynb 12
 def corpus_batch(sentences, tokenizer, batch_size, rng, n_sentences=3):
     "A training batch: each row is BOS + `n_sentences` distinct true facts in random held-in templates, right-padded; pads get label −100."
     rows = []
@@ -92,9 +92,10 @@ def corpus_batch(sentences, tokenizer, batch_size, rng, n_sentences=3):
     for b, r in enumerate(rows): ids[b, :len(r)] = torch.tensor(r); labels[b, :len(r)] = torch.tensor(r)
     return ids, (labels != -100).long(), labels
 
-# %% ../nbs/22_doc002_experiments.ipynb 10
+# %% ../nbs/22_doc002_experiments.ipynb 15
 MODEL_SIZES = {"2L": dict(n_layers=2, d_model=64, n_heads=4, d_mlp=128), "4L": dict(n_layers=4, d_model=64, n_heads=4, d_mlp=128)}
 
+# %% ../nbs/22_doc002_experiments.ipynb 16
 def fact_model_config(tokenizer, n_layers=2, d_model=64, n_heads=4, d_mlp=128, n_ctx=64):
     "The Llama config of a small fact model (untied embeddings, as `tiny_model`)."
     from transformers import LlamaConfig
@@ -103,7 +104,7 @@ def fact_model_config(tokenizer, n_layers=2, d_model=64, n_heads=4, d_mlp=128, n
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                        tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
 
-# %% ../nbs/22_doc002_experiments.ipynb 11
+# %% ../nbs/22_doc002_experiments.ipynb 18
 def train_fact_model(facts, size="2L", steps=400, save_at=(), lr=3e-3, batch_size=32, seed=0, tokenizer=None, progress=True):
     "Train a small Llama from scratch (seeded, CPU) on the true facts; returns the model, the loss curve and fp16 state dicts at `save_at` steps."
     from transformers import LlamaForCausalLM
@@ -126,7 +127,7 @@ def train_fact_model(facts, size="2L", steps=400, save_at=(), lr=3e-3, batch_siz
         if step in save_at: saved[step] = snap()
     return hf.eval(), np.array(losses), saved
 
-# %% ../nbs/22_doc002_experiments.ipynb 13
+# %% ../nbs/22_doc002_experiments.ipynb 22
 def save_checkpoint(state, path, size, step, **meta) -> Path:
     "Write `state` (a state dict) as safetensors at `path` (.safetensors) with its JSON metadata beside it; atomic."
     from safetensors.torch import save_file
@@ -138,7 +139,7 @@ def save_checkpoint(state, path, size, step, **meta) -> Path:
     write_json(path.with_suffix(".json"), dict(size=size, step=int(step), config=MODEL_SIZES[size], **meta))
     return path
 
-# %% ../nbs/22_doc002_experiments.ipynb 14
+# %% ../nbs/22_doc002_experiments.ipynb 23
 def load_checkpoint(path, device="cpu"):
     "A `TransformerBridge` of a saved fact-model checkpoint (weights back to float32)."
     from safetensors.torch import load_file
@@ -153,7 +154,7 @@ def load_checkpoint(path, device="cpu"):
     model.steerattn_info = dict(name=model.cfg.model_name, kind="fact-model", **meta)
     return model
 
-# %% ../nbs/22_doc002_experiments.ipynb 20
+# %% ../nbs/22_doc002_experiments.ipynb 26
 def recall_head_test(analyzer, facts, threshold=0.05, min_excess=0.1) -> dict:
     "Per head: subject attention at the question's last token minus uniform attention; one-sided t-test over facts with FDR."
     facts = [f for f in facts if f.is_true]
@@ -168,7 +169,7 @@ def recall_head_test(analyzer, facts, threshold=0.05, min_excess=0.1) -> dict:
     return dict(scores=torch.from_numpy(s).float(), excess=excess.mean(0), p_values=p, p_adjusted=np.asarray(p_adj), significant_mask=sig,
                 heads=[(int(l), int(h)) for l, h in zip(*np.nonzero(sig))])
 
-# %% ../nbs/22_doc002_experiments.ipynb 21
+# %% ../nbs/22_doc002_experiments.ipynb 29
 def analyze_fact_model(model, true_facts, false_facts) -> dict:
     "Accuracy, the seed's true-vs-false head test and the recall-head test of one model; JSON-ready."
     an = AttentionAnalyzer(model)
@@ -184,10 +185,11 @@ def analyze_fact_model(model, true_facts, false_facts) -> dict:
                 recall_depth=depth(rec["heads"]), recall_excess=rec["excess"].round(5).tolist(),
                 max_subject_attention=float(rec["scores"].mean(0).max()))
 
-# %% ../nbs/22_doc002_experiments.ipynb 23
+# %% ../nbs/22_doc002_experiments.ipynb 32
 SAVE_AT = (0, 25, 50, 75, 100, 150, 200, 300, 400)
 COMMITTED_STEPS = (0, 50, 100, 400)
 
+# %% ../nbs/22_doc002_experiments.ipynb 33
 def train_fact_models(out_dir, sizes=("2L", "4L"), steps=400, save_at=SAVE_AT, keep=COMMITTED_STEPS, n_people=64, seed=0, progress=True) -> dict:
     "Train each size, analyse every checkpoint in `save_at`, keep the weights of the `keep` steps; returns (and writes) the evolution."
     out = Path(out_dir)
@@ -210,12 +212,12 @@ def train_fact_models(out_dir, sizes=("2L", "4L"), steps=400, save_at=SAVE_AT, k
         write_json(path, evo)
     return evo
 
-# %% ../nbs/22_doc002_experiments.ipynb 29
+# %% ../nbs/22_doc002_experiments.ipynb 37
 def results_dir() -> Path:
     "`results/seed002` of the repository (where the committed run lives)."
     return Path(__file__).resolve().parents[1]/"results"/"seed002" if "__file__" in globals() else Path("../results/seed002").resolve()
 
-# %% ../nbs/22_doc002_experiments.ipynb 32
+# %% ../nbs/22_doc002_experiments.ipynb 40
 def context_prompts(true_facts, false_facts) -> dict:
     "Per pair: the question after its true statement and after its false statement, with subject (in the question) and object (in the context)."
     true_facts, false_facts = list(true_facts), list(false_facts)
@@ -226,7 +228,7 @@ def context_prompts(true_facts, false_facts) -> dict:
     return dict(true=[mk(t, t) for t in true_facts], false=[mk(f, t) for t, f in zip(true_facts, false_facts)],
                 true_objects=[t.object for t in true_facts], false_objects=[f.object for f in false_facts])
 
-# %% ../nbs/22_doc002_experiments.ipynb 33
+# %% ../nbs/22_doc002_experiments.ipynb 42
 def object_attention_experiment(analyzer, true_facts, false_facts, batch_size=16, **kw) -> dict:
     "Head tests true vs false context for attention to the context object and to the subject, from the position before the object."
     cp = context_prompts(true_facts, false_facts)
@@ -246,7 +248,7 @@ def object_attention_experiment(analyzer, true_facts, false_facts, batch_size=16
                false_object_copied=float(copied["correct"].mean()), example=cp["false"][0].to_question())
     return res
 
-# %% ../nbs/22_doc002_experiments.ipynb 37
+# %% ../nbs/22_doc002_experiments.ipynb 46
 MULTI_HOP = (("Paris", "France", "Europe"), ("Lyon", "France", "Europe"), ("Berlin", "Germany", "Europe"), ("Munich", "Germany", "Europe"),
              ("Rome", "Italy", "Europe"), ("Milan", "Italy", "Europe"), ("Madrid", "Spain", "Europe"), ("Lisbon", "Portugal", "Europe"),
              ("Vienna", "Austria", "Europe"), ("Warsaw", "Poland", "Europe"), ("Athens", "Greece", "Europe"), ("Oslo", "Norway", "Europe"),
@@ -258,7 +260,7 @@ HOP_TEMPLATE = "{x} is in {y}. {y} is in {z}. Therefore, {x} is in"
 HOP_ROLES = ("X1", "Y1", "Y2", "Z", "Xq", "F")
 CHAIN = (("X1", "Y1"), ("Y1", "Y2"), ("Y2", "Z"), ("Z", "F"))       # (key role, query role) of each hop
 
-# %% ../nbs/22_doc002_experiments.ipynb 38
+# %% ../nbs/22_doc002_experiments.ipynb 47
 def multi_hop_facts(triples=MULTI_HOP) -> list[Fact]:
     "Each (x, y, z) as a Fact: subject x, template with y and z filled in, object z."
     out = []
@@ -268,13 +270,13 @@ def multi_hop_facts(triples=MULTI_HOP) -> list[Fact]:
         out.append(Fact(x, tpl, z, True, i, "multi-hop"))
     return out
 
-# %% ../nbs/22_doc002_experiments.ipynb 39
+# %% ../nbs/22_doc002_experiments.ipynb 50
 def hop_role_positions(analyzer, pattern, x, y, z) -> dict:
     "Token positions of each role of a multi-hop prompt (exact, from token ids); F is the last token."
     pos = lambda w, occ: analyzer.find_token_positions(pattern, w, occurrence=occ)
     return dict(X1=pos(x, 0), Y1=pos(y, 0), Y2=pos(y, 1), Z=pos(z, 0), Xq=pos(x, -1), F=[pattern.seq_len - 1])
 
-# %% ../nbs/22_doc002_experiments.ipynb 40
+# %% ../nbs/22_doc002_experiments.ipynb 51
 def role_attention(pattern, roles) -> torch.Tensor:
     "[L, H, R, R]: attention from each role's last token (query) to each role's tokens (keys, summed); 0 where the key comes after the query."
     A = pattern.attention
@@ -284,7 +286,7 @@ def role_attention(pattern, roles) -> torch.Tensor:
         for j, k in enumerate(names): out[:, :, i, j] = A[:, :, roles[q][-1], roles[k]].sum(-1)
     return out
 
-# %% ../nbs/22_doc002_experiments.ipynb 41
+# %% ../nbs/22_doc002_experiments.ipynb 53
 def trace_chain(weights, chain=CHAIN, roles=HOP_ROLES) -> dict:
     "The max-product chain of hops, one head per hop at strictly increasing layers, from [L, H, R, R] role weights (query, key)."
     W = torch.as_tensor(weights).double()
@@ -308,7 +310,7 @@ def trace_chain(weights, chain=CHAIN, roles=HOP_ROLES) -> dict:
     direct = {k: float(W[:, :, idx["F"], idx[k]].max()) for k in ("X1", "Xq", "Y1", "Y2", "Z")}
     return dict(steps=steps, score=float(np.exp(dp[-1].max().item())), direct_max=direct)
 
-# %% ../nbs/22_doc002_experiments.ipynb 42
+# %% ../nbs/22_doc002_experiments.ipynb 56
 def multi_hop_experiment(analyzer, triples=MULTI_HOP, batch_size=8, n_random=10, seed=0) -> dict:
     "Accuracy on the two-hop prompts, the traced chain, and a head knockout of the chain's heads vs random heads."
     facts = multi_hop_facts(triples)
@@ -325,7 +327,7 @@ def multi_hop_experiment(analyzer, triples=MULTI_HOP, batch_size=8, n_random=10,
                 logp_intermediate=float(wrong_hop["logp"].mean()), answer_over_intermediate=float((pred["logp"] > wrong_hop["logp"]).mean()),
                 knockout=ko, example=pats[0], example_roles=roles[0])
 
-# %% ../nbs/22_doc002_experiments.ipynb 48
+# %% ../nbs/22_doc002_experiments.ipynb 59
 def upset_counts(sets) -> list[tuple[tuple[str, ...], list]]:
     "Exclusive intersections of named sets: (the names a member belongs to, the members), largest first."
     sets = {k: set(v) for k, v in dict(sets).items()}
@@ -334,7 +336,7 @@ def upset_counts(sets) -> list[tuple[tuple[str, ...], list]]:
     for m in set().union(*sets.values()): groups.setdefault(tuple(k for k in sets if m in sets[k]), []).append(m)
     return sorted(((k, sorted(v)) for k, v in groups.items()), key=lambda kv: (-len(kv[1]), len(kv[0]), kv[0]))
 
-# %% ../nbs/22_doc002_experiments.ipynb 50
+# %% ../nbs/22_doc002_experiments.ipynb 62
 def stratified_pairs(relations, n_per_relation=16, seed=0) -> tuple[list[Fact], list[Fact], list[str]]:
     "`n_per_relation` seeded (true, false twin) pairs of each packaged relation: true facts, false facts, relation labels."
     from steerattn.facts import load_facts
@@ -344,7 +346,7 @@ def stratified_pairs(relations, n_per_relation=16, seed=0) -> tuple[list[Fact], 
         t += a.facts; f += b.facts
     return t, f, [x.relation for x in t]
 
-# %% ../nbs/22_doc002_experiments.ipynb 54
+# %% ../nbs/22_doc002_experiments.ipynb 65
 def attention_gradients(model, facts, batch_size=8, return_rows=False, progress=False) -> dict:
     "Per fact and head: |∂loss/∂A| on the row predicting the object's first token, and Σ A·∂loss/∂A; with greedy correctness (and the rows)."
     facts = list(facts)
@@ -376,7 +378,7 @@ def attention_gradients(model, facts, batch_size=8, return_rows=False, progress=
     if return_rows: out["rows"] = rows
     return out
 
-# %% ../nbs/22_doc002_experiments.ipynb 55
+# %% ../nbs/22_doc002_experiments.ipynb 68
 def compare_gradients(grads, heads, key="grad_norm", correct_only=True) -> dict:
     "Mean per-head gradient measure of `heads` vs the other heads (over heads: Welch t and Mann–Whitney U)."
     v = grads[key]
@@ -392,7 +394,7 @@ def compare_gradients(grads, heads, key="grad_norm", correct_only=True) -> dict:
                 welch_p=float(sps.ttest_ind(a, b, equal_var=False).pvalue), mannwhitney_p=float(sps.mannwhitneyu(a, b).pvalue),
                 n_facts=len(v), n_factual=len(a), n_other=len(b), key=key)
 
-# %% ../nbs/22_doc002_experiments.ipynb 59
+# %% ../nbs/22_doc002_experiments.ipynb 71
 PERTURBATIONS = {
     "control": lambda t, f: "The weather was mild that day. ",
     "false statement": lambda t, f: f"{f.to_prompt()}. ",
@@ -402,9 +404,10 @@ PERTURBATIONS = {
     "correction": lambda t, f: f"It is not true that {_lower_the(f.to_prompt())}. ",
 }
 
+# %% ../nbs/22_doc002_experiments.ipynb 72
 def _lower_the(s): return s[0].lower() + s[1:] if s[:4] == "The " else s
 
-# %% ../nbs/22_doc002_experiments.ipynb 60
+# %% ../nbs/22_doc002_experiments.ipynb 73
 def perturbed_facts(true_facts, false_facts, perturbations=None) -> list[tuple[str, Fact, Fact]]:
     "(perturbation name, true fact, rewritten fact) for every pair and perturbation; the rewrite keeps the subject and the true object."
     perts = PERTURBATIONS if perturbations is None else perturbations
@@ -414,7 +417,7 @@ def perturbed_facts(true_facts, false_facts, perturbations=None) -> list[tuple[s
     if len(true_facts) != len(false_facts): raise ValueError(f"mismatched pairs: {len(true_facts)} true vs {len(false_facts)} false")
     return [(name, t, with_prefix(t, fn(t, f))) for t, f in zip(true_facts, false_facts) for name, fn in perts.items()]
 
-# %% ../nbs/22_doc002_experiments.ipynb 61
+# %% ../nbs/22_doc002_experiments.ipynb 75
 def adversarial_search(analyzer, true_facts, false_facts, heads, perturbations=None, batch_size=16, known_only=True) -> dict:
     "Score every perturbed prompt: Δ factual-head subject attention, Δ log P(true object), flipped; rows ranked by the drop in log P."
     hs = as_heads(heads)
@@ -448,7 +451,7 @@ def adversarial_search(analyzer, true_facts, false_facts, heads, perturbations=N
     r = sps.spearmanr(da, dl)
     return dict(table=table, summary=summ, n_known=len(true_facts), heads=hs, spearman=float(r.statistic), spearman_p=float(r.pvalue))
 
-# %% ../nbs/22_doc002_experiments.ipynb 64
+# %% ../nbs/22_doc002_experiments.ipynb 78
 def align_on_subject(by_position, subject_positions, max_offset=None) -> dict:
     "Mean [L, H, n_offsets] attention to the subject at offsets 0.. after the subject's last token, and how many prompts reach each."
     if len(by_position) != len(subject_positions) or not len(by_position): raise ValueError(f"{len(by_position)} patterns but {len(subject_positions)} subject position lists")
@@ -461,14 +464,14 @@ def align_on_subject(by_position, subject_positions, max_offset=None) -> dict:
         tot[..., :seg.shape[-1]] += seg; cnt[:seg.shape[-1]] += 1
     return dict(mean=tot / cnt.clamp_min(1), counts=cnt, offsets=np.arange(n))
 
-# %% ../nbs/22_doc002_experiments.ipynb 65
+# %% ../nbs/22_doc002_experiments.ipynb 79
 def lock_on_offset(mean, min_offset=1) -> torch.Tensor:
     "[L, H] first offset ≥ `min_offset` where the attention reaches half its maximum over those offsets."
     m = mean[..., min_offset:]
     hit = m >= 0.5 * m.max(-1, keepdim=True).values
     return hit.float().argmax(-1) + min_offset
 
-# %% ../nbs/22_doc002_experiments.ipynb 68
+# %% ../nbs/22_doc002_experiments.ipynb 82
 def head_pattern_vectors(patterns) -> torch.Tensor:
     "[L·H, D]: each head's full attention on every prompt (lower triangle, query 0 dropped), concatenated and L2-normalised."
     _need_patterns(patterns, "head_pattern_vectors")
@@ -481,7 +484,7 @@ def head_pattern_vectors(patterns) -> torch.Tensor:
     X = torch.cat(parts, 1).double()
     return X / X.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
-# %% ../nbs/22_doc002_experiments.ipynb 69
+# %% ../nbs/22_doc002_experiments.ipynb 83
 def adjusted_rand_index(a, b) -> float:
     "Adjusted Rand index of two labelings (1 = identical partitions, ≈0 = chance)."
     a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
@@ -493,7 +496,7 @@ def adjusted_rand_index(a, b) -> float:
     exp = ea * eb / n2
     return 1.0 if ea == eb == idx else float((idx - exp) / (0.5 * (ea + eb) - exp))
 
-# %% ../nbs/22_doc002_experiments.ipynb 70
+# %% ../nbs/22_doc002_experiments.ipynb 85
 def cluster_attention_patterns(patterns, n_clusters=6, heads=None, seed=0) -> dict:
     "k-means and average-linkage (cosine) clusters of head pattern vectors; cluster profiles; factual-head enrichment."
     X = head_pattern_vectors(patterns)

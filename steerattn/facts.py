@@ -47,7 +47,7 @@ def relation_template(relation: str) -> str:
     if "{subject}" in relation: return relation
     raise ValueError(f"unknown relation {relation!r}: use one of {sorted(RELATIONS)} or a template containing '{{subject}}'")
 
-# %% ../nbs/20_facts.ipynb 8
+# %% ../nbs/20_facts.ipynb 9
 @dataclass(frozen=True)
 class Fact:
     "A (subject, relation, object) triple; `pair_id` links a true fact to its false twin."
@@ -67,10 +67,10 @@ class Fact:
         "The full statement, object included."
         return f"{self.to_question()} {self.object}"
 
-# %% ../nbs/20_facts.ipynb 11
+# %% ../nbs/20_facts.ipynb 12
 FACTS_VERSION = "facts-v1"
 
-# %% ../nbs/20_facts.ipynb 12
+# %% ../nbs/20_facts.ipynb 13
 class FactDataset:
     "An ordered collection of `Fact`s with the seed's API (`filter`, `to_prompts`, indexing)."
     def __init__(self, facts, name="facts", version=FACTS_VERSION):
@@ -88,27 +88,27 @@ class FactDataset:
         n_true = sum(f.is_true for f in self.facts)
         return f"FactDataset({self.name!r}, {len(self)} facts: {n_true} true, {len(self) - n_true} false, {len(self.relations)} relations)"
 
-# %% ../nbs/20_facts.ipynb 13
+# %% ../nbs/20_facts.ipynb 15
 @patch(as_prop=True)
 def relations(self:FactDataset) -> list[str]: return sorted({f.relation for f in self.facts})
 
-# %% ../nbs/20_facts.ipynb 14
+# %% ../nbs/20_facts.ipynb 16
 @patch(as_prop=True)
 def subjects(self:FactDataset) -> list[str]: return [f.subject for f in self.facts]
 
-# %% ../nbs/20_facts.ipynb 15
+# %% ../nbs/20_facts.ipynb 18
 @patch(as_prop=True)
 def objects(self:FactDataset) -> list[str]: return [f.object for f in self.facts]
 
-# %% ../nbs/20_facts.ipynb 16
+# %% ../nbs/20_facts.ipynb 19
 @patch
 def to_prompts(self:FactDataset) -> list[str]: return [f.to_prompt() for f in self.facts]
 
-# %% ../nbs/20_facts.ipynb 17
+# %% ../nbs/20_facts.ipynb 21
 @patch
 def to_questions(self:FactDataset) -> list[str]: return [f.to_question() for f in self.facts]
 
-# %% ../nbs/20_facts.ipynb 18
+# %% ../nbs/20_facts.ipynb 22
 @patch
 def filter(self:FactDataset, is_true=None, relation=None, source=None, fn=None) -> FactDataset:
     "Facts matching every given condition (`relation`/`source`: a name or a list of names), order kept."
@@ -120,7 +120,7 @@ def filter(self:FactDataset, is_true=None, relation=None, source=None, fn=None) 
             and (src is None or f.source in src) and (fn is None or fn(f))]
     return self._new(keep)
 
-# %% ../nbs/20_facts.ipynb 19
+# %% ../nbs/20_facts.ipynb 24
 @patch
 def pairs(self:FactDataset) -> tuple[FactDataset, FactDataset]:
     "Aligned (true, false) datasets: the i-th false fact is the twin of the i-th true fact."
@@ -131,7 +131,7 @@ def pairs(self:FactDataset) -> tuple[FactDataset, FactDataset]:
         raise ValueError("pairs() needs every true fact to have a false twin with the same pair_id")
     return t, self._new(twins)
 
-# %% ../nbs/20_facts.ipynb 20
+# %% ../nbs/20_facts.ipynb 25
 @patch
 def subset(self:FactDataset, n_pairs, seed=0) -> FactDataset:
     "A seeded random subset of `n_pairs` (true, false) pairs, stored pair by pair."
@@ -140,32 +140,32 @@ def subset(self:FactDataset, n_pairs, seed=0) -> FactDataset:
     idx = sorted(random.Random(seed).sample(range(len(t)), n_pairs))
     return self._new([x for i in idx for x in (t[i], f[i])])
 
-# %% ../nbs/20_facts.ipynb 21
+# %% ../nbs/20_facts.ipynb 27
 @patch
 def to_json(self:FactDataset) -> dict:
     "The dataset as a JSON-able dict (version, name, relation templates, facts)."
     return dict(version=self.version, name=self.name, relations={r: relation_template(r) for r in self.relations},
                 facts=[asdict(f) for f in self.facts])
 
-# %% ../nbs/20_facts.ipynb 22
+# %% ../nbs/20_facts.ipynb 28
 @patch(cls_method=True)
 def from_json(cls:FactDataset, d) -> FactDataset:
     "Inverse of `to_json`."
     return cls([Fact(**f) for f in d["facts"]], d.get("name", "facts"), d.get("version", FACTS_VERSION))
 
-# %% ../nbs/20_facts.ipynb 23
+# %% ../nbs/20_facts.ipynb 30
 @patch
 def save(self:FactDataset, path):
     "Write gzipped JSON atomically."
     write_json_gz(path, self.to_json()); return Path(path)
 
-# %% ../nbs/20_facts.ipynb 24
+# %% ../nbs/20_facts.ipynb 31
 @patch(cls_method=True)
 def load(cls:FactDataset, path) -> FactDataset:
     "Read a dataset written by `save`."
     return cls.from_json(read_json_gz(path))
 
-# %% ../nbs/20_facts.ipynb 26
+# %% ../nbs/20_facts.ipynb 34
 def make_twins(true_facts, seed=0, pools=None) -> FactDataset:
     "Interleave each true fact with a false twin (same subject and relation, another object of that relation)."
     rng = random.Random(seed)
@@ -183,7 +183,7 @@ def make_twins(true_facts, seed=0, pools=None) -> FactDataset:
         out += [t, Fact(f.subject, f.relation, rng.choice(cands), False, i, f.source)]
     return FactDataset(out)
 
-# %% ../nbs/20_facts.ipynb 29
+# %% ../nbs/20_facts.ipynb 37
 CURATED = {
     "capital": [("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
         ("Russia", "Moscow"), ("China", "Beijing"), ("Egypt", "Cairo"), ("England", "London"), ("Greece", "Athens"),
@@ -218,7 +218,7 @@ CURATED = {
         ("Guatemala", "North America")],
 }
 
-# %% ../nbs/20_facts.ipynb 30
+# %% ../nbs/20_facts.ipynb 39
 CURATED |= {
     "landmark_city": [("Eiffel Tower", "Paris"), ("Colosseum", "Rome"), ("Big Ben", "London"), ("Statue of Liberty", "New York"),
         ("Brandenburg Gate", "Berlin"), ("Golden Temple", "Amritsar"), ("Kremlin", "Moscow"), ("Golden Gate Bridge", "San Francisco"),
@@ -237,7 +237,7 @@ CURATED |= {
         ("periodic table", "Dmitri Mendeleev"), ("polio vaccine", "Jonas Salk"), ("alternating current motor", "Nikola Tesla")],
 }
 
-# %% ../nbs/20_facts.ipynb 31
+# %% ../nbs/20_facts.ipynb 40
 CURATED |= {
     "author": [("Hamlet", "William Shakespeare"), ("Romeo and Juliet", "William Shakespeare"), ("Macbeth", "William Shakespeare"),
         ("Pride and Prejudice", "Jane Austen"), ("Emma", "Jane Austen"), ("1984", "George Orwell"), ("Animal Farm", "George Orwell"),
@@ -272,30 +272,24 @@ CURATED |= {
         ("Abraham Lincoln", "the United States"), ("Akira Kurosawa", "Japan"), ("Fidel Castro", "Cuba"), ("Bob Marley", "Jamaica")],
 }
 
-# %% ../nbs/20_facts.ipynb 32
+# %% ../nbs/20_facts.ipynb 41
 def curated_facts() -> list[Fact]:
     "The curated famous facts (all true), in `CURATED` order."
     return [Fact(s, r, o, True, source="curated") for r, rows in CURATED.items() for s, o in rows]
 
-# %% ../nbs/20_facts.ipynb 35
+# %% ../nbs/20_facts.ipynb 44
 _COUNTRY_NAMES = {"People's Republic of China": "China", "United States of America": "the United States",
                   "United Kingdom": "the United Kingdom", "Democratic Republic of the Congo": "the Democratic Republic of the Congo",
                   "Kingdom of the Netherlands": "the Netherlands", "Netherlands": "the Netherlands", "Philippines": "the Philippines"}
-_FAMOUS_PLAYERS = ["Shaquille O'Neal", "Magic Johnson", "Larry Bird", "Kareem Abdul-Jabbar", "Stephen Curry", "Tim Duncan",
-    "Wilt Chamberlain", "Dennis Rodman", "Scottie Pippen", "Allen Iverson", "Charles Barkley", "Hakeem Olajuwon", "Pau Gasol",
-    "Tony Parker", "Manu Ginóbili", "Carmelo Anthony", "Kevin Garnett", "Paul Pierce", "Vince Carter", "Steve Nash",
-    "Patrick Ewing", "Karl Malone", "John Stockton", "James Harden", "Russell Westbrook", "Kyrie Irving", "Kawhi Leonard",
-    "Anthony Davis", "Jason Kidd", "Ray Allen", "Reggie Miller", "Tracy McGrady", "Jeremy Lin", "Dražen Petrović",
-    "Arvydas Sabonis", "Toni Kukoč", "Vlade Divac", "Peja Stojaković", "Andrei Kirilenko", "Joakim Noah", "Rudy Gobert"]
 
-# %% ../nbs/20_facts.ipynb 36
+# %% ../nbs/20_facts.ipynb 45
 def _qid(url): return int(url.rsplit("Q", 1)[-1]) if url.rsplit("Q", 1)[-1].isdigit() else 10**12
 
-# %% ../nbs/20_facts.ipynb 37
+# %% ../nbs/20_facts.ipynb 47
 def _ok(subject, obj):
     return bool(subject) and bool(obj) and "," not in obj and obj.lower() not in subject.lower() and not subject.startswith("Q")
 
-# %% ../nbs/20_facts.ipynb 38
+# %% ../nbs/20_facts.ipynb 48
 def _cap(rows, key, n_per, n):
     out, seen = [], {}
     for r in rows:
@@ -305,7 +299,66 @@ def _cap(rows, key, n_per, n):
         if len(out) == n: break
     return out
 
-# %% ../nbs/20_facts.ipynb 39
+# %% ../nbs/20_facts.ipynb 50
+def _fact_adder(facts:list, seen:set):
+    "`add(subject, relation, object, source)`: append a true fact to `facts` unless its question is in `seen` or `_ok` rejects it."
+    def add(subject, rel, obj, src):
+        subject, obj = " ".join(subject.split()), " ".join(obj.split())
+        if (subject, rel) in seen or not _ok(subject, obj): return False
+        seen.add((subject, rel)); facts.append(Fact(subject, rel, obj, True, source=src)); return True
+    return add
+
+# %% ../nbs/20_facts.ipynb 52
+def _add_cities(rows, add, facts, n):
+    "City → country facts: most populous first, one name once, at most 8 per country, until `n`."
+    cities = [r for r in rows if r.get("recent_population", "").isdigit() and r.get("countryLabel")]
+    cities.sort(key=lambda r: -int(r["recent_population"]))
+    names = [r["cityLabel"] for r in cities]
+    cities = [r for r in cities if names.count(r["cityLabel"]) == 1 or r is cities[names.index(r["cityLabel"])]]
+    rows = [dict(s=r["cityLabel"], o=_COUNTRY_NAMES.get(r["countryLabel"], r["countryLabel"])) for r in cities]
+    rows = [r for r in rows if len(r["o"]) > 4 or r["o"] in ("Iran", "Iraq", "Peru", "Mali", "Chad", "Cuba", "Oman", "Togo")]
+    for r in _cap(rows, lambda r: r["o"], 8, 10**9):
+        if sum(f.relation == "city_country" for f in facts) >= n: break
+        add(r["s"], "city_country", r["o"], "wikidata:city")
+
+# %% ../nbs/20_facts.ipynb 54
+def _add_movies(rows, add, facts, n):
+    "Movie → director facts: one prolific director (≥ 8 films), oldest ids first, at most 3 per director, until `n`."
+    movies = [r for r in rows if r.get("directors") and "," not in r["directors"]]
+    n_by = {}
+    for r in movies: n_by[r["directors"]] = n_by.get(r["directors"], 0) + 1
+    movies = sorted([r for r in movies if n_by[r["directors"]] >= 8], key=lambda r: _qid(r["film"]))
+    for r in _cap(movies, lambda r: r["directors"], 3, 10**9):
+        if sum(f.relation == "movie_director" for f in facts) >= n: break
+        add(r["filmLabel"], "movie_director", r["directors"], "wikidata:movie")
+
+# %% ../nbs/20_facts.ipynb 56
+def _add_songs(rows, add, facts, n):
+    "Song → performer facts: one performer, oldest ids first, at most 2 per performer, until `n`."
+    songs = sorted([r for r in rows if r.get("performers") and "," not in r["performers"]], key=lambda r: _qid(r["song"]))
+    for r in _cap(songs, lambda r: r["performers"], 2, 10**9):
+        if sum(f.relation == "song_performer" for f in facts) >= n: break
+        add(r["songLabel"], "song_performer", r["performers"], "wikidata:song")
+
+# %% ../nbs/20_facts.ipynb 58
+_FAMOUS_PLAYERS = ["Shaquille O'Neal", "Magic Johnson", "Larry Bird", "Kareem Abdul-Jabbar", "Stephen Curry", "Tim Duncan",
+    "Wilt Chamberlain", "Dennis Rodman", "Scottie Pippen", "Allen Iverson", "Charles Barkley", "Hakeem Olajuwon", "Pau Gasol",
+    "Tony Parker", "Manu Ginóbili", "Carmelo Anthony", "Kevin Garnett", "Paul Pierce", "Vince Carter", "Steve Nash",
+    "Patrick Ewing", "Karl Malone", "John Stockton", "James Harden", "Russell Westbrook", "Kyrie Irving", "Kawhi Leonard",
+    "Anthony Davis", "Jason Kidd", "Ray Allen", "Reggie Miller", "Tracy McGrady", "Jeremy Lin", "Dražen Petrović",
+    "Arvydas Sabonis", "Toni Kukoč", "Vlade Divac", "Peja Stojaković", "Andrei Kirilenko", "Joakim Noah", "Rudy Gobert"]
+
+# %% ../nbs/20_facts.ipynb 59
+def _add_players(rows, add, facts, n):
+    "Player → birthplace facts: the famous players first, then the oldest ids, until `n`."
+    players = [r for r in rows if r.get("placebirthLabel")]
+    rank = {name: i for i, name in enumerate(_FAMOUS_PLAYERS)}
+    players.sort(key=lambda r: (rank.get(r["humanLabel"], len(rank)), _qid(r["human"])))
+    for r in players:
+        if sum(f.relation == "player_birthplace" for f in facts) >= n: break
+        add(r["humanLabel"], "player_birthplace", r["placebirthLabel"], "wikidata:player")
+
+# %% ../nbs/20_facts.ipynb 61
 def wikidata_facts(root, n_cities=80, n_movies=70, n_songs=70, n_players=50) -> list[Fact]:
     "True facts from the raw WikiData dumps in `root` (city.json, movie/*.json, song.json, player.json)."
     root = Path(root)
@@ -313,44 +366,14 @@ def wikidata_facts(root, n_cities=80, n_movies=70, n_songs=70, n_players=50) -> 
     if missing := [str(p) for p in need if not p.exists()]: raise FileNotFoundError(f"WikiData dumps missing: {missing}")
     load = lambda p: json.loads(Path(p).read_text())
     facts, seen = [], set()
-    def add(subject, rel, obj, src):
-        subject, obj = " ".join(subject.split()), " ".join(obj.split())
-        if (subject, rel) in seen or not _ok(subject, obj): return False
-        seen.add((subject, rel)); facts.append(Fact(subject, rel, obj, True, source=src)); return True
-    # cities: most populous first
-    cities = [r for r in load(root/"city.json") if r.get("recent_population", "").isdigit() and r.get("countryLabel")]
-    cities.sort(key=lambda r: -int(r["recent_population"]))
-    names = [r["cityLabel"] for r in cities]
-    cities = [r for r in cities if names.count(r["cityLabel"]) == 1 or r is cities[names.index(r["cityLabel"])]]
-    rows = [dict(s=r["cityLabel"], o=_COUNTRY_NAMES.get(r["countryLabel"], r["countryLabel"])) for r in cities]
-    rows = [r for r in rows if len(r["o"]) > 4 or r["o"] in ("Iran", "Iraq", "Peru", "Mali", "Chad", "Cuba", "Oman", "Togo")]
-    for r in _cap(rows, lambda r: r["o"], 8, 10**9):
-        if sum(f.relation == "city_country" for f in facts) >= n_cities: break
-        add(r["s"], "city_country", r["o"], "wikidata:city")
-    # movies: single, prolific director; oldest ids first
-    movies = [r for p in sorted(glob.glob(str(root/"movie"/"*.json"))) for r in load(p)]
-    movies = [r for r in movies if r.get("directors") and "," not in r["directors"]]
-    n_by = {}
-    for r in movies: n_by[r["directors"]] = n_by.get(r["directors"], 0) + 1
-    movies = sorted([r for r in movies if n_by[r["directors"]] >= 8], key=lambda r: _qid(r["film"]))
-    for r in _cap(movies, lambda r: r["directors"], 3, 10**9):
-        if sum(f.relation == "movie_director" for f in facts) >= n_movies: break
-        add(r["filmLabel"], "movie_director", r["directors"], "wikidata:movie")
-    # songs: single performer, oldest ids first
-    songs = sorted([r for r in load(root/"song.json") if r.get("performers") and "," not in r["performers"]], key=lambda r: _qid(r["song"]))
-    for r in _cap(songs, lambda r: r["performers"], 2, 10**9):
-        if sum(f.relation == "song_performer" for f in facts) >= n_songs: break
-        add(r["songLabel"], "song_performer", r["performers"], "wikidata:song")
-    # players: famous names first, then oldest ids
-    players = [r for r in load(root/"player.json") if r.get("placebirthLabel")]
-    rank = {n: i for i, n in enumerate(_FAMOUS_PLAYERS)}
-    players.sort(key=lambda r: (rank.get(r["humanLabel"], len(rank)), _qid(r["human"])))
-    for r in players:
-        if sum(f.relation == "player_birthplace" for f in facts) >= n_players: break
-        add(r["humanLabel"], "player_birthplace", r["placebirthLabel"], "wikidata:player")
+    add = _fact_adder(facts, seen)
+    _add_cities(load(root/"city.json"), add, facts, n_cities)
+    _add_movies([r for p in sorted(glob.glob(str(root/"movie"/"*.json"))) for r in load(p)], add, facts, n_movies)
+    _add_songs(load(root/"song.json"), add, facts, n_songs)
+    _add_players(load(root/"player.json"), add, facts, n_players)
     return facts
 
-# %% ../nbs/20_facts.ipynb 41
+# %% ../nbs/20_facts.ipynb 64
 def build_fact_dataset(wikidata_dir=None, seed=0) -> FactDataset:
     "Curated facts + WikiData facts (if `wikidata_dir` is given), each with a seeded false twin."
     facts = curated_facts() + (wikidata_facts(wikidata_dir) if wikidata_dir is not None else [])
@@ -358,10 +381,10 @@ def build_fact_dataset(wikidata_dir=None, seed=0) -> FactDataset:
     ds.name = "steerattn facts (curated + WikiData)" if wikidata_dir is not None else "steerattn facts (curated)"
     return ds
 
-# %% ../nbs/20_facts.ipynb 42
+# %% ../nbs/20_facts.ipynb 66
 FACTS_FILE = f"{FACTS_VERSION}.json.gz"
 
-# %% ../nbs/20_facts.ipynb 43
+# %% ../nbs/20_facts.ipynb 67
 def load_facts(n_pairs=None, relations=None, seed=0) -> FactDataset:
     "The packaged fact set (true facts with matched false twins); optionally a seeded subset or some relations."
     p = asset_path(FACTS_FILE)
@@ -373,7 +396,7 @@ def load_facts(n_pairs=None, relations=None, seed=0) -> FactDataset:
     if n_pairs is not None: ds = ds.subset(n_pairs, seed=seed)
     return ds
 
-# %% ../nbs/20_facts.ipynb 49
+# %% ../nbs/20_facts.ipynb 73
 @torch.no_grad()
 def object_predictions(model, facts, batch_size=32, fwd_hooks=None, progress=False) -> dict:
     "Per fact: `logp` of the object given the question, `p_first` (first object token), greedy `correct`, `n_tokens`."

@@ -55,7 +55,7 @@ class AttentionPattern:
             self._attention = self._analyzer._full_attention(self.prompt)
         return self._attention
 
-# %% ../nbs/21_factual_heads.ipynb 7
+# %% ../nbs/21_factual_heads.ipynb 8
 class FactualHead(NamedTuple):
     "A head with its true-vs-false test: `score` is the effect (mean true − mean false attention to the subject)."
     layer: int
@@ -67,7 +67,7 @@ class FactualHead(NamedTuple):
     mean_true: float
     mean_false: float
 
-# %% ../nbs/21_factual_heads.ipynb 8
+# %% ../nbs/21_factual_heads.ipynb 9
 class TopHead(NamedTuple):
     "A head ranked by its mean attention to the subject."
     layer: int
@@ -75,11 +75,11 @@ class TopHead(NamedTuple):
     mean_score: float
     std_score: float
 
-# %% ../nbs/21_factual_heads.ipynb 9
+# %% ../nbs/21_factual_heads.ipynb 11
 def _check_top_k(top_k, n):
     if not 1 <= top_k <= n: raise ValueError(f"top_k must be between 1 and the number of heads ({n}); got {top_k}")
 
-# %% ../nbs/21_factual_heads.ipynb 11
+# %% ../nbs/21_factual_heads.ipynb 14
 class TokenList(list):
     "Per-token strings that remember their token ids (and prompt), so positions can be looked up exactly."
     def __init__(self, tokens=(), ids=None, prompt=None):
@@ -89,7 +89,7 @@ class TokenList(list):
         if self.ids is not None and len(self.ids) != len(self):
             raise ValueError(f"{len(self)} token strings but {len(self.ids)} ids")
 
-# %% ../nbs/21_factual_heads.ipynb 12
+# %% ../nbs/21_factual_heads.ipynb 16
 def char_spans(tokenizer, ids) -> tuple[str, list[tuple[int, int]]]:
     "The text of `ids` (special tokens dropped) and each token's character span in it; a token holding part of a character covers it."
     special = set(tokenizer.all_special_ids)
@@ -106,7 +106,7 @@ def char_spans(tokenizer, ids) -> tuple[str, list[tuple[int, int]]]:
         done = n
     return text, spans
 
-# %% ../nbs/21_factual_heads.ipynb 13
+# %% ../nbs/21_factual_heads.ipynb 18
 def _ids_of(model, tokens):
     "Token ids (BOS included, as the model saw them) from a pattern, a `TokenList`, ids, a prompt, or plain token strings."
     if isinstance(tokens, AttentionPattern):
@@ -128,7 +128,7 @@ def _ids_of(model, tokens):
     if len(ids) != len(toks): raise ValueError(f"the tokens do not re-tokenise to {len(toks)} tokens; pass the AttentionPattern or the ids")
     return ids
 
-# %% ../nbs/21_factual_heads.ipynb 14
+# %% ../nbs/21_factual_heads.ipynb 19
 def token_positions_exact(model, tokens, words, occurrence=-1) -> list[int]:
     "Positions of `words` (a string, or words joined by spaces) in `tokens`, found from token ids: exact for any Unicode."
     sub = words if isinstance(words, str) else " ".join(words)
@@ -145,77 +145,20 @@ def token_positions_exact(model, tokens, words, occurrence=-1) -> list[int]:
         if a < end and b > start: pos.append(j)
     return pos
 
-# %% ../nbs/21_factual_heads.ipynb 16
+# %% ../nbs/21_factual_heads.ipynb 22
 class AttentionAnalyzer:
     "Per-head attention from the prediction position to the subject, and the true-vs-false head tests of seed 002."
     def __init__(self, model):
         self.model = model
         self.n_layers, self.n_heads = model.cfg.n_layers, model.cfg.n_heads
 
-# %% ../nbs/21_factual_heads.ipynb 17
-@patch
-@torch.no_grad()
-def extract_attention_patterns(self:AttentionAnalyzer, prompts, batch_size=16, subjects=None, objects=None,
-                               full_attention=False, occurrence=-1, progress=None) -> list[AttentionPattern]:
-    "Run `prompts` in batches; keep each head's last attention row (and the full pattern if `full_attention`)."
-    if isinstance(prompts, str): prompts = [prompts]
-    prompts = list(prompts)
-    if not prompts: raise ValueError("extract_attention_patterns: no prompts given")
-    for name, xs in (("subjects", subjects), ("objects", objects)):
-        if xs is not None and len(xs) != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {len(xs)} {name}: give one per prompt")
-    subjects = None if subjects is None else [s if isinstance(s, str) else " ".join(s) for s in subjects]
-    out, L = [None] * len(prompts), self.n_layers
-    progress = len(prompts) > 4 * batch_size if progress is None else progress
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))   # similar lengths together: less padding
-    for s in tqdm(range(0, len(prompts), batch_size), disable=not progress, desc="attention"):
-        idx = order[s:s + batch_size]
-        batch = [prompts[i] for i in idx]
-        tokens, mask = tokenize(self.model, batch)
-        # subject positions first: a subject missing from its prompt fails before the forward pass
-        subj = None if subjects is None else self._positions(batch, [subjects[i] for i in idx], occurrence)
-        obj = None if objects is None else self._positions(batch, [objects[i] for i in idx], -1)
-        rows, full = [None] * L, [None] * L
-        def keep(pattern, hook):
-            l = hook.layer()
-            rows[l] = pattern[:, :, -1, :].detach().float().cpu()
-            if full_attention: full[l] = pattern.detach().float().cpu()
-        with apply_hooks(self.model, [(get_act_name("pattern", l), keep) for l in range(L)]):
-            self.model(tokens, attention_mask=mask, return_type=None)
-        rows = torch.stack(rows, 1)                          # [B, L, H, S]
-        full = torch.stack(full, 1) if full_attention else None
-        n_pad = (mask.shape[1] - mask.sum(1)).tolist()
-        for b, p in enumerate(batch):
-            o = n_pad[b]
-            ids = tokens[b, o:].tolist()
-            toks = TokenList([self.model.tokenizer.convert_tokens_to_string([t]) for t in self.model.tokenizer.convert_ids_to_tokens(ids)],
-                             ids=ids, prompt=p)     # the strings for display, the ids for exact position look-ups
-            out[idx[b]] = (AttentionPattern(
-                prompt=p, tokens=toks, last_row=rows[b, :, :, o:].clone(),
-                subject_positions=None if subj is None else [i - o for i in subj[b]],
-                object_positions=None if obj is None else [i - o for i in obj[b]],
-                subject=None if subjects is None else subjects[idx[b]],
-                _attention=None if full is None else full[b, :, :, o:, o:].clone(), _analyzer=self))
-    return out
-
-# %% ../nbs/21_factual_heads.ipynb 18
-@patch
-def extract_fact_patterns(self:AttentionAnalyzer, facts, batch_size=16, **kw) -> list[AttentionPattern]:
-    "Patterns of `fact.to_prompt()` with subject and object positions set (`meta` holds the fact)."
-    facts = list(facts)
-    if not facts: raise ValueError("extract_fact_patterns: no facts given")
-    pats = self.extract_attention_patterns([f.to_prompt() for f in facts], batch_size,
-                                           subjects=[f.subject for f in facts], objects=[f.object for f in facts], **kw)
-    for p, f in zip(pats, facts): p.meta["fact"] = f
-    return pats
-
-# %% ../nbs/21_factual_heads.ipynb 19
+# %% ../nbs/21_factual_heads.ipynb 24
 @patch
 def _positions(self:AttentionAnalyzer, prompts, subs, occurrence):
     try: return token_positions(self.model, prompts, subs, occurrence=occurrence)
     except ValueError as e: raise ValueError(f"subject/object not found: {e}") from None
 
-# %% ../nbs/21_factual_heads.ipynb 20
+# %% ../nbs/21_factual_heads.ipynb 26
 @patch
 @torch.no_grad()
 def _full_attention(self:AttentionAnalyzer, prompt) -> torch.Tensor:
@@ -226,13 +169,87 @@ def _full_attention(self:AttentionAnalyzer, prompt) -> torch.Tensor:
         self.model(tokens, attention_mask=mask, return_type=None)
     return torch.stack(pats)
 
-# %% ../nbs/21_factual_heads.ipynb 21
+# %% ../nbs/21_factual_heads.ipynb 28
+def _extract_inputs(prompts, subjects, objects):
+    "`prompts` as a non-empty list, `subjects` as strings (words joined by spaces); one subject and object per prompt, if given."
+    if isinstance(prompts, str): prompts = [prompts]
+    prompts = list(prompts)
+    if not prompts: raise ValueError("extract_attention_patterns: no prompts given")
+    for name, xs in (("subjects", subjects), ("objects", objects)):
+        if xs is not None and len(xs) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(xs)} {name}: give one per prompt")
+    return prompts, None if subjects is None else [s if isinstance(s, str) else " ".join(s) for s in subjects]
+
+# %% ../nbs/21_factual_heads.ipynb 30
+@patch
+@torch.no_grad()
+def _last_rows(self:AttentionAnalyzer, tokens, mask, full_attention=False):
+    "One forward pass: each head's last attention row `[B, L, H, S]`, and the full patterns `[B, L, H, S, S]` if `full_attention` (else None)."
+    L = self.n_layers
+    rows, full = [None] * L, [None] * L
+    def keep(pattern, hook):
+        l = hook.layer()
+        rows[l] = pattern[:, :, -1, :].detach().float().cpu()
+        if full_attention: full[l] = pattern.detach().float().cpu()
+    with apply_hooks(self.model, [(get_act_name("pattern", l), keep) for l in range(L)]):
+        self.model(tokens, attention_mask=mask, return_type=None)
+    return torch.stack(rows, 1), torch.stack(full, 1) if full_attention else None
+
+# %% ../nbs/21_factual_heads.ipynb 32
+@patch
+def _pattern(self:AttentionAnalyzer, prompt, tokens, n_pad, row, full, subj, obj, subject) -> AttentionPattern:
+    "One prompt's `AttentionPattern` from its row of a left-padded batch: the `n_pad` padding positions stripped everywhere."
+    o = n_pad
+    ids = tokens[o:].tolist()
+    toks = TokenList([self.model.tokenizer.convert_tokens_to_string([t]) for t in self.model.tokenizer.convert_ids_to_tokens(ids)],
+                     ids=ids, prompt=prompt)     # the strings for display, the ids for exact position look-ups
+    return AttentionPattern(prompt=prompt, tokens=toks, last_row=row[:, :, o:].clone(),
+                            subject_positions=None if subj is None else [i - o for i in subj],
+                            object_positions=None if obj is None else [i - o for i in obj],
+                            subject=subject, _attention=None if full is None else full[:, :, o:, o:].clone(), _analyzer=self)
+
+# %% ../nbs/21_factual_heads.ipynb 33
+@patch
+@torch.no_grad()
+def extract_attention_patterns(self:AttentionAnalyzer, prompts, batch_size=16, subjects=None, objects=None,
+                               full_attention=False, occurrence=-1, progress=None) -> list[AttentionPattern]:
+    "Run `prompts` in batches; keep each head's last attention row (and the full pattern if `full_attention`)."
+    prompts, subjects = _extract_inputs(prompts, subjects, objects)
+    out = [None] * len(prompts)
+    progress = len(prompts) > 4 * batch_size if progress is None else progress
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))   # similar lengths together: less padding
+    for s in tqdm(range(0, len(prompts), batch_size), disable=not progress, desc="attention"):
+        idx = order[s:s + batch_size]
+        batch = [prompts[i] for i in idx]
+        tokens, mask = tokenize(self.model, batch)
+        # subject positions first: a subject missing from its prompt fails before the forward pass
+        subj = None if subjects is None else self._positions(batch, [subjects[i] for i in idx], occurrence)
+        obj = None if objects is None else self._positions(batch, [objects[i] for i in idx], -1)
+        rows, full = self._last_rows(tokens, mask, full_attention)                # [B, L, H, S], [B, L, H, S, S] or None
+        n_pad = (mask.shape[1] - mask.sum(1)).tolist()
+        for b, p in enumerate(batch):
+            out[idx[b]] = self._pattern(p, tokens[b], n_pad[b], rows[b], None if full is None else full[b], None if subj is None else subj[b],
+                                        None if obj is None else obj[b], None if subjects is None else subjects[idx[b]])
+    return out
+
+# %% ../nbs/21_factual_heads.ipynb 37
+@patch
+def extract_fact_patterns(self:AttentionAnalyzer, facts, batch_size=16, **kw) -> list[AttentionPattern]:
+    "Patterns of `fact.to_prompt()` with subject and object positions set (`meta` holds the fact)."
+    facts = list(facts)
+    if not facts: raise ValueError("extract_fact_patterns: no facts given")
+    pats = self.extract_attention_patterns([f.to_prompt() for f in facts], batch_size,
+                                           subjects=[f.subject for f in facts], objects=[f.object for f in facts], **kw)
+    for p, f in zip(pats, facts): p.meta["fact"] = f
+    return pats
+
+# %% ../nbs/21_factual_heads.ipynb 39
 @patch
 def find_token_positions(self:AttentionAnalyzer, tokens, words, occurrence=-1) -> list[int]:
     "Exact positions (BOS = 0) of `words` (a string, or words joined by spaces) in a pattern, its `tokens`, token ids or a prompt."
     return token_positions_exact(self.model, tokens, words, occurrence)
 
-# %% ../nbs/21_factual_heads.ipynb 22
+# %% ../nbs/21_factual_heads.ipynb 41
 @patch
 def compute_attention_scores(self:AttentionAnalyzer, pattern, positions) -> torch.Tensor:
     "[L, H] attention mass from the prediction position to `positions`."
@@ -241,7 +258,7 @@ def compute_attention_scores(self:AttentionAnalyzer, pattern, positions) -> torc
     if bad: raise ValueError(f"positions {bad} outside the prompt's {pattern.seq_len} tokens")
     return pattern.last_row[:, :, list(positions)].sum(-1)
 
-# %% ../nbs/21_factual_heads.ipynb 23
+# %% ../nbs/21_factual_heads.ipynb 42
 @patch
 def compute_subject_attention_scores(self:AttentionAnalyzer, pattern) -> torch.Tensor:
     "[L, H] attention from the prediction position to the subject's tokens."
@@ -250,7 +267,7 @@ def compute_subject_attention_scores(self:AttentionAnalyzer, pattern) -> torch.T
                          "or set them with find_token_positions")
     return self.compute_attention_scores(pattern, pattern.subject_positions)
 
-# %% ../nbs/21_factual_heads.ipynb 24
+# %% ../nbs/21_factual_heads.ipynb 44
 @patch
 def subject_scores(self:AttentionAnalyzer, patterns) -> torch.Tensor:
     "[N, L, H] subject attention of many patterns (a tensor is returned as is)."
@@ -260,7 +277,17 @@ def subject_scores(self:AttentionAnalyzer, patterns) -> torch.Tensor:
     if not patterns: raise ValueError("no patterns given")
     return torch.stack([self.compute_subject_attention_scores(p) for p in patterns])
 
-# %% ../nbs/21_factual_heads.ipynb 25
+# %% ../nbs/21_factual_heads.ipynb 46
+def _check_pairs(true_patterns, false_patterns):
+    "Paired tests need twins: equal counts and, where known, the same subject at each index."
+    if len(true_patterns) != len(false_patterns):
+        raise ValueError(f"mismatched pairs: {len(true_patterns)} true vs {len(false_patterns)} false patterns; a paired test needs twins")
+    if isinstance(true_patterns, (torch.Tensor, np.ndarray)): return
+    for i, (a, b) in enumerate(zip(true_patterns, false_patterns)):
+        if a.subject is not None and b.subject is not None and a.subject != b.subject:
+            raise ValueError(f"mismatched pairs at index {i}: subject {a.subject!r} vs {b.subject!r}")
+
+# %% ../nbs/21_factual_heads.ipynb 48
 @patch
 def identify_factual_recall_heads(self:AttentionAnalyzer, true_patterns, false_patterns, threshold=0.05, min_effect_size=0.01,
                                   test="welch", alternative="two-sided", correction=None) -> dict:
@@ -298,7 +325,7 @@ def identify_factual_recall_heads(self:AttentionAnalyzer, true_patterns, false_p
                 significant_mask=torch.from_numpy(sig), true_scores=t, false_scores=f, test=test,
                 alternative=alternative, correction=correction, threshold=threshold, min_effect_size=min_effect_size)
 
-# %% ../nbs/21_factual_heads.ipynb 26
+# %% ../nbs/21_factual_heads.ipynb 51
 @patch
 def get_top_heads(self:AttentionAnalyzer, patterns, top_k=10) -> list[TopHead]:
     "The `top_k` heads with the highest mean subject attention (mean, std over patterns)."
@@ -309,17 +336,10 @@ def get_top_heads(self:AttentionAnalyzer, patterns, top_k=10) -> list[TopHead]:
     H = s.shape[2]
     return [TopHead(i // H, i % H, float(mean.flatten()[i]), float(std.flatten()[i])) for i in idx]
 
-# %% ../nbs/21_factual_heads.ipynb 27
-def _check_pairs(true_patterns, false_patterns):
-    "Paired tests need twins: equal counts and, where known, the same subject at each index."
-    if len(true_patterns) != len(false_patterns):
-        raise ValueError(f"mismatched pairs: {len(true_patterns)} true vs {len(false_patterns)} false patterns; a paired test needs twins")
-    if isinstance(true_patterns, (torch.Tensor, np.ndarray)): return
-    for i, (a, b) in enumerate(zip(true_patterns, false_patterns)):
-        if a.subject is not None and b.subject is not None and a.subject != b.subject:
-            raise ValueError(f"mismatched pairs at index {i}: subject {a.subject!r} vs {b.subject!r}")
+# %% ../nbs/21_factual_heads.ipynb 60
+def _summ(pred): return dict(p=float(np.exp(pred["logp"]).mean()), acc=float(pred["correct"].mean()), logp=float(pred["logp"].mean()))
 
-# %% ../nbs/21_factual_heads.ipynb 39
+# %% ../nbs/21_factual_heads.ipynb 63
 def _knockout_builder(model, facts, heads, kind):
     "A `fwd_hooks` function for `object_predictions`: static head knockout, or per-batch attention knockout."
     if kind == "head": return head_knockout_hooks(as_heads(heads), model)
@@ -335,10 +355,7 @@ def _knockout_builder(model, facts, heads, kind):
                 for hk in attention_knockout_hooks(model, subj, query_positions=queries, layers=[l], heads=hs)]
     return build
 
-# %% ../nbs/21_factual_heads.ipynb 40
-def _summ(pred): return dict(p=float(np.exp(pred["logp"]).mean()), acc=float(pred["correct"].mean()), logp=float(pred["logp"].mean()))
-
-# %% ../nbs/21_factual_heads.ipynb 41
+# %% ../nbs/21_factual_heads.ipynb 64
 def knockout_experiment(model, facts, heads, kind="head", n_random=20, seed=0, batch_size=32, n_boot=2000,
                         baseline=None, progress=True) -> dict:
     "Drop in P(true object) and accuracy when the given heads are knocked out, vs `n_random` draws of as many random heads."
@@ -371,18 +388,18 @@ def knockout_experiment(model, facts, heads, kind="head", n_random=20, seed=0, b
                 random_drop_acc_mean=float(rand_acc.mean()) if n_random else float("nan"), random_drop_acc_ci=ci(rand_acc),
                 p_empirical=float((1 + (rand_p >= d_p.mean()).sum()) / (n_random + 1)), random_heads=drawn)
 
-# %% ../nbs/21_factual_heads.ipynb 45
+# %% ../nbs/21_factual_heads.ipynb 67
 def _need_patterns(patterns, who):
     "A clear error for an empty pattern list (instead of torch's `stack expects a non-empty TensorList`)."
     if not len(patterns): raise ValueError(f"{who}: got no attention patterns; pass the list from `extract_attention_patterns` or `extract_fact_patterns`")
 
-# %% ../nbs/21_factual_heads.ipynb 46
+# %% ../nbs/21_factual_heads.ipynb 68
 def attention_entropy(patterns) -> torch.Tensor:
     "[N, L, H] entropy (nats) of the prediction position's attention."
     _need_patterns(patterns, "attention_entropy")
     return torch.stack([-(p.last_row.clamp_min(1e-12).log() * p.last_row).sum(-1) for p in patterns])
 
-# %% ../nbs/21_factual_heads.ipynb 47
+# %% ../nbs/21_factual_heads.ipynb 70
 def compare_entropy(entropy, heads) -> dict:
     "Mean entropy of `heads` vs all other heads (head-level Welch test, Hedges' g)."
     e = entropy.float().mean(0) if entropy.dim() == 3 else entropy.float()
@@ -394,7 +411,7 @@ def compare_entropy(entropy, heads) -> dict:
     return dict(mean_recall=float(a.mean()), mean_other=float(b.mean()), t=float(t.statistic), p_value=float(t.pvalue),
                 hedges_g=hedges_g(a, b), n_recall=len(a), n_other=len(b), per_head=e)
 
-# %% ../nbs/21_factual_heads.ipynb 50
+# %% ../nbs/21_factual_heads.ipynb 73
 def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, min_pairs=5, **kw) -> dict:
     "Run `identify_factual_recall_heads` per relation; return the per-relation sets and their Jaccard overlaps."
     relations = list(relations)
@@ -412,14 +429,14 @@ def relation_specific_heads(analyzer, true_patterns, false_patterns, relations, 
     return dict(relations=names, results=results, sets=sets, jaccard=jac, shared=shared, unique=unique,
                 n_pairs={r: int((rel == r).sum()) for r in names})
 
-# %% ../nbs/21_factual_heads.ipynb 53
+# %% ../nbs/21_factual_heads.ipynb 76
 def object_attention_scores(analyzer, patterns) -> torch.Tensor:
     "[N, L, H] attention from the prediction position to the object's tokens."
     miss = [p.prompt for p in patterns if not p.object_positions]
     if miss: raise ValueError(f"patterns without object_positions (use extract_fact_patterns or objects=): {miss[:3]}")
     return torch.stack([analyzer.compute_attention_scores(p, p.object_positions) for p in patterns])
 
-# %% ../nbs/21_factual_heads.ipynb 54
+# %% ../nbs/21_factual_heads.ipynb 78
 def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dict:
     "Head tests with subject keys and with object keys, and the correlation of their effects over heads."
     subj = analyzer.identify_factual_recall_heads(true_patterns, false_patterns, **kw)
@@ -428,7 +445,7 @@ def compare_subject_object(analyzer, true_patterns, false_patterns, **kw) -> dic
     r = sps.pearsonr(subj["effect"].flatten().numpy(), obj["effect"].flatten().numpy())
     return dict(subject=subj, object=obj, effect_correlation=float(r.statistic), effect_correlation_p=float(r.pvalue))
 
-# %% ../nbs/21_factual_heads.ipynb 56
+# %% ../nbs/21_factual_heads.ipynb 81
 @torch.no_grad()
 def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) -> list[torch.Tensor]:
     "Per prompt, [L, H, S]: attention mass on the subject's tokens from every query position."
@@ -450,13 +467,13 @@ def subject_attention_by_position(analyzer, prompts, subjects, batch_size=16) ->
         out += [rows[b, :, :, n_pad[b]:].clone() for b in range(len(batch))]
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 59
+# %% ../nbs/21_factual_heads.ipynb 84
 def with_prefix(fact, prefix) -> Fact:
     "The same fact with `prefix` before its template (braces escaped)."
     esc = prefix.replace("{", "{{").replace("}", "}}")
     return Fact(fact.subject, esc + relation_template(fact.relation), fact.object, fact.is_true, fact.pair_id, fact.source)
 
-# %% ../nbs/21_factual_heads.ipynb 60
+# %% ../nbs/21_factual_heads.ipynb 86
 def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
     "Each fact prefixed with `n_shots` true facts of the same relation drawn (seeded) from `pool`, never itself."
     rng = np.random.default_rng(seed)
@@ -471,7 +488,7 @@ def few_shot_facts(facts, pool, n_shots=3, seed=0) -> list[Fact]:
         out.append(with_prefix(f, "".join(s.to_prompt() + ". " for s in shots)))
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 61
+# %% ../nbs/21_factual_heads.ipynb 88
 def misleading_facts(true_facts, false_facts) -> list[Fact]:
     "Each true fact prefixed with 'Many people believe that <its false twin>.'"
     if len(true_facts) != len(false_facts): raise ValueError(f"mismatched pairs: {len(true_facts)} true vs {len(false_facts)} false")
@@ -481,12 +498,12 @@ def misleading_facts(true_facts, false_facts) -> list[Fact]:
         s = f.to_prompt(); out.append(with_prefix(t, f"Many people believe that {s[0].lower() + s[1:] if s[:4] == 'The ' else s}. "))
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 62
+# %% ../nbs/21_factual_heads.ipynb 90
 def _pattern_pairs_effect(analyzer, tf, ff, batch_size, **kw):
     tp, fp = analyzer.extract_fact_patterns(tf, batch_size), analyzer.extract_fact_patterns(ff, batch_size)
     return tp, fp, analyzer.identify_factual_recall_heads(tp, fp, **kw)
 
-# %% ../nbs/21_factual_heads.ipynb 63
+# %% ../nbs/21_factual_heads.ipynb 91
 def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3, seed=0, batch_size=16, **kw) -> dict:
     "Head tests and accuracy zero-shot vs with `n_shots` same-relation examples (same shots for each twin)."
     true_facts, false_facts = list(true_facts), list(false_facts)
@@ -503,7 +520,7 @@ def few_shot_experiment(analyzer, true_facts, false_facts, pool=None, n_shots=3,
     out["jaccard"] = len(a & b) / max(1, len(a | b)); out["n_shots"] = n_shots; out["example"] = shots[0].to_prompt()
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 64
+# %% ../nbs/21_factual_heads.ipynb 93
 @torch.no_grad()
 def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batch_size=16) -> dict:
     "P(true object), accuracy and the recall heads' subject attention, without vs with a misleading sentence."
@@ -522,10 +539,10 @@ def misleading_context_experiment(analyzer, true_facts, false_facts, heads, batc
     out["example"] = mis[0].to_prompt()
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 67
+# %% ../nbs/21_factual_heads.ipynb 96
 PROFILE_FEATURES = ("bos", "subject", "object", "self", "previous", "other", "entropy")
 
-# %% ../nbs/21_factual_heads.ipynb 68
+# %% ../nbs/21_factual_heads.ipynb 97
 def head_profiles(patterns) -> torch.Tensor:
     "[L, H, 7] mean attention profile per head (see `PROFILE_FEATURES`)."
     _need_patterns(patterns, "head_profiles")
@@ -543,7 +560,7 @@ def head_profiles(patterns) -> torch.Tensor:
         feats.append(torch.stack([mass[..., 0], mass[..., 1], mass[..., 4], mass[..., 2], mass[..., 3], mass[..., 5], ent], -1))
     return torch.stack(feats).mean(0)
 
-# %% ../nbs/21_factual_heads.ipynb 69
+# %% ../nbs/21_factual_heads.ipynb 99
 def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
     "Ward clustering of heads by attention profile; with `heads`, how many of them fall in each cluster."
     _need_patterns(patterns, "cluster_heads")
@@ -561,7 +578,7 @@ def cluster_heads(patterns, n_clusters=4, heads=None) -> dict:
         out["heads_per_cluster"] = np.bincount([labels[l, h] for l, h in hs], minlength=k)
     return out
 
-# %% ../nbs/21_factual_heads.ipynb 72
+# %% ../nbs/21_factual_heads.ipynb 102
 def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list[dict]:
     "Per model: number of significant heads, their normalised depth, and the top heads (models may be loaders)."
     items = list(models.items()) if isinstance(models, dict) else [(getattr(getattr(m, "cfg", None), "model_name", str(i)), m) for i, m in enumerate(models)]
@@ -580,7 +597,7 @@ def compare_models(models, true_facts, false_facts, batch_size=16, **kw) -> list
         if model is not m: del model
     return rows
 
-# %% ../nbs/21_factual_heads.ipynb 73
+# %% ../nbs/21_factual_heads.ipynb 103
 def checkpoint_evolution(checkpoints, true_facts, false_facts, **kw) -> list[dict]:
     "`compare_models` over training checkpoints `{step: model or loader}`, rows sorted by step."
     rows = compare_models(dict(checkpoints), true_facts, false_facts, **kw)

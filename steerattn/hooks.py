@@ -43,7 +43,7 @@ def _seq_bounds(tokenized_prompts, attention_mask, n):
         return [(0, tokenized_prompts.shape[1])] * n
     return [(0, len(p)) for p in tokenized_prompts]
 
-# %% ../nbs/02_hooks.ipynb 8
+# %% ../nbs/02_hooks.ipynb 9
 def get_batch_pos(batch_entity_pos,      # per prompt, its entity token positions (padded coordinates)
                   pos_type,              # one of `POS_TYPES`
                   tokenized_prompts,     # [N, S] tensor of tokens, or a list of token sequences
@@ -71,7 +71,7 @@ def get_batch_pos(batch_entity_pos,      # per prompt, its entity token position
         out.append(pos)
     return out
 
-# %% ../nbs/02_hooks.ipynb 9
+# %% ../nbs/02_hooks.ipynb 12
 def positions_mask(batch_pos, seq_len, device=None) -> torch.Tensor:
     "Boolean `[N, seq_len]` mask of per-row positions (negative positions count from the end)."
     m = torch.zeros(len(batch_pos), seq_len, dtype=torch.bool)
@@ -82,7 +82,7 @@ def positions_mask(batch_pos, seq_len, device=None) -> torch.Tensor:
         m[i, pos] = True
     return m.to(device) if device is not None else m
 
-# %% ../nbs/02_hooks.ipynb 13
+# %% ../nbs/02_hooks.ipynb 15
 @dataclass
 class SteeringVector:
     "A residual-stream direction at `blocks.{layer}.hook_resid_pre`."
@@ -98,7 +98,7 @@ class SteeringVector:
         if not torch.isfinite(self.direction).all(): raise ValueError(f"steering direction (layer {self.layer}) has NaN/inf entries")
         if not self.direction.any(): raise ValueError(f"steering direction (layer {self.layer}) is all zeros")
 
-# %% ../nbs/02_hooks.ipynb 14
+# %% ../nbs/02_hooks.ipynb 17
 @patch(cls_method=True)
 def coerce(cls:SteeringVector, x) -> SteeringVector:
     "A `SteeringVector` from itself, a seed tuple `(layer, latent_idx, mean_act, direction)` or a dict."
@@ -111,7 +111,7 @@ def coerce(cls:SteeringVector, x) -> SteeringVector:
     raise TypeError(f"cannot make a SteeringVector from {type(x).__name__}; pass a SteeringVector, "
                     "a dict of its fields or a tuple (layer, latent_idx, mean_act, direction)")
 
-# %% ../nbs/02_hooks.ipynb 15
+# %% ../nbs/02_hooks.ipynb 19
 @patch(cls_method=True)
 def random(cls:SteeringVector, d_model, layer, seed=0, source="random") -> SteeringVector:
     "A seeded random unit direction."
@@ -119,7 +119,7 @@ def random(cls:SteeringVector, d_model, layer, seed=0, source="random") -> Steer
     d = torch.randn(d_model, generator=g)
     return cls(layer, None, d / d.norm(), None, f"{source}(seed={seed})")
 
-# %% ../nbs/02_hooks.ipynb 16
+# %% ../nbs/02_hooks.ipynb 21
 @patch
 def check(self:SteeringVector, model) -> SteeringVector:
     "Raise a clear error if this vector does not fit `model`."
@@ -129,13 +129,13 @@ def check(self:SteeringVector, model) -> SteeringVector:
         raise ValueError(f"steering direction has {self.direction.numel()} entries; the model's d_model is {D}")
     return self
 
-# %% ../nbs/02_hooks.ipynb 17
+# %% ../nbs/02_hooks.ipynb 23
 @patch
 def meta(self:SteeringVector) -> dict:
     "JSON-able description (without the direction)."
     return dict(layer=self.layer, latent_idx=self.latent_idx, mean_act=self.mean_act, source=self.source)
 
-# %% ../nbs/02_hooks.ipynb 18
+# %% ../nbs/02_hooks.ipynb 24
 def as_vectors(xs) -> list[SteeringVector]:
     "A list of `SteeringVector`s from `None`, one vector/tuple, or a list of them."
     if xs is None: return []
@@ -143,7 +143,7 @@ def as_vectors(xs) -> list[SteeringVector]:
         xs = [xs]
     return [SteeringVector.coerce(x) for x in xs]
 
-# %% ../nbs/02_hooks.ipynb 21
+# %% ../nbs/02_hooks.ipynb 27
 def check_coeff(coeff):
     "Validate a steering coefficient: a finite number, `'norm'` or `'mean'`."
     if isinstance(coeff, str):
@@ -154,7 +154,7 @@ def check_coeff(coeff):
         raise ValueError(f"steering coefficient must be a finite number, 'norm' or 'mean'; got {coeff!r}")
     return float(coeff)
 
-# %% ../nbs/02_hooks.ipynb 22
+# %% ../nbs/02_hooks.ipynb 28
 def coeff_for(v:SteeringVector, coeff) -> float | str:
     "The coefficient to steer `v` with: `coeff` itself, or `v.mean_act` for `'mean'` (which must be a finite number)."
     coeff = check_coeff(coeff)
@@ -163,12 +163,12 @@ def coeff_for(v:SteeringVector, coeff) -> float | str:
         raise ValueError(f"coeff='mean' needs the latent's mean_act; the vector at layer {v.layer} has {v.mean_act!r}")
     return float(v.mean_act)
 
-# %% ../nbs/02_hooks.ipynb 23
+# %% ../nbs/02_hooks.ipynb 30
 def _as_rows(x, B, dev, dt):
     x = torch.as_tensor(x, device=dev, dtype=dt)
     return x.expand(B, -1) if x.ndim == 1 else x
 
-# %% ../nbs/02_hooks.ipynb 24
+# %% ../nbs/02_hooks.ipynb 31
 def steer_fn(direction, mask, coeff, use_norm=None):
     """Hook fn: `resid[b, p] += α_b · d_b` where `mask[b, p]`; `coeff` is a number, a per-row tensor, or `'norm'`
     (the stream's own norm); `use_norm[b]` switches single rows to `'norm'`."""
@@ -184,7 +184,7 @@ def steer_fn(direction, mask, coeff, use_norm=None):
         return resid + m[..., None].to(resid.dtype) * a * d
     return hook
 
-# %% ../nbs/02_hooks.ipynb 25
+# %% ../nbs/02_hooks.ipynb 33
 def ablate_fn(direction, mask):
     "Hook fn: project the (per-row) direction out of `resid` where `mask`."
     def hook(resid, hook=None):
@@ -195,7 +195,7 @@ def ablate_fn(direction, mask):
         return resid - mask.to(resid.device)[..., None].to(resid.dtype) * proj
     return hook
 
-# %% ../nbs/02_hooks.ipynb 26
+# %% ../nbs/02_hooks.ipynb 35
 def steering_hooks(model,                  # TransformerLens model (for shape checks)
                    steering_latents=None,  # SteeringVector(s) or seed tuples
                    pos=None,               # per-row position lists, or a bool mask [B, S]
@@ -210,7 +210,7 @@ def steering_hooks(model,                  # TransformerLens model (for shape ch
     check_coeff(coeff)
     return hooks + [(get_act_name("resid_pre", v.layer), steer_fn(v.direction, mask, coeff_for(v, coeff))) for v in steer]
 
-# %% ../nbs/02_hooks.ipynb 28
+# %% ../nbs/02_hooks.ipynb 38
 def head_knockout_hooks(heads, model=None, positions=None):
     "`(hook_name, fn)` pairs zeroing `hook_z` of each `(layer, head)` (at `positions`, default all)."
     heads = as_heads(heads) if model is None else check_heads(heads, model.cfg.n_layers, model.cfg.n_heads)
@@ -228,7 +228,7 @@ def head_knockout_hooks(heads, model=None, positions=None):
         return hook
     return [(get_act_name("z", l), make(hs)) for l, hs in sorted(by_layer.items())]
 
-# %% ../nbs/02_hooks.ipynb 29
+# %% ../nbs/02_hooks.ipynb 40
 def attention_knockout_hooks(model,              # the model (for n_layers / n_heads)
                              key_positions,      # per-row lists of key positions, or a bool mask [B, S]
                              query_positions=-1, # int, list of ints (every row), per-row lists, or 'all'
@@ -264,13 +264,13 @@ def attention_knockout_hooks(model,              # the model (for n_layers / n_h
         return out
     return [(get_act_name("attn_scores", l), hook) for l in layers]
 
-# %% ../nbs/02_hooks.ipynb 38
+# %% ../nbs/02_hooks.ipynb 49
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
 
-# %% ../nbs/02_hooks.ipynb 39
+# %% ../nbs/02_hooks.ipynb 51
 def _is_default(name): return name.lower() in {a.lower() for a in DEFAULT_ALIASES} or name.endswith(".gguf")
 
-# %% ../nbs/02_hooks.ipynb 40
+# %% ../nbs/02_hooks.ipynb 52
 def coeff_for_model(name: str) -> float:
     "The paper's steering coefficient for a model family (Gemma 100, Llama 20; SmolLM2 like Gemma)."
     n = name.lower()

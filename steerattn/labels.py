@@ -38,7 +38,7 @@ def _norm(s) -> str:
     s = unicodedata.normalize("NFKD", str(s)).encode("ascii", "ignore").decode().lower()
     return " ".join(re.sub(r"[^a-z0-9]+", " ", s).split())
 
-# %% ../nbs/11_labels.ipynb 7
+# %% ../nbs/11_labels.ipynb 8
 def _gold_names(golds) -> list[str]:
     out = []
     for g in golds:
@@ -47,7 +47,7 @@ def _gold_names(golds) -> list[str]:
             if v and v not in out: out.append(v)
     return out
 
-# %% ../nbs/11_labels.ipynb 8
+# %% ../nbs/11_labels.ipynb 10
 def match_name(completion, golds, threshold=NAME_THRESHOLD) -> bool:
     "Does the completion name one of `golds` (word-boundary match, or fuzzy for golds of >= 5 characters)?"
     c = _norm(completion.split("\n")[0])
@@ -57,11 +57,11 @@ def match_name(completion, golds, threshold=NAME_THRESHOLD) -> bool:
         if len(g) >= 5 and fuzz.partial_ratio(g, c) >= threshold: return True
     return False
 
-# %% ../nbs/11_labels.ipynb 9
+# %% ../nbs/11_labels.ipynb 12
 _NUM = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(million|thousand|billion)?", re.I)
 _SCALE = dict(thousand=1e3, million=1e6, billion=1e9)
 
-# %% ../nbs/11_labels.ipynb 10
+# %% ../nbs/11_labels.ipynb 13
 def first_number(text):
     "The first number in `text` (commas as thousand separators, 'million' etc. applied), or None."
     m = _NUM.search(text.split("\n")[0])
@@ -70,17 +70,17 @@ def first_number(text):
     except ValueError: return None
     return x * _SCALE.get((m.group(2) or "").lower(), 1)
 
-# %% ../nbs/11_labels.ipynb 11
+# %% ../nbs/11_labels.ipynb 15
 def match_year(completion, golds, tol=YEAR_TOL) -> bool:
     m = re.search(r"(?<!\d)(\d{4})(?!\d)", completion.split("\n")[0])
     return bool(m) and any(abs(int(m.group(1)) - int(g)) <= tol for g in golds)
 
-# %% ../nbs/11_labels.ipynb 12
+# %% ../nbs/11_labels.ipynb 17
 def match_number(completion, golds, rtol=NUMBER_RTOL) -> bool:
     x = first_number(completion)
     return x is not None and any(abs(x - float(g)) <= rtol * abs(float(g)) for g in golds)
 
-# %% ../nbs/11_labels.ipynb 13
+# %% ../nbs/11_labels.ipynb 18
 def is_correct(completion, golds, kind) -> bool:
     "Is `completion` a correct answer given the gold values of an attribute of this `kind` ('name', 'year', 'number')?"
     if not golds: return False
@@ -89,7 +89,7 @@ def is_correct(completion, golds, kind) -> bool:
     if kind == "number": return match_number(completion, golds)
     raise ValueError(f"Unknown attribute kind {kind!r}; valid: 'name', 'year', 'number'")
 
-# %% ../nbs/11_labels.ipynb 16
+# %% ../nbs/11_labels.ipynb 21
 @torch.no_grad()
 def generate_batch(model, prompts, max_new_tokens=8, n_samples=1, greedy=True, temperature=1.0, seed=0) -> list[list[str]]:
     "For each prompt, `n_samples` completions (greedy or sampled at `temperature`) of `max_new_tokens` tokens, decoded."
@@ -117,23 +117,23 @@ def generate_batch(model, prompts, max_new_tokens=8, n_samples=1, greedy=True, t
     texts = tok.batch_decode(torch.cat(new, 1), skip_special_tokens=True)
     return [texts[i*n_samples:(i+1)*n_samples] for i in range(len(prompts))]
 
-# %% ../nbs/11_labels.ipynb 20
+# %% ../nbs/11_labels.ipynb 25
 LABEL_MODES = dict(sampled=dict(n_samples=10, greedy=False, min_correct=3), greedy=dict(n_samples=1, greedy=True, min_correct=1))
 MAX_NEW_TOKENS = dict(name=8, year=6, number=10)
 
-# %% ../nbs/11_labels.ipynb 21
+# %% ../nbs/11_labels.ipynb 26
 def _check_mode(mode):
     if mode not in LABEL_MODES: raise ValueError(f"Unknown label mode {mode!r}; valid: {', '.join(LABEL_MODES)}")
     return mode
 
-# %% ../nbs/11_labels.ipynb 22
+# %% ../nbs/11_labels.ipynb 28
 def model_key(model) -> str:
     "A stable, filename-safe name for a model (the default model's converted directory name, else its model name)."
     info = getattr(model, "steerattn_info", {}) or {}
     name = Path(info["path"]).name if info.get("path") else str(info.get("name") or model.cfg.model_name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.rstrip("/").split("/")[-1])
 
-# %% ../nbs/11_labels.ipynb 23
+# %% ../nbs/11_labels.ipynb 29
 def weights_key(model) -> str:
     """10 hex of the model's shapes and a strided sample of every weight, rounded to bfloat16: labels and latent statistics are
     keyed by it, so other weights under the same name never reuse them, while one model in float32 or bfloat16 shares them."""
@@ -146,23 +146,23 @@ def weights_key(model) -> str:
             parts += [list(p.shape), flat[::max(1, flat.numel() // 1024)].to(torch.bfloat16).float()]
     return content_hash(*parts)[:10]
 
-# %% ../nbs/11_labels.ipynb 24
+# %% ../nbs/11_labels.ipynb 31
 def label_rule(n_correct_attrs, known_min=2) -> str:
     "Paper rule: 'known' with >= 2 (`known_min`) correct attributes, 'unknown' with 0, 'dropped' in between."
     return "known" if n_correct_attrs >= known_min else "unknown" if n_correct_attrs == 0 else "dropped"
 
-# %% ../nbs/11_labels.ipynb 25
+# %% ../nbs/11_labels.ipynb 33
 def labels_path(model, mode, root=None) -> Path:
     return Path(root or cache_dir()/"labels")/f"labels-{model_key(model)}-{weights_key(model)}-{DATASET_VERSION}-{_check_mode(mode)}.json.gz"
 
-# %% ../nbs/11_labels.ipynb 26
+# %% ../nbs/11_labels.ipynb 35
 def _empty_labels(model, mode, method="generate"):
     return dict(model=model_key(model), dataset_version=DATASET_VERSION, mode=mode, rule=dict(LABEL_MODES[mode], known=">=2 correct attributes",
                 unknown="0 correct", dropped="1 correct", name_threshold=NAME_THRESHOLD, year_tol=YEAR_TOL, number_rtol=NUMBER_RTOL),
                 seconds=0.0, n_generated=0, entities={t: {} for t in ENTITY_TYPES},
                 **(dict(labels_version=LABELS_VERSION, method=TF_MODE) if method == "teacher-forced" else {}))
 
-# %% ../nbs/11_labels.ipynb 27
+# %% ../nbs/11_labels.ipynb 36
 def read_labels(model, mode="greedy", root=None) -> dict:
     "Labels of `model` in `mode`: the on-disk cache if present, else (default cache only) the packaged asset, else an empty record."
     for p in [labels_path(model, mode, root)] + ([asset_path(labels_path(model, mode).name)] if root is None else []):
@@ -174,7 +174,7 @@ def read_labels(model, mode="greedy", root=None) -> dict:
             if lab.get("dataset_version") == DATASET_VERSION: return lab
     return _empty_labels(model, mode)
 
-# %% ../nbs/11_labels.ipynb 28
+# %% ../nbs/11_labels.ipynb 38
 def label_entities(model, entities, entity_type, mode="greedy", root=None, chunk_size=16, seed=0, progress=True) -> dict:
     "Label `entities` (records of `entity_type`) known/unknown/dropped from `model`'s answers; cached, resumable. Returns `{name: record}`."
     check_entity_type(entity_type); cfg = LABEL_MODES[_check_mode(mode)]
@@ -206,10 +206,11 @@ def label_entities(model, entities, entity_type, mode="greedy", root=None, chunk
     done = read_labels(model, mode, root)["entities"][entity_type]
     return {e["name"]: done[e["name"]] for e in entities if e["name"] in done}
 
-# %% ../nbs/11_labels.ipynb 30
+# %% ../nbs/11_labels.ipynb 41
 MAX_GOLDS = 5
 TF_MODE = dict(method="teacher-forced names and years, generated numbers", prefix_match=True, max_golds=MAX_GOLDS)
 
+# %% ../nbs/11_labels.ipynb 42
 def answer_variants(golds, max_golds=MAX_GOLDS) -> list[str]:
     "Surface forms (with the leading space a completion starts with) whose greedy/sampled prefix counts as a correct answer."
     out = []
@@ -222,11 +223,11 @@ def answer_variants(golds, max_golds=MAX_GOLDS) -> list[str]:
     keep = [v for i, v in enumerate(out) if not any(v.startswith(u) for u in out[:i])]
     return [" " + v for v in keep]
 
-# %% ../nbs/11_labels.ipynb 31
+# %% ../nbs/11_labels.ipynb 44
 def _hf_and_tok(model):
     return getattr(model, "original_model", model), model.tokenizer
 
-# %% ../nbs/11_labels.ipynb 32
+# %% ../nbs/11_labels.ipynb 46
 @torch.no_grad()
 def teacher_forced(model, prompts, answers, tokens_per_batch:int=8192, progress=False) -> tuple[torch.Tensor, torch.Tensor]:
     "For each (prompt, answer): does greedy decoding start with `answer` (bool), and log p(answer | prompt) at T = 1 (float)."
@@ -265,9 +266,10 @@ def teacher_forced(model, prompts, answers, tokens_per_batch:int=8192, progress=
     pbar.close()
     return greedy_ok, logp
 
-# %% ../nbs/11_labels.ipynb 35
+# %% ../nbs/11_labels.ipynb 49
 LABELS_VERSION = 2
 
+# %% ../nbs/11_labels.ipynb 50
 def labelling_model(model, dtype="bfloat16"):
     "A lightweight stand-in for labelling: a copy of `model`'s HF model in `dtype` (bf16 runs ~2x faster on CPUs with avx512_bf16) + tokenizer."
     import copy
@@ -282,12 +284,33 @@ def labelling_model(model, dtype="bfloat16"):
     return SimpleNamespace(original_model=hf.eval(), tokenizer=tok, cfg=SimpleNamespace(device=dev, model_name=model_key(model)),
                            steerattn_info=info, label_key=model_key(model), weights_key=weights_key(model))
 
-# %% ../nbs/11_labels.ipynb 36
+# %% ../nbs/11_labels.ipynb 52
 def _binom_draw(p, n, key) -> int:
     g = torch.Generator().manual_seed(int(hashlib.md5(key.encode()).hexdigest()[:12], 16))
     return int(torch.binomial(torch.tensor([float(n)]), torch.tensor([min(max(p, 0.), 1.)]), generator=g).item())
 
-# %% ../nbs/11_labels.ipynb 37
+# %% ../nbs/11_labels.ipynb 54
+def _sum_variants(qs, ok, lp) -> dict:
+    "`{(name, attribute): (greedy starts with any surface form, their summed probability)}` over the rows `qs` = (entity, attribute, variant)."
+    agg = {}
+    for (e, a, _), o, l in zip(qs, ok.tolist(), lp.exp().tolist()):
+        g, p = agg.get((e["name"], a), (False, 0.)); agg[(e["name"], a)] = (g or o, p + l)
+    return agg
+
+# %% ../nbs/11_labels.ipynb 56
+def _tf_chunk(model, chunk, entity_type, res, n_samples, seed, tokens_per_batch) -> list:
+    "Teacher-forced names and years of `chunk` into `res` (greedy verdict; sampled p and its seeded binomial count); returns the rows."
+    kinds = ATTRIBUTE_KIND[entity_type]
+    qs = [(e, a, v) for e in chunk for a in ATTRIBUTES[entity_type] if kinds[a] != "number" and e[a] for v in answer_variants(e[a])]
+    if qs:
+        ok, lp = teacher_forced(model, [attribute_prompt(entity_type, e["name"], a) for e, a, _ in qs], [v for *_, v in qs], tokens_per_batch)
+        for (name, a), (g, p) in _sum_variants(qs, ok, lp).items():
+            res["greedy"][name]["correct"][a] = int(g)
+            res["sampled"][name]["p"][a] = round(min(p, 1.), 5)
+            res["sampled"][name]["correct"][a] = _binom_draw(p, n_samples, f"{seed}|{entity_type}|{name}|{a}")
+    return qs
+
+# %% ../nbs/11_labels.ipynb 57
 def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=256, seed:int=0, n_samples:int=10, min_correct:int=3,
                         tokens_per_batch:int=8192, sample_numbers:bool=True, progress=True) -> dict:
     "Greedy *and* sampled labels of `entities` in one pass (teacher forcing for names/years, generation for numbers); cached, resumable. Returns `{mode: {name: record}}`."
@@ -303,16 +326,7 @@ def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=
     for i in tqdm(range(0, len(todo), chunk_size), desc=f"labelling {entity_type}", disable=not progress or not todo):
         chunk, t0 = todo[i:i + chunk_size], time.perf_counter()
         res = {m: {e["name"]: dict(correct={}, p={}) for e in chunk} for m in LABEL_MODES}
-        qs = [(e, a, v) for e in chunk for a in ATTRIBUTES[entity_type] if kinds[a] != "number" and e[a] for v in answer_variants(e[a])]
-        if qs:
-            ok, lp = teacher_forced(model, [attribute_prompt(entity_type, e["name"], a) for e, a, _ in qs], [v for *_, v in qs], tokens_per_batch)
-            agg = {}
-            for (e, a, _), o, l in zip(qs, ok.tolist(), lp.exp().tolist()):
-                g, p = agg.get((e["name"], a), (False, 0.)); agg[(e["name"], a)] = (g or o, p + l)
-            for (name, a), (g, p) in agg.items():
-                res["greedy"][name]["correct"][a] = int(g)
-                res["sampled"][name]["p"][a] = round(min(p, 1.), 5)
-                res["sampled"][name]["correct"][a] = _binom_draw(p, n_samples, f"{seed}|{entity_type}|{name}|{a}")
+        qs = _tf_chunk(model, chunk, entity_type, res, n_samples, seed, tokens_per_batch)
         qn = [(e, a) for e in chunk for a in ATTRIBUTES[entity_type] if kinds[a] == "number" and e[a]]
         if qn:
             prompts = [attribute_prompt(entity_type, e["name"], a) for e, a in qn]
@@ -336,13 +350,13 @@ def label_entities_fast(model, entities, entity_type, root=None, chunk_size:int=
     done = {m: read_labels(model, m, root)["entities"][entity_type] for m in LABEL_MODES}
     return {m: {e["name"]: done[m][e["name"]] for e in entities if e["name"] in done[m]} for m in LABEL_MODES}
 
-# %% ../nbs/11_labels.ipynb 38
+# %% ../nbs/11_labels.ipynb 58
 def labelling_order(entity_type) -> list[dict]:
     "Every labellable entity of `entity_type` (>= 2 attributes with gold values), most popular first (`popularity`): a prefix is a useful partial run."
     ents = [e for e in load_entities(entity_type) if sum(bool(e[a]) for a in ATTRIBUTES[entity_type]) >= 2]
     return sorted(ents, key=lambda e: -popularity(entity_type, e))
 
-# %% ../nbs/11_labels.ipynb 40
+# %% ../nbs/11_labels.ipynb 61
 RULES = ("baserate", "paper", "relaxed")
 DEFAULT_RULE = "baserate"
 BASERATE = dict(version=1, k=8, ratio=5.0, margin_nats=round(math.log(5.0), 4), n_sample=64, min_pool=10)
@@ -351,12 +365,12 @@ def check_rule(rule) -> str:
     if rule not in RULES: raise ValueError(f"Unknown labelling rule {rule!r}; valid: {', '.join(RULES)}")
     return rule
 
-# %% ../nbs/11_labels.ipynb 41
+# %% ../nbs/11_labels.ipynb 63
 def above_base(p_self, p_base, ratio=BASERATE["ratio"]) -> bool:
     "Is an answer's probability for this entity at least `ratio` times its base rate (`p_base` None: not measurable, so no)?"
     return p_base is not None and p_self is not None and p_self > 0 and p_self >= ratio * p_base
 
-# %% ../nbs/11_labels.ipynb 42
+# %% ../nbs/11_labels.ipynb 64
 def apply_rule(record, rule=DEFAULT_RULE, known_min=None) -> str:
     "'known' / 'unknown' / 'dropped' for one label record under `rule` ('baserate', 'paper', 'relaxed'); `known_min` overrides the rule's threshold."
     check_rule(rule)
@@ -371,7 +385,7 @@ def apply_rule(record, rule=DEFAULT_RULE, known_min=None) -> str:
                          "steerattn.labels.base_rates(model, entity_type) on them, or pick rule='paper' or rule='relaxed'")
     return "known" if record["n_above_base"] >= (known_min or 1) else "unknown" if n == 0 else "dropped"
 
-# %% ../nbs/11_labels.ipynb 44
+# %% ../nbs/11_labels.ipynb 66
 def _p_gold(model, qs, tokens_per_batch=8192) -> list[tuple[bool, float]]:
     "For each (entity_type, name, attribute, golds): does greedy decoding start with a gold surface form, and their total probability."
     rows = [(i, v) for i, (t, n, a, g) in enumerate(qs) for v in answer_variants(g)]
@@ -381,13 +395,13 @@ def _p_gold(model, qs, tokens_per_batch=8192) -> list[tuple[bool, float]]:
         for (i, _), o, l in zip(rows, ok.tolist(), lp.exp().tolist()): out[i][0] |= o; out[i][1] += l
     return [(g, min(p, 1.)) for g, p in out]
 
-# %% ../nbs/11_labels.ipynb 45
+# %% ../nbs/11_labels.ipynb 67
 def _others(pool, name, k, key) -> list[str]:
     "`k` seeded names from `pool` other than `name` (the same ones on every call with the same key)."
     rng = random.Random(int(hashlib.md5(key.encode()).hexdigest()[:12], 16))
     return [n for n in rng.sample(pool, min(len(pool), k + 1)) if n != name][:k]
 
-# %% ../nbs/11_labels.ipynb 46
+# %% ../nbs/11_labels.ipynb 69
 def number_base_rates(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
     "`{name: (hits, n)}`: of the *other* entities' answers (`{name: completion}`), how many would match `golds[name]` (`match_number`)."
     import numpy as np
@@ -403,7 +417,7 @@ def number_base_rates(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
         out[e] = (int(hit.sum()), len(X) - (e in where))
     return out
 
-# %% ../nbs/11_labels.ipynb 47
+# %% ../nbs/11_labels.ipynb 70
 def number_answer_generality(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict:
     "`{name: (hits, n)}`: how many of the *other* entities' gold values (`golds`) the answer `answers[name]` would match: a generic answer ('1.2 million') matches many."
     import numpy as np
@@ -417,10 +431,47 @@ def number_answer_generality(answers:dict, golds:dict, rtol=NUMBER_RTOL) -> dict
         out[e] = (len(hit), n)
     return out
 
-# %% ../nbs/11_labels.ipynb 49
+# %% ../nbs/11_labels.ipynb 72
 def _is_correct_in(r, a, m) -> bool: return r.get("correct", {}).get(a, 0) >= LABEL_MODES[m]["min_correct"]
 
-# %% ../nbs/11_labels.ipynb 50
+# %% ../nbs/11_labels.ipynb 74
+def _base_table(model, entity_type, names, ents, pool, table, n_sample, seed, tokens_per_batch) -> dict:
+    "`base_rates` step 2, the per-attribute table: `n_sample` seeded (entity, other name) pairs of labelled entities, the other's prompt with this gold."
+    kinds = ATTRIBUTE_KIND[entity_type]
+    tf_attrs = [a for a in ATTRIBUTES[entity_type] if kinds[a] != "number"]
+    for a in tf_attrs:
+        have = [n for n in names if ents[n][a]]
+        if not have or table.get(a, {}).get("n_labelled") == len(have): continue
+        rng = random.Random(f"{seed}|{entity_type}|{a}|table")
+        pairs = [(n, _others(pool, n, 1, f"{seed}|{entity_type}|{n}|{a}|pair")[0]) for n in rng.sample(have, min(n_sample, len(have)))]
+        res = _p_gold(model, [(entity_type, o, a, ents[n][a]) for n, o in pairs], tokens_per_batch)
+        table[a] = dict(kind=kinds[a], n_labelled=len(have), n_pairs=len(pairs), greedy=[int(g) for g, _ in res], p=[round(p, 6) for _, p in res])
+    return table
+
+# %% ../nbs/11_labels.ipynb 75
+def _number_p_base(hit, general) -> float | None:
+    "p_base of a number answer: the larger of how often the model's answers for other entities hit this gold (`hit` = (hits, n)) and how many other golds this answer hits (`general`); None below `min_pool` other answers."
+    (h, tot), (h2, tot2) = hit, general
+    return max(h / tot, h2 / tot2 if tot2 else 0.) if tot >= BASERATE["min_pool"] else None
+
+# %% ../nbs/11_labels.ipynb 77
+def _number_base(entity_type, names, ents, recs, table):
+    "`base_rates` step 3, numbers: the other labelled entities' greedy answers are the model's guesses (no new passes); fills `table` and `recs`."
+    kinds = ATTRIBUTE_KIND[entity_type]
+    for a in [a for a in ATTRIBUTES[entity_type] if kinds[a] == "number"]:
+        answers = {n: r["answers"][a][0] for n, r in recs["greedy"].items() if r.get("answers", {}).get(a)}
+        golds = {n: ents[n][a] for n in names if ents[n][a]}
+        if not answers or not golds: continue
+        hits, general = number_base_rates(answers, golds), number_answer_generality(answers, golds)
+        table[a] = dict(kind="number", n_labelled=len(golds), n_pairs=sum(h[1] for h in hits.values()),
+                        hit_rate=round(sum(h[0] for h in hits.values()) / max(sum(h[1] for h in hits.values()), 1), 6))
+        for m in LABEL_MODES:
+            for n, r in recs[m].items():
+                if a in r.get("correct", {}) and n in hits:
+                    q = _number_p_base(hits[n], general.get(n, (0, 0)))
+                    r.setdefault("base", {})[a] = [round(r["correct"][a] / LABEL_MODES[m]["n_samples"], 6), None if q is None else round(q, 6)]
+
+# %% ../nbs/11_labels.ipynb 78
 def base_rates(model, entity_type, root=None, k:int=BASERATE["k"], n_sample:int=BASERATE["n_sample"], seed:int=0,
                tokens_per_batch:int=8192, chunk_size:int=64, progress=True) -> dict:
     "Add the base-rate control to `model`'s labels of `entity_type` in both modes (cached, resumable); returns the per-attribute base-rate table."
@@ -446,30 +497,10 @@ def base_rates(model, entity_type, root=None, k:int=BASERATE["k"], n_sample:int=
             for m in LABEL_MODES:
                 if n in recs[m]: recs[m][n].setdefault("base", {})[a] = [round(ps[0], 6), round(sum(ps[1:]) / max(len(ps) - 1, 1), 6)]
         save()
-    # 2. the per-attribute table: n_sample seeded (entity, other name) pairs of labelled entities, the other's prompt with this gold
-    table = dict(labs["greedy"].get("base_rates", {}).get(entity_type, {}))
-    for a in tf_attrs:
-        have = [n for n in names if ents[n][a]]
-        if not have or table.get(a, {}).get("n_labelled") == len(have): continue
-        rng = random.Random(f"{seed}|{entity_type}|{a}|table")
-        pairs = [(n, _others(pool, n, 1, f"{seed}|{entity_type}|{n}|{a}|pair")[0]) for n in rng.sample(have, min(n_sample, len(have)))]
-        res = _p_gold(model, [(entity_type, o, a, ents[n][a]) for n, o in pairs], tokens_per_batch)
-        table[a] = dict(kind=kinds[a], n_labelled=len(have), n_pairs=len(pairs), greedy=[int(g) for g, _ in res], p=[round(p, 6) for _, p in res])
-    # 3. numbers: the other labelled entities' greedy answers are the model's guesses (no new passes)
-    for a in [a for a in ATTRIBUTES[entity_type] if kinds[a] == "number"]:
-        answers = {n: r["answers"][a][0] for n, r in recs["greedy"].items() if r.get("answers", {}).get(a)}
-        golds = {n: ents[n][a] for n in names if ents[n][a]}
-        if not answers or not golds: continue
-        hits, general = number_base_rates(answers, golds), number_answer_generality(answers, golds)
-        table[a] = dict(kind="number", n_labelled=len(golds), n_pairs=sum(h[1] for h in hits.values()),
-                        hit_rate=round(sum(h[0] for h in hits.values()) / max(sum(h[1] for h in hits.values()), 1), 6))
-        for m in LABEL_MODES:
-            for n, r in recs[m].items():
-                if a in r.get("correct", {}) and n in hits:
-                    # the larger of: how often the model's answers for other entities hit this gold, and how many other golds this answer hits
-                    (h, tot), (h2, tot2) = hits[n], general.get(n, (0, 0))
-                    q = max(h / tot, h2 / tot2 if tot2 else 0.) if tot >= BASERATE["min_pool"] else None
-                    r.setdefault("base", {})[a] = [round(r["correct"][a] / LABEL_MODES[m]["n_samples"], 6), None if q is None else round(q, 6)]
+    # 2. the per-attribute table; 3. numbers from the other entities' greedy answers
+    table = _base_table(model, entity_type, names, ents, pool, dict(labs["greedy"].get("base_rates", {}).get(entity_type, {})),
+                        n_sample, seed, tokens_per_batch)
+    _number_base(entity_type, names, ents, recs, table)
     # 4. every record: how many correct attributes beat the base rate
     for m in LABEL_MODES:
         for n, r in recs[m].items():
@@ -479,12 +510,12 @@ def base_rates(model, entity_type, root=None, k:int=BASERATE["k"], n_sample:int=
     save()
     return table
 
-# %% ../nbs/11_labels.ipynb 55
+# %% ../nbs/11_labels.ipynb 83
 def _binom_tail(p, n, k) -> float:
     "P(Binomial(n, p) >= k)."
     return sum(math.comb(n, j) * p**j * (1 - p)**(n - j) for j in range(k, n + 1))
 
-# %% ../nbs/11_labels.ipynb 56
+# %% ../nbs/11_labels.ipynb 85
 def label_report(model, mode="greedy", root=None, rule=DEFAULT_RULE) -> list[dict]:
     "Rows per (entity_type, attribute): n labelled, accuracy, base_rate (the same judge on shuffled entity/answer pairs), n and fraction correct *above* base."
     lab, cfg = read_labels(model, _check_mode(mode), root), LABEL_MODES[mode]
@@ -507,7 +538,7 @@ def label_report(model, mode="greedy", root=None, rule=DEFAULT_RULE) -> list[dic
                              n_above_base=n_above, accuracy_above_base=round(n_above / len(rs), 4)))
     return rows
 
-# %% ../nbs/11_labels.ipynb 57
+# %% ../nbs/11_labels.ipynb 86
 def rule_counts(model, mode="greedy", root=None, rules=RULES) -> dict:
     "`{entity_type: {rule: {'known': n, 'unknown': n, 'dropped': n}}}` of `model`'s labels (rules without the base-rate fields are left out)."
     lab, out = read_labels(model, _check_mode(mode), root), {}
@@ -521,7 +552,7 @@ def rule_counts(model, mode="greedy", root=None, rules=RULES) -> dict:
             out[t][rule] = {k: c[k] for k in ("known", "unknown", "dropped")}
     return out
 
-# %% ../nbs/11_labels.ipynb 62
+# %% ../nbs/11_labels.ipynb 91
 def labelling_subset(entity_type, n_popular=30, n_random=30, seed=0) -> list[dict]:
     "Entities to label: the `n_popular` most popular interleaved with `n_random` seeded random others (labellable ones only)."
     ents = [e for e in load_entities(entity_type) if sum(bool(e[a]) for a in ATTRIBUTES[entity_type]) >= 2]
@@ -531,7 +562,7 @@ def labelling_subset(entity_type, n_popular=30, n_random=30, seed=0) -> list[dic
     out = [x for pair in zip(pop, rnd) for x in pair] + pop[len(rnd):] + rnd[len(pop):]
     return out
 
-# %% ../nbs/11_labels.ipynb 67
+# %% ../nbs/11_labels.ipynb 96
 def label_subsets(model, n_per_type=20, mode="greedy", step=4, n_popular=30, n_random=30, root=None, ship=False, progress=True) -> dict:
     "Label the first `n_per_type` entities of each type's `labelling_subset`, `step` at a time round robin; `ship` copies the result into the package assets."
     subs = {t: labelling_subset(t, n_popular, n_random) for t in ENTITY_TYPES}
@@ -541,7 +572,7 @@ def label_subsets(model, n_per_type=20, mode="greedy", step=4, n_popular=30, n_r
     if ship: write_json_gz(asset_path(labels_path(model, mode).name), lab)
     return lab
 
-# %% ../nbs/11_labels.ipynb 68
+# %% ../nbs/11_labels.ipynb 97
 def label_model(model, entity_types=ENTITY_TYPES, budget:int=200, missing_only:bool=False, root=None, progress=True) -> dict:
     """Label the `budget` most popular labellable entities of each type (`labelling_order`) with the fast labeller: greedy and sampled
     labels and the base-rate control, cached after every chunk (an interrupted call resumes). `missing_only` labels only the types

@@ -43,19 +43,19 @@ def hook_layer(hook_name: str) -> int:
                          "'blocks.L.hook_resid_pre' or 'blocks.L.hook_resid_post'")
     return int(m[1]) + (m[2] == "post")
 
-# %% ../nbs/13_latents.ipynb 7
+# %% ../nbs/13_latents.ipynb 8
 def sae_hook_name(sae) -> str:
     "The hook an SAE was trained on (from its sae_lens metadata)."
     name = getattr(sae.cfg.metadata, "hook_name", None)
     if not name: raise ValueError("this SAE records no hook_name in sae.cfg.metadata; set it (e.g. 'blocks.15.hook_resid_pre')")
     return name
 
-# %% ../nbs/13_latents.ipynb 8
+# %% ../nbs/13_latents.ipynb 9
 def sae_layer(sae) -> int:
     "Layer `l` whose `blocks.{l}.hook_resid_pre` the SAE reads."
     return hook_layer(sae_hook_name(sae))
 
-# %% ../nbs/13_latents.ipynb 9
+# %% ../nbs/13_latents.ipynb 11
 def check_sae(model, sae):
     "Raise a clear error if `sae` does not fit `model` (width, layer); return `sae`."
     if sae.cfg.d_in != model.cfg.d_model:
@@ -66,23 +66,23 @@ def check_sae(model, sae):
         raise ValueError(f"the SAE reads layer {l} ({sae_hook_name(sae)}) but the model has layers 0..{model.cfg.n_layers - 1}")
     return sae
 
-# %% ../nbs/13_latents.ipynb 12
+# %% ../nbs/13_latents.ipynb 14
 DEFAULT_SAE = "sae-smollm2-L15"
 
-# %% ../nbs/13_latents.ipynb 13
+# %% ../nbs/13_latents.ipynb 16
 def _annotate(sae, **info):
     info.update(hook_name=sae_hook_name(sae), layer=sae_layer(sae), d_in=sae.cfg.d_in, d_sae=sae.cfg.d_sae,
                 architecture=sae.cfg.architecture())
     sae.steerattn_info = info
     return sae.eval()
 
-# %% ../nbs/13_latents.ipynb 14
+# %% ../nbs/13_latents.ipynb 17
 def _suggest(name, valid, what):
     close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
     hint = f"closest: {close}" if close else f"e.g. {valid[:5]}"
     return f"Unknown SAE {what} {name!r} ({hint}; {len(valid)} valid {what}s in sae_lens's pretrained_saes.yaml)"
 
-# %% ../nbs/13_latents.ipynb 15
+# %% ../nbs/13_latents.ipynb 19
 def load_sae(release:str,            # sae_lens release, e.g. 'gemma-scope-2b-pt-res-canonical'
              sae_id:str,             # SAE id in that release, e.g. 'layer_8/width_16k/canonical'
              device=None,            # default: cuda > mps > cpu
@@ -106,7 +106,7 @@ def load_sae(release:str,            # sae_lens release, e.g. 'gemma-scope-2b-pt
                       "copy `path`, then `load_sae_from_disk(path)`.") from e
     return _annotate(sae, source="pretrained", release=release, sae_id=sae_id)
 
-# %% ../nbs/13_latents.ipynb 16
+# %% ../nbs/13_latents.ipynb 21
 def load_sae_from_disk(path, device=None, dtype:str="float32"):
     "An SAE from a directory written by sae_lens's `save_model` (cfg.json + safetensors)."
     from sae_lens import SAE
@@ -117,20 +117,20 @@ def load_sae_from_disk(path, device=None, dtype:str="float32"):
     sae = SAE.load_from_disk(path, device=str(device or default_device()), dtype=dtype)
     return _annotate(sae, source="disk", path=str(path))
 
-# %% ../nbs/13_latents.ipynb 17
+# %% ../nbs/13_latents.ipynb 23
 def load_default_sae(device=None, dtype:str="float32"):
     "The SAE shipped for the default model (SmolLM2-135M-Instruct, `blocks.15.hook_resid_pre`)."
     sae = load_sae_from_disk(asset_path(DEFAULT_SAE), device=device, dtype=dtype)
     sae.steerattn_info.update(source="default", name=DEFAULT_SAE)
     return sae
 
-# %% ../nbs/13_latents.ipynb 18
+# %% ../nbs/13_latents.ipynb 25
 def gemma_scope_id(layer:int, width:str="16k") -> tuple[str, str]:
     "(release, sae_id) of Gemma Scope's canonical gemma-2-2b residual SAE read at our `blocks.{layer}.hook_resid_pre`."
     if layer < 1: raise ValueError(f"Gemma Scope's residual SAEs read resid_post of layers 0..25, i.e. our layers 1..26; got {layer}")
     return "gemma-scope-2b-pt-res-canonical", f"layer_{layer - 1}/width_{width}/canonical"
 
-# %% ../nbs/13_latents.ipynb 22
+# %% ../nbs/13_latents.ipynb 29
 def tiny_sae(d_in=64, d_sae=128, layer=1, seed=0):
     "A random standard (ReLU) SAE on `blocks.{layer}.hook_resid_pre`, for tests."
     from sae_lens import StandardSAE, StandardSAEConfig
@@ -141,7 +141,7 @@ def tiny_sae(d_in=64, d_sae=128, layer=1, seed=0):
         with torch.no_grad(): sae.b_enc.normal_(0, 0.5)
     return _annotate(sae, source="tiny", seed=seed)
 
-# %% ../nbs/13_latents.ipynb 25
+# %% ../nbs/13_latents.ipynb 32
 @torch.no_grad()
 def resid_pre(model, tokens, attention_mask, layer:int) -> torch.Tensor:
     "`blocks.{layer}.hook_resid_pre` for a batch `[b, pos, d_model]`, the model run only up to that layer."
@@ -150,7 +150,7 @@ def resid_pre(model, tokens, attention_mask, layer:int) -> torch.Tensor:
     with apply_hooks(model, [(get_act_name("resid_pre", layer), grab)]): run_until_stop(model, tokens, attention_mask=attention_mask)
     return got["x"]
 
-# %% ../nbs/13_latents.ipynb 26
+# %% ../nbs/13_latents.ipynb 34
 @torch.no_grad()
 def entity_last_resid(model, prompts, entities, layer:int, batch_size:int=16, occurrence:int=0, progress=True) -> torch.Tensor:
     "Residual stream `[N, d_model]` (float32, cpu) at `blocks.{layer}.hook_resid_pre` at each entity's last token."
@@ -166,7 +166,7 @@ def entity_last_resid(model, prompts, entities, layer:int, batch_size:int=16, oc
         out.append(x[torch.arange(len(ps)), last].float().cpu())
     return torch.cat(out)
 
-# %% ../nbs/13_latents.ipynb 27
+# %% ../nbs/13_latents.ipynb 36
 @torch.no_grad()
 def token_resid(model, texts, layer:int, batch_size:int=16, max_tokens:int=64, progress=True) -> torch.Tensor:
     "Residual stream `[n_tokens, d_model]` at every real token except BOS of `texts` (each cut to `max_tokens` tokens)."
@@ -179,17 +179,17 @@ def token_resid(model, texts, layer:int, batch_size:int=16, max_tokens:int=64, p
         out.append(x[keep].float().cpu())
     return torch.cat(out)
 
-# %% ../nbs/13_latents.ipynb 28
+# %% ../nbs/13_latents.ipynb 38
 @torch.no_grad()
 def sae_encode(sae, x, batch:int=4096) -> torch.Tensor:
     "Latent activations `[n, d_sae]` (float32, cpu) of residual vectors `x` `[n, d_in]`."
     dev = sae.W_dec.device
     return torch.cat([sae.encode(x[i:i + batch].to(dev, sae.dtype)).float().cpu() for i in range(0, len(x), batch)])
 
-# %% ../nbs/13_latents.ipynb 32
+# %% ../nbs/13_latents.ipynb 42
 FIRE_EPS = 1e-6
 
-# %% ../nbs/13_latents.ipynb 33
+# %% ../nbs/13_latents.ipynb 43
 @dataclass
 class LatentStats:
     "Firing statistics of an SAE's latents at entity-last tokens, per label and entity type."
@@ -202,34 +202,34 @@ class LatentStats:
     generic_freq: torch.Tensor | None = None   # [d_sae] fraction of generic-text tokens where it fires
     meta: dict = field(default_factory=dict)
 
-# %% ../nbs/13_latents.ipynb 34
+# %% ../nbs/13_latents.ipynb 45
 @patch(as_prop=True)
 def entity_types(self:LatentStats): return list(self.freq["known"])
 
-# %% ../nbs/13_latents.ipynb 35
+# %% ../nbs/13_latents.ipynb 46
 @patch(as_prop=True)
 def d_sae(self:LatentStats): return len(next(iter(self.freq["known"].values())))
 
-# %% ../nbs/13_latents.ipynb 36
+# %% ../nbs/13_latents.ipynb 48
 @patch
 def scores(self:LatentStats, label="known") -> dict:
     "Per entity type: f(label) - f(other label), in [-1, 1]."
     o = other_label(label)
     return {t: self.freq[label][t] - self.freq[o][t] for t in self.entity_types}
 
-# %% ../nbs/13_latents.ipynb 37
+# %% ../nbs/13_latents.ipynb 49
 @patch
 def general(self:LatentStats, label="known") -> torch.Tensor:
     "[d_sae] the minimum over entity types of `scores(label)`."
     return torch.stack(list(self.scores(label).values())).min(0).values
 
-# %% ../nbs/13_latents.ipynb 38
+# %% ../nbs/13_latents.ipynb 51
 @patch
 def mean_act(self:LatentStats, label) -> torch.Tensor:
     "[d_sae] mean activation where the latent fires on `label` entities (0 where it never fires)."
     return self.act_sum[label] / self.fire_count[label].clamp(min=1)
 
-# %% ../nbs/13_latents.ipynb 39
+# %% ../nbs/13_latents.ipynb 52
 @patch
 def keep(self:LatentStats, filter_generic=True, max_generic=0.02) -> torch.Tensor:
     "[d_sae] bool: latents that pass the generic-text filter (fire on <= `max_generic` of generic tokens)."
@@ -237,7 +237,7 @@ def keep(self:LatentStats, filter_generic=True, max_generic=0.02) -> torch.Tenso
     if self.generic_freq is None: raise ValueError("no generic-text frequencies in these stats; compute them with generic_texts=... or pass filter_generic=False")
     return self.generic_freq <= max_generic
 
-# %% ../nbs/13_latents.ipynb 40
+# %% ../nbs/13_latents.ipynb 54
 @patch
 def top(self:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> torch.Tensor:
     "Indices of the (at most) `k` latents with the highest general score for `label`, among those that fire on some entity and pass the generic-text filter."
@@ -247,7 +247,7 @@ def top(self:LatentStats, label="known", k=10, filter_generic=True, max_generic=
     order = s.masked_fill(~ok, -float("inf")).argsort(descending=True, stable=True)
     return order[:min(k, int(ok.sum()))]
 
-# %% ../nbs/13_latents.ipynb 41
+# %% ../nbs/13_latents.ipynb 56
 @patch
 def random(self:LatentStats, n=10, label="known", seed=42, tol=0.05, min_freq=0.01, filter_generic=True, max_generic=0.02,
            exclude=()) -> torch.Tensor:
@@ -260,7 +260,7 @@ def random(self:LatentStats, n=10, label="known", seed=42, tol=0.05, min_freq=0.
     g = torch.Generator().manual_seed(seed)
     return cand[torch.randperm(len(cand), generator=g)[:n]].sort().values
 
-# %% ../nbs/13_latents.ipynb 42
+# %% ../nbs/13_latents.ipynb 57
 @patch
 def candidates(self:LatentStats, label="known", tol=0.05, min_freq=0.01, filter_generic=True, max_generic=0.02) -> torch.Tensor:
     "All latents eligible as random baselines (see `random`)."
@@ -268,7 +268,7 @@ def candidates(self:LatentStats, label="known", tol=0.05, min_freq=0.01, filter_
     alive = self.fire_count[label] >= min_freq * sum(self.n[label].values())
     return torch.where(near0 & alive & self.keep(filter_generic, max_generic))[0]
 
-# %% ../nbs/13_latents.ipynb 43
+# %% ../nbs/13_latents.ipynb 59
 @patch
 def save(self:LatentStats, path):
     "Write `stats.safetensors` + `stats.json` into directory `path` (atomically)."
@@ -281,7 +281,7 @@ def save(self:LatentStats, path):
         write_json(d/"stats.json", dict(layer=self.layer, n=self.n, meta=self.meta))
     return Path(path)
 
-# %% ../nbs/13_latents.ipynb 44
+# %% ../nbs/13_latents.ipynb 60
 @patch(cls_method=True)
 def load(cls:LatentStats, path):
     from safetensors.torch import load_file
@@ -292,7 +292,7 @@ def load(cls:LatentStats, path):
                act_sum={l: t[f"act_sum.{l}"] for l in LABELS}, fire_count={l: t[f"fire_count.{l}"] for l in LABELS},
                resid_mean={l: t[f"resid_mean.{l}"] for l in LABELS}, generic_freq=t.get("generic_freq"))
 
-# %% ../nbs/13_latents.ipynb 46
+# %% ../nbs/13_latents.ipynb 63
 @torch.no_grad()
 def latent_stats(model, sae, data:dict, generic_texts=None, batch_size:int=16, progress=True) -> LatentStats:
     "Firing statistics of `sae`'s latents at entity-last tokens of `data[type][label] = (prompts, entities)`."
@@ -320,14 +320,14 @@ def latent_stats(model, sae, data:dict, generic_texts=None, batch_size:int=16, p
     return LatentStats(layer, freq, n, act_sum, fire_count,
                        {l: resid_sum[l] / sum(n[l].values()) for l in LABELS}, gen, meta)
 
-# %% ../nbs/13_latents.ipynb 48
+# %% ../nbs/13_latents.ipynb 66
 def latent_direction(sae, idx:int) -> torch.Tensor:
     "Unit-norm decoder row `[d_model]` of latent `idx` (float32, cpu)."
     if not 0 <= int(idx) < sae.cfg.d_sae: raise IndexError(f"latent index {idx} out of range: this SAE has latents 0..{sae.cfg.d_sae - 1}")
     d = sae.W_dec[int(idx)].detach().float().cpu()
     return d / d.norm()
 
-# %% ../nbs/13_latents.ipynb 49
+# %% ../nbs/13_latents.ipynb 68
 def latent_tuple(sae, stats:LatentStats, idx:int, label="known") -> tuple:
     "(layer, latent_idx, mean_act, direction) for latent `idx`, `mean_act` measured on `label` entities (all entities if it never fires there)."
     d = latent_direction(sae, idx)
@@ -335,13 +335,13 @@ def latent_tuple(sae, stats:LatentStats, idx:int, label="known") -> tuple:
     if m == 0: m = ((stats.act_sum["known"] + stats.act_sum["unknown"]) / (stats.fire_count["known"] + stats.fire_count["unknown"]).clamp(min=1))[int(idx)].item()
     return (stats.layer, int(idx), float(m), d)
 
-# %% ../nbs/13_latents.ipynb 50
+# %% ../nbs/13_latents.ipynb 70
 def diff_means_tuple(stats:LatentStats, label="known") -> tuple:
     "(layer, None, ‖Δ‖, Δ/‖Δ‖) with Δ = mean residual of `label` entities minus that of the other label."
     delta = stats.resid_mean[check_label(label)] - stats.resid_mean[other_label(label)]
     return (stats.layer, None, float(delta.norm()), delta / delta.norm())
 
-# %% ../nbs/13_latents.ipynb 60
+# %% ../nbs/13_latents.ipynb 80
 def generic_documents() -> list[tuple[str, str]]:
     "(source, text) of English prose in this Python's standard library docstrings (used once, to freeze the generic corpus)."
     docs = []
@@ -355,7 +355,7 @@ def generic_documents() -> list[tuple[str, str]]:
                 if d and len(d) > 200: docs.append(("stdlib-docstrings", d))
     return docs
 
-# %% ../nbs/13_latents.ipynb 61
+# %% ../nbs/13_latents.ipynb 81
 def prose_paragraphs(text, min_chars=80) -> list[str]:
     "Prose paragraphs of a document, without code blocks, tables and markup-heavy lines."
     out = []
@@ -367,11 +367,12 @@ def prose_paragraphs(text, min_chars=80) -> list[str]:
         if len(s) >= min_chars and letters / len(s) > 0.85: out.append(s)
     return out
 
-# %% ../nbs/13_latents.ipynb 62
+# %% ../nbs/13_latents.ipynb 83
 GENERIC_FILE = "generic-v1.json.gz"   # version 1 (kept for compatibility: the default SAE's corpus)
 GENERIC_FILES = {1: "generic-v1.json.gz", 2: "generic-v2.json.gz"}
 GENERIC_VERSION = 2   # the generic-text filter's corpus (issue 26); the default SAE was trained with version 1
 
+# %% ../nbs/13_latents.ipynb 84
 def freeze_generic_corpus(out=None) -> dict:
     "Build the frozen generic corpus from this Python's stdlib docstrings; write it (atomically) to `out` if given."
     paras = sorted({p for _, d in generic_documents() for p in prose_paragraphs(d)})
@@ -382,7 +383,7 @@ def freeze_generic_corpus(out=None) -> dict:
 
 _GENERIC = {}
 
-# %% ../nbs/13_latents.ipynb 63
+# %% ../nbs/13_latents.ipynb 86
 def generic_paragraphs(version:int=1) -> list[str]:
     "A frozen generic corpus shipped with steerattn (prose paragraphs, sorted): version 1 = stdlib docstrings (the default SAE's corpus), 2 = WikiData prose (the filter's)."
     if version not in (1, 2): raise ValueError(f"no generic corpus version {version!r}; valid versions: 1, 2")
@@ -393,14 +394,14 @@ def generic_paragraphs(version:int=1) -> list[str]:
         _GENERIC[version] = read_json_gz(path)["paragraphs"]
     return _GENERIC[version]
 
-# %% ../nbs/13_latents.ipynb 64
+# %% ../nbs/13_latents.ipynb 88
 def generic_texts(n:int=100, seed:int=0, version:int|None=None) -> list[str]:
     "A seeded sample of `n` paragraphs of the frozen generic corpus `version` (default `GENERIC_VERSION`, for the generic-text filter)."
     paras = generic_paragraphs(GENERIC_VERSION if version is None else version)
     if not 0 < n <= len(paras): raise ValueError(f"n must be between 1 and {len(paras)} (the frozen generic corpus); got {n}")
     return Random(seed).sample(paras, n)
 
-# %% ../nbs/13_latents.ipynb 68
+# %% ../nbs/13_latents.ipynb 92
 EXTRA_TEMPLATES = {
     "player": ["{name} is a professional basketball player.", "{name} was born in {birthplace} in {birth_year}.",
                "In a long career, {name} played for {teams}."],
@@ -410,6 +411,7 @@ EXTRA_TEMPLATES = {
     "song": ["\"{name}\" is a song by {performers}.", "{name} appeared on the album {album} in {year}.", "{name} is a {genres} song."],
 }
 
+# %% ../nbs/13_latents.ipynb 93
 def _value_text(vals, kind, rng) -> str:
     if kind == "name":
         vs = rng.sample(vals, min(len(vals), rng.choice([1, 1, 2, 3])))
@@ -418,7 +420,7 @@ def _value_text(vals, kind, rng) -> str:
     if kind == "year": return str(v)
     v = round(float(v)); return f"{v:,}" if rng.random() < 0.5 else str(v)
 
-# %% ../nbs/13_latents.ipynb 69
+# %% ../nbs/13_latents.ipynb 94
 def entity_paragraph(entity_type, e, rng) -> str:
     "A paragraph of true statements about entity record `e` (seeded by `rng`): prompt-template sentences and other phrasings."
     kinds = ATTRIBUTE_KIND[entity_type]
@@ -429,10 +431,10 @@ def entity_paragraph(entity_type, e, rng) -> str:
     rng.shuffle(sents)
     return " ".join(sents[:rng.randint(3, 6)])
 
-# %% ../nbs/13_latents.ipynb 70
+# %% ../nbs/13_latents.ipynb 96
 def _held(key, frac): return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 16**8 < frac
 
-# %% ../nbs/13_latents.ipynb 71
+# %% ../nbs/13_latents.ipynb 97
 def sae_corpus(n_views:int=2, seed:int=0, heldout_frac:float=0.02) -> tuple[list[str], list[str]]:
     "(train, heldout) texts for the default SAE: `n_views` paragraphs per packaged entity + the frozen generic prose, shuffled, seeded."
     rng, train, held = Random(seed), [], []
@@ -444,7 +446,7 @@ def sae_corpus(n_views:int=2, seed:int=0, heldout_frac:float=0.02) -> tuple[list
     rng.shuffle(train); rng.shuffle(held)
     return train, held
 
-# %% ../nbs/13_latents.ipynb 74
+# %% ../nbs/13_latents.ipynb 100
 def freeze_generic_corpus_v2(out=None, seed:int=0, heldout_frac:float=0.02) -> dict:
     "Version 2 of the generic corpus: one seeded WikiData paragraph per entity the SAE corpus holds out; write it (atomically) to `out` if given."
     rng, paras = Random(seed), []
@@ -457,7 +459,7 @@ def freeze_generic_corpus_v2(out=None, seed:int=0, heldout_frac:float=0.02) -> d
     if out is not None: write_json_gz(out, data)
     return data
 
-# %% ../nbs/13_latents.ipynb 77
+# %% ../nbs/13_latents.ipynb 103
 def discovery_data(model, split="train", mode="greedy", entity_types=None, max_per_label=None, seed=42, labels=None, known_min=None,
                    rule=DEFAULT_RULE) -> dict:
     "`{type: {label: (prompts, entities)}}` with prompts `'The {entity_type} {entity_name}'` for `split`'s entities, known / unknown by labelling `rule`."
@@ -472,12 +474,12 @@ def discovery_data(model, split="train", mode="greedy", entity_types=None, max_p
             out[ty][l] = ([PROMPT_TEMPLATE.format(entity_type=ENTITY_NOUN[ty], entity_name=n, relation="").rstrip() for n in names], list(names))
     return out
 
-# %% ../nbs/13_latents.ipynb 78
+# %% ../nbs/13_latents.ipynb 105
 def _sae_key(sae):
     i = getattr(sae, "steerattn_info", {})
     return i.get("name") or (f"{i['release']}-{i['sae_id']}" if i.get("release") else Path(i.get("path", "sae")).name)
 
-# %% ../nbs/13_latents.ipynb 79
+# %% ../nbs/13_latents.ipynb 106
 def sae_fingerprint(sae) -> str:
     "sha256 (12 hex) of the SAE's weights: a retrained SAE under the same name gets a new latent-stats cache."
     h = hashlib.sha256()
@@ -485,10 +487,10 @@ def sae_fingerprint(sae) -> str:
         h.update(k.encode()); h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:12]
 
-# %% ../nbs/13_latents.ipynb 81
+# %% ../nbs/13_latents.ipynb 108
 def _key(*parts): return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
-# %% ../nbs/13_latents.ipynb 82
+# %% ../nbs/13_latents.ipynb 109
 def load_cached_stats(path) -> LatentStats | None:
     "`LatentStats.load(path)`, or `None` when there is nothing there; damaged files are moved aside (and named) so they get recomputed."
     path = Path(path)
@@ -498,9 +500,10 @@ def load_cached_stats(path) -> LatentStats | None:
         for f in ("stats.json", "stats.safetensors"): move_aside(path/f, f"{type(e).__name__}: {str(e)[:200]}")
         return None
 
-# %% ../nbs/13_latents.ipynb 84
+# %% ../nbs/13_latents.ipynb 111
 SHIPPED_STATS = "latents"      # asset folder: statistics of the shipped models' labels, stored under their cache names
 
+# %% ../nbs/13_latents.ipynb 112
 def latent_stats_path(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42, entity_types=None,
                       known_min=None, rule=DEFAULT_RULE, generic_version:int|None=None, labels=None) -> Path:
     "The cache folder of `default_latent_stats`: its name hashes the prompts, labels, model and SAE weights, firing threshold and generic corpus."
@@ -510,7 +513,7 @@ def latent_stats_path(model, sae, split="train", mode="greedy", max_per_label=No
     key = _key(data, n_generic, _sae_key(sae), sae_fingerprint(sae), FIRE_EPS, gv, weights_key(model))   # other weights, other statistics
     return cache_dir()/"latents"/f"{model_key(model)}-{re.sub(r'[^A-Za-z0-9._-]+', '_', _sae_key(sae))}-{split}-{mode}-{key}"
 
-# %% ../nbs/13_latents.ipynb 85
+# %% ../nbs/13_latents.ipynb 114
 def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label=None, n_generic=100, seed=42,
                          batch_size=16, rebuild=False, progress=True, entity_types=None, known_min=None,
                          rule=DEFAULT_RULE, generic_version:int|None=None) -> LatentStats:
@@ -531,13 +534,13 @@ def default_latent_stats(model, sae, split="train", mode="greedy", max_per_label
     stats.save(path)
     return stats
 
-# %% ../nbs/13_latents.ipynb 86
+# %% ../nbs/13_latents.ipynb 115
 def _top_idx(top_latents, label):
     i = top_latents.get(label, 0) if isinstance(top_latents, dict) else top_latents
     if not isinstance(i, int) or i < 0: raise ValueError(f"top_latents must be a non-negative int or {{'known': i, 'unknown': j}}; got {top_latents!r}")
     return i
 
-# %% ../nbs/13_latents.ipynb 87
+# %% ../nbs/13_latents.ipynb 117
 def select_latents(model_alias="default",        # "default" (the shipped SAE), any model name when `sae` is given, or a loaded model
                    top_latents=0,                # rank of the top latent to return: int or {'known': i, 'unknown': j}
                    n_random:int=10,              # number of random baseline latents per label
@@ -574,7 +577,7 @@ def select_latents(model_alias="default",        # "default" (the shipped SAE), 
     random_unknown = [latent_tuple(sae, stats, i, "unknown") for i in stats.random(n_random, "unknown", seed + 1, **rk)]
     return known_latent, unknown_latent, random_known, random_unknown
 
-# %% ../nbs/13_latents.ipynb 88
+# %% ../nbs/13_latents.ipynb 120
 def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, max_generic=0.02) -> list[dict]:
     "Rows (latent, general score, per-type scores, generic firing rate, mean activation) of the top `k` latents for `label`."
     rows = []
@@ -586,7 +589,7 @@ def latent_table(stats:LatentStats, label="known", k=10, filter_generic=True, ma
         rows.append(r)
     return rows
 
-# %% ../nbs/13_latents.ipynb 96
+# %% ../nbs/13_latents.ipynb 127
 def separation_test(acts:dict, latents:dict, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05) -> dict:
     "The separation gate on activations `acts[type] = (A [n, n_latents], is_known [n])` for `latents[label]` = column indices of `A`."
     rng = np.random.default_rng(seed)
@@ -625,7 +628,7 @@ def separation_test(acts:dict, latents:dict, n_perm:int=1000, seed:int=0, min_kn
                    f"the {' and '.join(bad)} latents do not separate known from unknown held-out entities better than chance ({desc}; types {', '.join(included)})"))
     return out
 
-# %% ../nbs/13_latents.ipynb 97
+# %% ../nbs/13_latents.ipynb 130
 def latent_separation(model, sae, latents=None, k:int=3, split="validation", mode="greedy", rule=DEFAULT_RULE, known_min=None,
                       entity_types=None, n_perm:int=1000, seed:int=0, min_known:int=10, alpha:float=0.05, stats=None,
                       filter_generic:bool=True, labels=None, data:dict|None=None, data_seed:int=42, batch_size:int=16, progress=True) -> dict:
@@ -666,13 +669,13 @@ def latent_separation(model, sae, latents=None, k:int=3, split="validation", mod
                k=k, picked_on="train" if stats is not None else "given")
     return out
 
-# %% ../nbs/13_latents.ipynb 98
+# %% ../nbs/13_latents.ipynb 131
 def _has_both(model, ty, mode, rule, known_min, seed, labels=None) -> bool:
     try: v = get_valid_entities(labels if labels is not None else read_labels(model, mode), model, ty, split="train", seed=seed, known_min=known_min, rule=rule)
     except ValueError: return False
     return all(len(v[l]) > 0 for l in LABELS)
 
-# %% ../nbs/13_latents.ipynb 103
+# %% ../nbs/13_latents.ipynb 134
 def default_sae_quality() -> dict:
     "Training record and held-out quality of the shipped SAE (`quality.json`)."
     return json.loads((asset_path(DEFAULT_SAE)/"quality.json").read_text())

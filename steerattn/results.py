@@ -12,7 +12,7 @@ from .core import other_label, read_json
 # %% auto 0
 __all__ = ['RESULTS_FILE', 'BENCH_FILE', 'ATLAS_BENCH_FILE', 'HEADS_FILE', 'ORGANISM_FILES', 'ORGANISM_KNOWLEDGE_FILE',
            'ORGANISM_INFO_FILE', 'LABELS_BENCH_FILE', 'INSTALL_FILE', 'RUN_TIMES_FILE', 'STEERING_BAR_FILE',
-           'BENCH_NAMES', 'INSTALL_PATHS', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
+           'BENCH_NAMES', 'INSTALL_PATHS', 'FLOORS', 'fmt_p', 'repo_root', 'bench_markdown', 'labels_bench_markdown',
            'install_markdown', 'rule_text', 'gates_markdown', 'results_markdown', 'perf_markdown', 'notebook_summary',
            'layout_markdown', 'heads_markdown', 'organism_knowledge_markdown', 'organism_markdown', 'times_markdown',
            'readme_blocks', 'check_readme', 'sync_readme']
@@ -30,13 +30,14 @@ INSTALL_FILE = "bench/install_costs.json"
 RUN_TIMES_FILE = "bench/run_times.json"           # scripts/time_run.py: fresh clone, install, cold and warm `bash run.sh run`
 STEERING_BAR_FILE = "bench/steering_bar.cpu.json"  # steering_bench.py at the default workload (engine, floor, HF eager): the engine against the machine's bar
 
+# %% ../nbs/05_results.ipynb 6
 def fmt_p(p) -> str:
     "A p-value for a table: two significant digits, scientific below 0.001."
     if p is None: return "–"
     p = float(p)
     return f"{p:.0e}".replace("e-0", "e-") if p < 1e-3 else f"{p:.2g}"
 
-# %% ../nbs/05_results.ipynb 6
+# %% ../nbs/05_results.ipynb 7
 def repo_root(start=None) -> Path:
     "The repository root (the folder holding settings.ini) above `start` (default: this module)."
     try: here = Path(__file__)
@@ -46,10 +47,10 @@ def repo_root(start=None) -> Path:
         if (d/"settings.ini").exists(): return d
     raise FileNotFoundError(f"no settings.ini above {p}: not in a steerattn checkout")
 
-# %% ../nbs/05_results.ipynb 8
+# %% ../nbs/05_results.ipynb 9
 def _mb(x): return f"{x / 2**20:.0f}"
 
-# %% ../nbs/05_results.ipynb 9
+# %% ../nbs/05_results.ipynb 10
 def _range(r, fmt="{:.1f}"):
     "median [min–max] of an interleaved series."
     return f"{fmt.format(r['median'])} [{fmt.format(r['min'])}–{fmt.format(r['max'])}]"
@@ -58,9 +59,9 @@ BENCH_NAMES = {"engine": "**engine** (`run_conditions`)", "tl_cache": "Transform
                "hf_eager": "HF eager `output_attentions` + value hook (shared baseline)", "nnsight": "nnsight trace (shared baseline)",
                "reference": "seed-literal reference", "floor": "floor: bare HF, exactly the minimum work"}
 
-# %% ../nbs/05_results.ipynb 10
-def bench_markdown(bench:dict) -> str:
-    "The README's benchmark section (tables and sentences), every number from `bench/steering_bench.cpu.json`."
+# %% ../nbs/05_results.ipynb 11
+def _bench_methods(bench:dict) -> list[str]:
+    "The steering benchmark's workload in one sentence and its table of methods (time, ratio to the engine, memory, equality)."
     w, p, ms, eng = bench["workload"], bench["provenance"], bench["methods"], bench["methods"]["engine"]
     load = lambda x: " / ".join(f"{v:.1f}" for v in x)
     reduced = w.get("reduced", w["n_per_type_label"] != 16 or w["conditions_per_label"] != 11)
@@ -82,8 +83,13 @@ def bench_markdown(bench:dict) -> str:
         eq = r.get("equal_to_engine")
         lines.append(f"| {name} | {_range(r)} | {x} | {_mb(r['peak_rss_bytes'])} | {_mb(r['peak_above_loaded_bytes'])} | "
                      f"{'–' if not eq else '%.1e / %.1e' % (eq['max_raw'], eq['max_diff'])} |")
-    lines += ["", "What each technique buys (cumulative, each row adds one to the row above; ratios of medians):", "",
-              "| step | time (s) | × engine | gain over the step above |", "|---|---|---|---|"]
+    return lines
+
+# %% ../nbs/05_results.ipynb 13
+def _bench_ladder(bench:dict) -> list[str]:
+    "What each technique buys (the ladder table) and the minimum work against the floor's and the engine's throughput."
+    lines = ["", "What each technique buys (cumulative, each row adds one to the row above; ratios of medians):", "",
+             "| step | time (s) | × engine | gain over the step above |", "|---|---|---|---|"]
     for row in bench["ladder"]:
         g = row.get("gain_over_previous")
         lines.append(f"| {row['technique']} | {row['median_s']:.1f} | {row['over_engine']['median']:.2f} | {'–' if not g else '%.2f×' % g['median']} |")
@@ -91,6 +97,12 @@ def bench_markdown(bench:dict) -> str:
     if f.get("floor_gflop_per_s"):
         lines += ["", f"The minimum work is {f['batched'] / 1e9:.1f} GFLOP as batched and trimmed ({f['unpadded'] / 1e9:.1f} GFLOP without any padding); "
                   f"the floor computes it at {f['floor_gflop_per_s']:.1f} GFLOP/s, the engine at {f['engine_gflop_per_s']:.1f} GFLOP/s."]
+    return lines
+
+# %% ../nbs/05_results.ipynb 15
+def _bench_scaling(bench:dict) -> list[str]:
+    "Time against prompt length (with the engine's extraction fit), the targets and any failures."
+    lines = []
     if bench.get("scaling"):
         ks = [k for k in ("engine", "tl_cache", "floor", "reference") if k in bench["scaling"][0]]
         lines += ["", "Scaling with prompt length (2 sets of prompts lengthened by a neutral prefix, 1 condition; seconds; "
@@ -105,9 +117,14 @@ def bench_markdown(bench:dict) -> str:
     if t:
         lines += ["", "Targets (issue 15): " + "; ".join(f"{k}: {v['value']:.2f} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."]
     if bench.get("failures"): lines += ["", "Failures: " + "; ".join(bench["failures"]) + "."]
-    return "\n".join(lines)
+    return lines
 
-# %% ../nbs/05_results.ipynb 11
+# %% ../nbs/05_results.ipynb 17
+def bench_markdown(bench:dict) -> str:
+    "The README's benchmark section (tables and sentences), every number from `bench/steering_bench.cpu.json`."
+    return "\n".join(_bench_methods(bench) + _bench_ladder(bench) + _bench_scaling(bench))
+
+# %% ../nbs/05_results.ipynb 19
 def labels_bench_markdown(bench:dict) -> str:
     "The README's labelling-throughput table, from `bench/labels_bench.cpu.json`."
     w, m = bench["workload"], bench["machine"]
@@ -121,7 +138,7 @@ def labels_bench_markdown(bench:dict) -> str:
 INSTALL_PATHS = {"cpu_index": "CPU build from PyTorch's CPU index (no NVIDIA GPU; run.sh's choice)",
                  "default_index": "default index (the CPU index unreachable: run.sh's fallback, or a GPU machine)"}
 
-# %% ../nbs/05_results.ipynb 12
+# %% ../nbs/05_results.ipynb 20
 def install_markdown(costs:dict) -> str:
     "The README's install-cost table, from `bench/install_costs.json` (written by `scripts/install_cost.py`)."
     gb = lambda b: f"{b / 1e9:.1f} GB"
@@ -139,13 +156,14 @@ def install_markdown(costs:dict) -> str:
                   "(the `nvidia-*` packages it pulls in), which a machine without an NVIDIA GPU never uses."]
     return "\n".join(lines)
 
-# %% ../nbs/05_results.ipynb 13
+# %% ../nbs/05_results.ipynb 21
 _RULES_TEXT = dict(
     baserate="an attribute counts as known only where the model beats its own guess for that entity type and attribute "
              "(base-rate-controlled, `steerattn.labels`)",
     paper="*known* = ≥ 2 correct attributes (the paper's rule)",
     relaxed="*known* = ≥ 1 correct attribute (relaxed: a base-rate hit such as the model's favourite year counts as knowledge)")
 
+# %% ../nbs/05_results.ipynb 22
 def rule_text(cfg:dict) -> str:
     "The known/unknown rule of a run's config, in words (README, report, significance.md)."
     mode = "greedy (teacher-forced)" if cfg.get("label_mode") == "greedy" else "sampled (≥ 3 of 10 at T = 1)"
@@ -157,22 +175,19 @@ def rule_text(cfg:dict) -> str:
     return (f"{mode} labels, rule '{rule}': {_RULES_TEXT[rule]}" + (f", threshold overridden to ≥ {km}" if km else "")
             + "; *unknown* = 0 correct attributes")
 
-# %% ../nbs/05_results.ipynb 14
+# %% ../nbs/05_results.ipynb 23
 def _yn(g): return "–" if g is None else ("yes" if g.get("passed") else "**no**")
 
-# %% ../nbs/05_results.ipynb 15
+# %% ../nbs/05_results.ipynb 24
 def _ci3(x): return f"{x['mean']:+.3g} [{x['ci'][0]:+.3g}, {x['ci'][1]:+.3g}]"
 
-# %% ../nbs/05_results.ipynb 16
-def gates_markdown(summary:dict, label_rows:int=40) -> str:
-    "The verdict, the gates table and the gates' own tables (rank among all latents, control, dose-response, heads, labels), from a summary."
-    g, v = summary.get("gates"), summary.get("verdict")
-    if not g or not v: return ""
-    rank = g.get("rank") or {}
-    out = [f"**Verdict: {v['verdict']}** — {v['reason']}", "",
-           "Sign convention: Δ = steered − original (per prompt, mean over the chosen heads); comparisons are top − random. "
-           "The paper expects Δ < 0 for known entities steered with the unknown latent, Δ > 0 for unknown entities steered with the known latent.", "",
-           "| gate | passed | what was measured |", "|---|---|---|",
+# %% ../nbs/05_results.ipynb 25
+def _fmt2(x): return "–" if x is None else f"{x:.2f}"
+
+# %% ../nbs/05_results.ipynb 26
+def _gates_table(g:dict, rank:dict) -> list[str]:
+    "The verdict's gates as a table: labels, separation and, with a rank gate, its positive control and primary test."
+    out = ["| gate | passed | what was measured |", "|---|---|---|",
            f"| labels (rule `{g['labels'].get('rule', '–')}`) | {_yn(g['labels'])} | {g['labels']['reason']} |",
            f"| latent separation (held-out entities) | {_yn(g['separation'])} | {g['separation'].get('reason', '–')} |"]
     if rank:
@@ -182,80 +197,108 @@ def gates_markdown(summary:dict, label_rows:int=40) -> str:
         out.append("| rank among all latents (primary test) | – | " + "; ".join(
             f"top {other_label(lab)} latent {r['tops'][0]['latent']} on {lab} prompts: rank {r['tops'][0]['rank']} of {r['tops'][0]['n_latents']} "
             f"(p {fmt_p(r['tops'][0]['p_rank'])})" for lab, r in rank.items()) + " |")
-    h = g.get("heads") or {}
+    return out
+
+# %% ../nbs/05_results.ipynb 28
+def _rank_rows(rank:dict) -> list[str]:
+    "The rank gate's table: each top latent's Δ, its rank among all latents and its p against each null."
+    out = ["", f"**Rank among all latents** ({next(iter(rank.values()))['tops'][0]['n_latents']} SAE latents; first-order screen of every "
+           "latent, exact engine for the top latents, the screen's highest and every latent the screen puts at or above a top latent; "
+           "Δ = steered − original, attn_weights, mean over the chosen heads):", "",
+           "| prompts (n) | steering latent | Δ [95% CI] | expected | rank (exact where it matters) | rank by the screen | p (rank) "
+           "| p vs frequency-matched latents | p vs Gaussian directions |", "|---|---|---|---|---|---|---|---|---|"]
+    for lab, r in rank.items():
+        for t in r["tops"]:
+            out.append(f"| {lab} ({r['n_prompts']}) | top {other_label(lab)} #{t['top_rank']} (latent {t['latent']}) | {_ci3(t['delta'])} | "
+                       f"{'< 0' if r['expected_sign'] < 0 else '> 0'} | {t['rank']} / {t['n_latents']} | {t['rank_screen']} | {fmt_p(t['p_rank'])} | "
+                       f"{fmt_p(t['p_freq'])} (n {len(r['null_freq']['latents'])}) | {fmt_p(t['p_gauss'])} (n {r['null_gauss']['n']}) |")
+    return out
+
+# %% ../nbs/05_results.ipynb 30
+def _rank_checks(rank:dict) -> list[str]:
+    "How far the screen can be trusted, the positive control against the nulls, and the dose-response table."
+    fid = "; ".join(f"{lab}: {r['confirmed']} latents exact, Spearman(screen, exact) {_fmt2(r['screen_fidelity']['spearman'])}, "
+                    f"max |screen − exact| {r['screen_fidelity']['max_abs_error']:.3g}" for lab, r in rank.items())
+    loose = [f"{lab} ({r['n_screened_at_or_above']} latents screen at or above a top latent, {r['confirmed']} recomputed exactly)"
+             for lab, r in rank.items() if not r.get("rank_exact", True)]
+    if loose: fid += ("; beyond the exact ones the rank counts screen values: " + ", ".join(loose)
+                      + " — a rank past the exact set is not near significance whatever the exact values")
+    out = ["", f"Screen fidelity: {fid}.", "",
+           "**Positive control and nulls** (Δ = steered − original, mean over prompts):", "",
+           "| prompts | difference of means (control) Δ [95% CI] | p vs unsteered | frequency-matched latents: mean Δ | Gaussian directions: mean Δ |",
+           "|---|---|---|---|---|"]
+    out += [f"| {lab} | {_ci3(r['control'])} | {fmt_p(r['control']['p'])} | {r['null_freq']['mean']:+.3g} | {r['null_gauss']['mean']:+.3g} |"
+            for lab, r in rank.items()]
+    d0 = next(iter(rank.values()))["dose"]
+    if d0["coeffs"]:
+        out += ["", "**Dose-response** (Δ = steered − original, mean over prompts and the chosen heads, per steering coefficient):", "",
+                "| prompts | direction | " + " | ".join(f"{c:g}" for c in d0["coeffs"]) + " |", "|---|---|" + "---|" * len(d0["coeffs"])]
+        out += [f"| {lab} | {name} | " + " | ".join(f"{x:+.3g}" for x in vals) + " |" for lab, r in rank.items() for name, vals in r["dose"]["rows"].items()]
+    return out
+
+# %% ../nbs/05_results.ipynb 32
+def _fdr_rows(fdr:dict) -> list[str]:
+    "Every head at or above the steering layer: how many differ significantly (Benjamini–Hochberg), and in which direction."
+    if not fdr: return []
+    m = "attn_weights" if "attn_weights" in fdr else next(iter(fdr))
+    out = ["", f"**Every head at or above the steering layer** ({m}; Benjamini–Hochberg q < 0.05 across heads):", "",
+           "| prompts | heads | top − random: significant (expected direction / opposite) | Δ top vs unsteered: significant (expected / opposite) |",
+           "|---|---|---|---|"]
+    for lab, x in fdr[m].items():
+        a, b = x["top − random"], x["Δ top"]
+        out.append(f"| {lab} | {a['n_heads']} | {a['n_significant']} ({a['n_expected_direction']} / {a['n_opposite']}) | "
+                   f"{b['n_significant']} ({b['n_expected_direction']} / {b['n_opposite']}) |")
+    return out
+
+# %% ../nbs/05_results.ipynb 34
+def _separation_rows(sep:dict) -> list[str]:
+    "The separation gate per latent: AUROC per type on held-out entities, the score, and the permutation null."
+    if not sep.get("per_latent"): return []
+    out = ["", f"**Latent separation** (held-out entities of the {' + '.join(sep['split']) if isinstance(sep.get('split'), list) else sep.get('split')} split; "
+           f"AUROC of each top latent's activation at the entity's last token, known vs unknown; score = minimum over the types with "
+           f"≥ {sep.get('min_known')} known and unknown entities: {', '.join(sep.get('included') or []) or 'none'}; null: label permutations, "
+           f"maximum over the latents, {sep.get('n_perm')} draws):", "",
+           "| latents | latent | AUROC per type | score | null 95th percentile | p |", "|---|---|---|---|---|---|"]
+    for lab, rows_ in sep["per_latent"].items():
+        nl = (sep.get("null") or {}).get(lab, {})
+        out += [f"| {lab} | {r['latent']} | {', '.join(f'{t} {a:.2f}' for t, a in r['auroc'].items()) or '–'} | {_fmt2(r.get('score'))} | "
+                f"{_fmt2(nl.get('q95'))} | {fmt_p((sep.get('p') or {}).get(lab))} |" for r in rows_]
+    if sep.get("excluded"): out += ["", "Excluded from the score (too few held-out entities): " + "; ".join(f"{t}: {w}" for t, w in sep["excluded"].items()) + "."]
+    return out
+
+# %% ../nbs/05_results.ipynb 36
+def _label_rows(rows:list, label_rows:int) -> list[str]:
+    "The labels gate's table: accuracy per type and attribute against the shuffled-pair base rate."
+    if not rows: return []
+    out = ["", "**Labels: accuracy against the base rate** (per type and attribute; base rate = the same judge on shuffled entity/answer pairs):", "",
+           "| type | attribute | labelled | accuracy | base rate | correct above base |", "|---|---|---|---|---|---|"]
+    for r in rows[:label_rows]:
+        br = "–" if r.get("base_rate") is None else f"{r['base_rate']:.1%}"
+        out.append(f"| {r['entity_type']} | {r['attribute']} | {r['n']} | {r['accuracy']:.1%} | {br} | {r['n_above_base']} ({r['accuracy_above_base']:.1%}) |")
+    return out
+
+# %% ../nbs/05_results.ipynb 38
+def gates_markdown(summary:dict, label_rows:int=40) -> str:
+    "The verdict, the gates table and the gates' own tables (rank among all latents, control, dose-response, heads, labels), from a summary."
+    g, v = summary.get("gates"), summary.get("verdict")
+    if not g or not v: return ""
+    rank, h = g.get("rank") or {}, g.get("heads") or {}
+    out = [f"**Verdict: {v['verdict']}** — {v['reason']}", "",
+           "Sign convention: Δ = steered − original (per prompt, mean over the chosen heads); comparisons are top − random. "
+           "The paper expects Δ < 0 for known entities steered with the unknown latent, Δ > 0 for unknown entities steered with the known latent.", ""]
+    out += _gates_table(g, rank)
     out += ["", f"Heads {', '.join(f'L{l}H{hh}' for l, hh in summary['heads'])}: {h.get('rule', '–')}."]
-    if rank:
-        out += ["", f"**Rank among all latents** ({next(iter(rank.values()))['tops'][0]['n_latents']} SAE latents; first-order screen of every "
-                "latent, exact engine for the top latents, the screen's highest and every latent the screen puts at or above a top latent; "
-                "Δ = steered − original, attn_weights, mean over the chosen heads):", "",
-                "| prompts (n) | steering latent | Δ [95% CI] | expected | rank (exact where it matters) | rank by the screen | p (rank) "
-                "| p vs frequency-matched latents | p vs Gaussian directions |", "|---|---|---|---|---|---|---|---|---|"]
-        for lab, r in rank.items():
-            for t in r["tops"]:
-                out.append(f"| {lab} ({r['n_prompts']}) | top {other_label(lab)} #{t['top_rank']} (latent {t['latent']}) | {_ci3(t['delta'])} | "
-                           f"{'< 0' if r['expected_sign'] < 0 else '> 0'} | {t['rank']} / {t['n_latents']} | {t['rank_screen']} | {fmt_p(t['p_rank'])} | "
-                           f"{fmt_p(t['p_freq'])} (n {len(r['null_freq']['latents'])}) | {fmt_p(t['p_gauss'])} (n {r['null_gauss']['n']}) |")
-        fid = "; ".join(f"{lab}: {r['confirmed']} latents exact, Spearman(screen, exact) {_fmt2(r['screen_fidelity']['spearman'])}, "
-                        f"max |screen − exact| {r['screen_fidelity']['max_abs_error']:.3g}" for lab, r in rank.items())
-        loose = [f"{lab} ({r['n_screened_at_or_above']} latents screen at or above a top latent, {r['confirmed']} recomputed exactly)"
-                 for lab, r in rank.items() if not r.get("rank_exact", True)]
-        if loose: fid += ("; beyond the exact ones the rank counts screen values: " + ", ".join(loose)
-                          + " — a rank past the exact set is not near significance whatever the exact values")
-        out += ["", f"Screen fidelity: {fid}.", "",
-                "**Positive control and nulls** (Δ = steered − original, mean over prompts):", "",
-                "| prompts | difference of means (control) Δ [95% CI] | p vs unsteered | frequency-matched latents: mean Δ | Gaussian directions: mean Δ |",
-                "|---|---|---|---|---|"]
-        for lab, r in rank.items():
-            out.append(f"| {lab} | {_ci3(r['control'])} | {fmt_p(r['control']['p'])} | {r['null_freq']['mean']:+.3g} | {r['null_gauss']['mean']:+.3g} |")
-        d0 = next(iter(rank.values()))["dose"]
-        if d0["coeffs"]:
-            out += ["", "**Dose-response** (Δ = steered − original, mean over prompts and the chosen heads, per steering coefficient):", "",
-                    "| prompts | direction | " + " | ".join(f"{c:g}" for c in d0["coeffs"]) + " |", "|---|---|" + "---|" * len(d0["coeffs"])]
-            for lab, r in rank.items():
-                for name, vals in r["dose"]["rows"].items():
-                    out.append(f"| {lab} | {name} | " + " | ".join(f"{x:+.3g}" for x in vals) + " |")
-    fdr = h.get("fdr") or {}
-    if fdr:
-        m = "attn_weights" if "attn_weights" in fdr else next(iter(fdr))
-        out += ["", f"**Every head at or above the steering layer** ({m}; Benjamini–Hochberg q < 0.05 across heads):", "",
-                "| prompts | heads | top − random: significant (expected direction / opposite) | Δ top vs unsteered: significant (expected / opposite) |",
-                "|---|---|---|---|"]
-        for lab, x in fdr[m].items():
-            a, b = x["top − random"], x["Δ top"]
-            out.append(f"| {lab} | {a['n_heads']} | {a['n_significant']} ({a['n_expected_direction']} / {a['n_opposite']}) | "
-                       f"{b['n_significant']} ({b['n_expected_direction']} / {b['n_opposite']}) |")
-    sep = g.get("separation") or {}
-    if sep.get("per_latent"):
-        out += ["", f"**Latent separation** (held-out entities of the {' + '.join(sep['split']) if isinstance(sep.get('split'), list) else sep.get('split')} split; "
-                f"AUROC of each top latent's activation at the entity's last token, known vs unknown; score = minimum over the types with "
-                f"≥ {sep.get('min_known')} known and unknown entities: {', '.join(sep.get('included') or []) or 'none'}; null: label permutations, "
-                f"maximum over the latents, {sep.get('n_perm')} draws):", "",
-                "| latents | latent | AUROC per type | score | null 95th percentile | p |", "|---|---|---|---|---|---|"]
-        for lab, rows_ in sep["per_latent"].items():
-            nl = (sep.get("null") or {}).get(lab, {})
-            for r in rows_:
-                out.append(f"| {lab} | {r['latent']} | {', '.join(f'{t} {a:.2f}' for t, a in r['auroc'].items()) or '–'} | {_fmt2(r.get('score'))} | "
-                           f"{_fmt2(nl.get('q95'))} | {fmt_p((sep.get('p') or {}).get(lab))} |")
-        if sep.get("excluded"): out += ["", "Excluded from the score (too few held-out entities): " + "; ".join(f"{t}: {w}" for t, w in sep["excluded"].items()) + "."]
-    rows = (g.get("labels") or {}).get("table") or []
-    if rows:
-        out += ["", "**Labels: accuracy against the base rate** (per type and attribute; base rate = the same judge on shuffled entity/answer pairs):", "",
-                "| type | attribute | labelled | accuracy | base rate | correct above base |", "|---|---|---|---|---|---|"]
-        for r in rows[:label_rows]:
-            br = "–" if r.get("base_rate") is None else f"{r['base_rate']:.1%}"
-            out.append(f"| {r['entity_type']} | {r['attribute']} | {r['n']} | {r['accuracy']:.1%} | {br} | {r['n_above_base']} ({r['accuracy_above_base']:.1%}) |")
+    if rank: out += _rank_rows(rank) + _rank_checks(rank)
+    out += _fdr_rows(h.get("fdr") or {}) + _separation_rows(g.get("separation") or {}) + _label_rows((g.get("labels") or {}).get("table") or [], label_rows)
     return "\n".join(out)
 
-# %% ../nbs/05_results.ipynb 17
-def _fmt2(x): return "–" if x is None else f"{x:.2f}"
-
-# %% ../nbs/05_results.ipynb 18
+# %% ../nbs/05_results.ipynb 40
 def _phases(t:dict) -> str:
     "`: steering 300 s, latents 80 s, ...`: the phases that took ≥ 5 s, longest first."
     ph = sorted(((k, v) for k, v in t.items() if k != "total" and v >= 5), key=lambda kv: -kv[1])
     return (": " + ", ".join(f"{k} {v:.0f} s" for k, v in ph)) if ph else ""
 
-# %% ../nbs/05_results.ipynb 19
+# %% ../nbs/05_results.ipynb 41
 def _delta(pl, row) -> str:
     "The top latent's mean effect minus the random latents' (per prompt, over the reported heads): top − random."
     if not pl or "mean_diff" not in pl: return "–"
@@ -264,7 +307,7 @@ def _delta(pl, row) -> str:
     lo, hi = sorted(sign * x for x in pl["ci_mean_diff"]) if pl.get("ci_mean_diff") else (float("nan"),) * 2
     return f"{sign * pl['mean_diff']:+.3g} [{lo:+.3g}, {hi:+.3g}]"
 
-# %% ../nbs/05_results.ipynb 20
+# %% ../nbs/05_results.ipynb 42
 def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_weights",)) -> str:
     "The README's results section, from a run's `summary.json` (and the shipped SAE's `quality.json`): the verdict and gates first."
     cfg, n_ent, counts = summary["config"], summary.get("n_entities", {}), summary["counts"]
@@ -298,9 +341,9 @@ def results_markdown(summary:dict, sae_quality:dict|None=None, measures=("attn_w
     if summary.get("refusal"): lines += ["", summary["refusal"]["markdown"]] if "markdown" in summary["refusal"] else []
     return "\n".join(lines)
 
-# %% ../nbs/05_results.ipynb 21
-def perf_markdown(ab:dict, bench:dict|None=None) -> str:
-    "The README's atlas-throughput section from `bench/atlas_bench.cpu.json`: exact (today's, bucketed fp32 and bf16) and first-order latents/min side by side, the machine's bar and each atlas's fraction of it, the bf16 error, the first-order atlas's fidelity; with `bench` (`bench/steering_bench.cpu.json`) the engine's fraction of the bar when that file records one."
+# %% ../nbs/05_results.ipynb 43
+def _perf_atlas(ab:dict) -> list[str]:
+    "The atlas-throughput table (latents/min, GFLOP/s, fraction of the machine's bar) and the bar, bf16 error and equality sentence."
     w, m, r, g = ab["workload"], ab["machine"], ab["latents_per_minute"], ab["gflops"]
     names = {"today": "exact, one engine call for all prompts, 4 latents per pass (the committed atlas's settings)",
              "new_fp32": f"exact, bucketed by steered-suffix length, ≤ {w['max_rows_new']} rows per pass, fp32",
@@ -319,10 +362,15 @@ def perf_markdown(ab:dict, bench:dict|None=None) -> str:
               f"(median). The bucketed fp32 atlas equals today's to {eq['max_abs_diff']:.1e}; bf16 differs from fp32 by at most {bf['max_abs_error']:.1e} "
               f"(largest effect {bf['max_abs_effect']:.3f}), Spearman correlation of the pooled effects "
               + ", ".join(f"{k} {v:.4f}" for k, v in bf["spearman_pooled"].items()) + "."]
-    fid = ab["first_order_fidelity"]
-    lines += ["", "The first-order atlas against the exact atlas of all latents (`results/atlas`; effect pooled over "
-              + ", ".join(f"L{l}H{h}" for l, h in w["heads_pooled"]) + "; top-k: the share of the exact top k it also puts in its top k):", "",
-              "| prompts | Spearman | Pearson | top-10 up / down | top-50 up / down | top-100 up / down |", "|---|---|---|---|---|---|"]
+    return lines
+
+# %% ../nbs/05_results.ipynb 45
+def _perf_fidelity(ab:dict) -> list[str]:
+    "The first-order atlas against the exact one: correlations, top-k overlaps, the top latents' ranks, error by coefficient."
+    w, fid = ab["workload"], ab["first_order_fidelity"]
+    lines = ["", "The first-order atlas against the exact atlas of all latents (`results/atlas`; effect pooled over "
+             + ", ".join(f"L{l}H{h}" for l, h in w["heads_pooled"]) + "; top-k: the share of the exact top k it also puts in its top k):", "",
+             "| prompts | Spearman | Pearson | top-10 up / down | top-50 up / down | top-100 up / down |", "|---|---|---|---|---|---|"]
     for l, v in fid["vs_committed_exact_atlas"].items():
         o = v["top_overlap"]
         lines.append(f"| {l} | {v['spearman']:.3f} | {v['pearson']:.3f} | " + " | ".join(f"{o[f'{k}_up']:.0%} / {o[f'{k}_down']:.0%}" for k in (10, 50, 100)) + " |")
@@ -332,21 +380,30 @@ def perf_markdown(ab:dict, bench:dict|None=None) -> str:
     if fid.get("vs_coefficient"):
         lines += ["", "Relative error of the first-order estimate against exact steering of the same latents, by coefficient: "
                   + "; ".join(f"{c['coeff']:g}: {c['rel_error']:.3f}" for c in fid["vs_coefficient"]) + f". Use: {fid['use']}."]
-    if bench and (bench.get("flops") or {}).get("engine_fraction_of_bar") is not None:
-        fl, mb, w2 = bench["flops"], bench["machine_bar"], bench["workload"]
-        others = {k: v["median"] for k, v in bench.get("methods", {}).items() if k != "engine"}
-        eng = bench["methods"]["engine"]["median"] if "engine" in bench.get("methods", {}) else None
-        lines += ["", f"Steering benchmark (`{w2.get('command', 'python bench/steering_bench.py')}`: {w2['prompts']} prompts × "
-                  f"{w2['conditions_per_label']} conditions per label, {w2['dtype']}): the engine computes at {fl['engine_gflop_per_s']:.1f} GFLOP/s, "
-                  f"{fl['engine_fraction_of_bar']:.0%} of the machine's bar ({mb['layer_gflops']:.1f} GFLOP/s: one layer's projections at "
-                  f"{mb['rows']} token rows, {mb['dtype']}, measured before and after in the same run)"
-                  + (f"; the minimum-work floor reaches {fl['floor_fraction_of_bar']:.0%}" if fl.get("floor_fraction_of_bar") is not None else "")
-                  + ("; " + ", ".join(f"{k} {v / eng:.2f}× the engine's time" for k, v in others.items()) if eng and others else "") + "."]
-    t = ab.get("targets", {})
-    if t: lines += ["", "Targets (issue 29): " + "; ".join(f"{k}: {v['value']} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."]
-    return "\n".join(lines)
+    return lines
 
-# %% ../nbs/05_results.ipynb 22
+# %% ../nbs/05_results.ipynb 47
+def _perf_steering(bench:dict|None) -> list[str]:
+    "With a steering benchmark that records the machine's bar: the engine's (and the floor's) fraction of it, the others' time ratios."
+    if not (bench and (bench.get("flops") or {}).get("engine_fraction_of_bar") is not None): return []
+    fl, mb, w2 = bench["flops"], bench["machine_bar"], bench["workload"]
+    others = {k: v["median"] for k, v in bench.get("methods", {}).items() if k != "engine"}
+    eng = bench["methods"]["engine"]["median"] if "engine" in bench.get("methods", {}) else None
+    return ["", f"Steering benchmark (`{w2.get('command', 'python bench/steering_bench.py')}`: {w2['prompts']} prompts × "
+            f"{w2['conditions_per_label']} conditions per label, {w2['dtype']}): the engine computes at {fl['engine_gflop_per_s']:.1f} GFLOP/s, "
+            f"{fl['engine_fraction_of_bar']:.0%} of the machine's bar ({mb['layer_gflops']:.1f} GFLOP/s: one layer's projections at "
+            f"{mb['rows']} token rows, {mb['dtype']}, measured before and after in the same run)"
+            + (f"; the minimum-work floor reaches {fl['floor_fraction_of_bar']:.0%}" if fl.get("floor_fraction_of_bar") is not None else "")
+            + ("; " + ", ".join(f"{k} {v / eng:.2f}× the engine's time" for k, v in others.items()) if eng and others else "") + "."]
+
+# %% ../nbs/05_results.ipynb 49
+def perf_markdown(ab:dict, bench:dict|None=None) -> str:
+    "The README's atlas-throughput section from `bench/atlas_bench.cpu.json`: exact (today's, bucketed fp32 and bf16) and first-order latents/min side by side, the machine's bar and each atlas's fraction of it, the bf16 error, the first-order atlas's fidelity; with `bench` (`bench/steering_bench.cpu.json`) the engine's fraction of the bar when that file records one."
+    t = ab.get("targets", {})
+    targets = ["", "Targets (issue 29): " + "; ".join(f"{k}: {v['value']} ({'met' if v['met'] else '**missed**'})" for k, v in t.items()) + "."] if t else []
+    return "\n".join(_perf_atlas(ab) + _perf_fidelity(ab) + _perf_steering(bench) + targets)
+
+# %% ../nbs/05_results.ipynb 51
 def notebook_summary(path) -> dict:
     "A notebook's module (`#| default_exp`), title and one-line description (its first `> ...` line)."
     cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
@@ -357,19 +414,24 @@ def notebook_summary(path) -> dict:
     desc = next((l[1:].strip() for l in md.splitlines() if l.startswith(">")), "")
     return dict(notebook=Path(path).stem, module=mod, title=title, description=desc)
 
-# %% ../nbs/05_results.ipynb 23
+# %% ../nbs/05_results.ipynb 52
+# a notebook's first digit is its floor; a module imports only from its own floor and those below (scripts/house.py checks it)
+FLOORS = {"0": "base", "1": "track 1: entity steering", "2": "track 2: factual heads", "3": "app floor"}
+
+# %% ../nbs/05_results.ipynb 53
 def layout_markdown(root=None) -> str:
     "The README's layout table, one row per library notebook (generated: a new or renamed notebook changes it)."
     root = Path(root) if root else repo_root()
     rows = [notebook_summary(p) for p in sorted((root/"nbs").glob("[0-9]*.ipynb"))]
-    lines = ["| notebook | module | what it holds |", "|---|---|---|"]
-    lines += [f"| `{r['notebook']}` | {'`' + r['module'] + '`' if r['module'] else '(tests only)'} | {r['description'] or r['title']} |" for r in rows]
+    lines = ["| notebook | floor | module | what it holds |", "|---|---|---|---|"]
+    lines += [f"| `{r['notebook']}` | {FLOORS.get(r['notebook'][0], '–')} | {'`' + r['module'] + '`' if r['module'] else '(tests only)'} | "
+              f"{r['description'] or r['title']} |" for r in rows]
     tut = sorted((root/"nbs"/"tutorials").glob("*.ipynb"))
     lines += ["", "Tutorials (`nbs/tutorials/`, executed by the docs build and by `bash run.sh test`): " +
               ", ".join(f"`{p.stem}` ({notebook_summary(p)['title']})" for p in tut) + "."]
     return "\n".join(lines)
 
-# %% ../nbs/05_results.ipynb 24
+# %% ../nbs/05_results.ipynb 54
 def heads_markdown(s:dict) -> str:
     "The README's factual-heads block from `results/heads/summary.json`: the answer in words, the knockouts as a table."
     c = s["config"]
@@ -383,7 +445,7 @@ def heads_markdown(s:dict) -> str:
         lines += ["", "Δ = knocked out − original (a drop in P(true object) is negative)."]
     return "\n".join(lines)
 
-# %% ../nbs/05_results.ipynb 25
+# %% ../nbs/05_results.ipynb 55
 def organism_knowledge_markdown(k:dict, info:dict|None=None) -> str:
     """What the organism knows, from its shipped `knowledge.json` (and `organism.json`: split, corpus, training cost): designed-known
     and designed-unknown entities labelled known under the paper's rule, per type and mode, and per attribute the accuracy of each
@@ -409,13 +471,13 @@ def organism_knowledge_markdown(k:dict, info:dict|None=None) -> str:
                             f"{'–' if r['base_rate'] is None else format(r['base_rate'], '.2f')} |" for r in k["attributes"]))
     return "\n\n".join(out)
 
-# %% ../nbs/05_results.ipynb 26
+# %% ../nbs/05_results.ipynb 56
 def organism_markdown(runs:dict, knowledge:dict|None=None, info:dict|None=None) -> str:
     "The README's organism block: what it knows (`organism_knowledge_markdown`), then each committed organism run's verdict and gates (`results_markdown` of its summary), by rule."
     return "\n\n".join(([organism_knowledge_markdown(knowledge, info)] if knowledge else []) + [f"**Rule `{rule}`** (`results/organism{'' if rule == 'paper' else '/' + rule}`):\n\n" + results_markdown(s)
                          for rule, s in runs.items()])
 
-# %% ../nbs/05_results.ipynb 27
+# %% ../nbs/05_results.ipynb 57
 def times_markdown(t:dict) -> str:
     "The README's newcomer timing line from `bench/run_times.json` (`scripts/time_run.py`): install, cold and warm `bash run.sh run`, each run's slowest phases."
     ph = lambda r: ", ".join(f"{k} {v:.0f} s" for k, v in sorted(((k, v) for k, v in r["phases_s"].items() if k != "total"), key=lambda kv: -kv[1])[:4])
@@ -429,12 +491,12 @@ def times_markdown(t:dict) -> str:
             f"Cold start in total: {(t['install_s'] + t['cold']['wall_s']) / 60:.1f} min; both runs end with the verdict "
             f"(*{t['cold']['verdict']}*).")
 
-# %% ../nbs/05_results.ipynb 29
+# %% ../nbs/05_results.ipynb 59
 def _sae_quality_file():
     from steerattn.core import asset_path
     return asset_path("sae-smollm2-L15")/"quality.json"
 
-# %% ../nbs/05_results.ipynb 30
+# %% ../nbs/05_results.ipynb 60
 def readme_blocks(root=None) -> dict:
     "`{'results': markdown, 'bench': markdown}` generated from the committed results files under `root` (the repository)."
     root = Path(root) if root else repo_root()
@@ -458,17 +520,17 @@ def readme_blocks(root=None) -> dict:
     if list((root/"nbs").glob("[0-9]*.ipynb")): out["layout"] = layout_markdown(root)
     return out
 
-# %% ../nbs/05_results.ipynb 31
+# %% ../nbs/05_results.ipynb 61
 def _block_re(name): return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)\n?(<!-- {name}:end -->)", re.S)
 
-# %% ../nbs/05_results.ipynb 32
+# %% ../nbs/05_results.ipynb 62
 def _replace_blocks(text, blocks) -> str:
     for name, md in blocks.items():
         if not _block_re(name).search(text): raise ValueError(f"no '<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers found")
         text = _block_re(name).sub(lambda m: m.group(1) + md.strip() + "\n" + m.group(3), text)
     return text
 
-# %% ../nbs/05_results.ipynb 33
+# %% ../nbs/05_results.ipynb 63
 def check_readme(root=None) -> list[str]:
     "Names of the generated blocks whose text in README.md or nbs/index.ipynb differs from what the committed files give (empty: all agree)."
     root = Path(root) if root else repo_root()
@@ -481,7 +543,7 @@ def check_readme(root=None) -> list[str]:
             if not m or m.group(2).strip() != md.strip(): bad.append(f"{f}:{name}")
     return bad
 
-# %% ../nbs/05_results.ipynb 34
+# %% ../nbs/05_results.ipynb 64
 def sync_readme(root=None) -> list[str]:
     "Rewrite the generated blocks of README.md and nbs/index.ipynb from the committed results files; returns the files changed."
     root = Path(root) if root else repo_root()

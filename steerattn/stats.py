@@ -12,8 +12,8 @@ from scipy import stats
 from .core import check_heads, check_label
 
 # %% auto 0
-__all__ = ['compare_means', 'random_p_values', 'n_random_beaten', 'per_prompt_mean', 'prompt_level_test', 'hedges_g',
-           'bootstrap_ci', 'entity_means', 'sign_flip_test', 'cluster_bootstrap_ci', 'entity_effect_test',
+__all__ = ['compare_means', 'random_p_values', 'n_random_beaten', 'hedges_g', 'bootstrap_ci', 'per_prompt_mean',
+           'prompt_level_test', 'entity_means', 'sign_flip_test', 'cluster_bootstrap_ci', 'entity_effect_test',
            'entity_level_test', 'entity_random_p_values', 'n_random_beaten_entity', 'compute_bonferroni_correction',
            'compute_fdr_correction', 'rank_among', 'auroc_columns', 'auroc', 'binomial_band', 'false_positive_rate',
            'clustered_null', 'false_positive_rate_clustered', 'wilson_ci', 'mcnemar_exact']
@@ -45,7 +45,7 @@ def _top_dict(top_results):
     "The seed saved its {head: values} dict with np.save: a 0-d object array."
     return top_results[()] if isinstance(top_results, np.ndarray) else top_results
 
-# %% ../nbs/04_stats.ipynb 11
+# %% ../nbs/04_stats.ipynb 12
 def random_p_values(random_results, top_results, label) -> list[float]:
     "One-tailed Welch p-value (pooled head × prompt differences) of the top latent against each random latent, in order."
     check_label(label)
@@ -60,12 +60,29 @@ def random_p_values(random_results, top_results, label) -> list[float]:
         ps.append(compare_means(a, b)["p_value"])
     return ps
 
-# %% ../nbs/04_stats.ipynb 12
+# %% ../nbs/04_stats.ipynb 13
 def n_random_beaten(random_results, top_results, label, alpha=0.05) -> int:
     "How many random latents the top latent beats (one-tailed Welch on pooled head × prompt differences)."
     return int(sum(p < alpha for p in random_p_values(random_results, top_results, label)))
 
-# %% ../nbs/04_stats.ipynb 15
+# %% ../nbs/04_stats.ipynb 16
+def hedges_g(a, b) -> float:
+    "Hedges' g: standardised mean difference (a − b) with the small-sample correction."
+    a, b = _as_1d(a, "a"), _as_1d(b, "b")
+    na, nb = a.size, b.size
+    sp = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    if sp == 0: return 0.0 if a.mean() == b.mean() else float(np.sign(a.mean() - b.mean()) * np.inf)
+    return float((a.mean() - b.mean()) / sp * (1 - 3 / (4 * (na + nb) - 9)))
+
+# %% ../nbs/04_stats.ipynb 17
+def bootstrap_ci(values, stat=np.mean, n_boot=2000, ci=0.95, seed=0) -> tuple[float, float]:
+    "Percentile bootstrap confidence interval of `stat` over `values` (seeded)."
+    v = _as_1d(values, "values")
+    res = stats.bootstrap((v,), stat, n_resamples=n_boot, confidence_level=ci, method="percentile",
+                          random_state=seed)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+# %% ../nbs/04_stats.ipynb 20
 def per_prompt_mean(diffs, heads) -> np.ndarray:
     "Mean over `heads` [(layer, head), ...] of a [N, n_layers, n_heads] array -> [N]."
     d = np.asarray(diffs.detach().cpu() if isinstance(diffs, torch.Tensor) else diffs, dtype=float)
@@ -73,7 +90,7 @@ def per_prompt_mean(diffs, heads) -> np.ndarray:
     ls, hs = zip(*check_heads(heads, d.shape[1], d.shape[2]))
     return d[:, list(ls), list(hs)].mean(1)
 
-# %% ../nbs/04_stats.ipynb 16
+# %% ../nbs/04_stats.ipynb 22
 def prompt_level_test(top_diffs, random_diffs, heads, label, n_permutations=9999, seed=0) -> dict:
     "Paired and permutation tests, per prompt, of the top latent vs the mean of the random latents."
     check_label(label)
@@ -89,24 +106,7 @@ def prompt_level_test(top_diffs, random_diffs, heads, label, n_permutations=9999
     return dict(n=d.size, mean_diff=float(d.mean()), t_statistic=float(t.statistic), p_paired=float(t.pvalue),
                 p_permutation=float(perm.pvalue), hedges_g=hedges_g(top, rand), ci_mean_diff=bootstrap_ci(d, seed=seed))
 
-# %% ../nbs/04_stats.ipynb 18
-def hedges_g(a, b) -> float:
-    "Hedges' g: standardised mean difference (a − b) with the small-sample correction."
-    a, b = _as_1d(a, "a"), _as_1d(b, "b")
-    na, nb = a.size, b.size
-    sp = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
-    if sp == 0: return 0.0 if a.mean() == b.mean() else float(np.sign(a.mean() - b.mean()) * np.inf)
-    return float((a.mean() - b.mean()) / sp * (1 - 3 / (4 * (na + nb) - 9)))
-
-# %% ../nbs/04_stats.ipynb 19
-def bootstrap_ci(values, stat=np.mean, n_boot=2000, ci=0.95, seed=0) -> tuple[float, float]:
-    "Percentile bootstrap confidence interval of `stat` over `values` (seeded)."
-    v = _as_1d(values, "values")
-    res = stats.bootstrap((v,), stat, n_resamples=n_boot, confidence_level=ci, method="percentile",
-                          random_state=seed)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-# %% ../nbs/04_stats.ipynb 23
+# %% ../nbs/04_stats.ipynb 25
 def _codes(entities, n) -> tuple[np.ndarray, list]:
     "Integer code per prompt and the entity ids in first-seen order."
     ids = list(entities)
@@ -114,7 +114,7 @@ def _codes(entities, n) -> tuple[np.ndarray, list]:
     index = {e: i for i, e in enumerate(dict.fromkeys(ids))}
     return np.array([index[e] for e in ids], dtype=int), list(index)
 
-# %% ../nbs/04_stats.ipynb 24
+# %% ../nbs/04_stats.ipynb 26
 def entity_means(values, entities) -> tuple[np.ndarray, list]:
     "Mean of `values` ([N] or [N, ...]) over each entity's prompts -> ([n_entities, ...], entity ids in first-seen order)."
     v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=float)
@@ -123,7 +123,7 @@ def entity_means(values, entities) -> tuple[np.ndarray, list]:
     np.add.at(sums, inv, v)
     return sums / np.bincount(inv).reshape((-1,) + (1,) * (v.ndim - 1)), ids
 
-# %% ../nbs/04_stats.ipynb 25
+# %% ../nbs/04_stats.ipynb 29
 def sign_flip_test(d, alternative="greater", n_permutations=9999, seed=0) -> dict:
     "Sign-flip permutation test of mean(d) vs 0 for paired differences `d`: exact when 2ⁿ ≤ `n_permutations`, else Monte Carlo (seeded)."
     d = _as_1d(d, "d")
@@ -132,7 +132,7 @@ def sign_flip_test(d, alternative="greater", n_permutations=9999, seed=0) -> dic
                                  alternative=alternative, random_state=seed)
     return dict(n=d.size, mean=float(d.mean()), p_value=float(res.pvalue), exact=bool(2 ** d.size <= n_permutations))
 
-# %% ../nbs/04_stats.ipynb 26
+# %% ../nbs/04_stats.ipynb 33
 def cluster_bootstrap_ci(values, clusters, n_boot=2000, ci=0.95, seed=0, weighted=False) -> tuple[float, float]:
     "Percentile CI of the mean resampling whole clusters (entities): of the cluster means, or of the prompt mean if `weighted`."
     v = _as_1d(values, "values")
@@ -145,7 +145,7 @@ def cluster_bootstrap_ci(values, clusters, n_boot=2000, ci=0.95, seed=0, weighte
     lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
     return float(lo), float(hi)
 
-# %% ../nbs/04_stats.ipynb 27
+# %% ../nbs/04_stats.ipynb 37
 def entity_effect_test(diffs, entities, heads=None, alternative="two-sided", n_permutations=9999, seed=0) -> dict:
     "Steered − original `diffs` ([N], or [N, n_layers, n_heads] averaged over `heads`) averaged per entity, tested against 0."
     v = per_prompt_mean(diffs, heads) if heads is not None else _as_1d(diffs, "diffs")
@@ -155,12 +155,12 @@ def entity_effect_test(diffs, entities, heads=None, alternative="two-sided", n_p
     return dict(n=len(ids), n_prompts=v.size, mean_diff=float(em.mean()), t_statistic=float(t.statistic), p_t=float(t.pvalue),
                 p_permutation=sf["p_value"], exact=sf["exact"], ci_mean_diff=cluster_bootstrap_ci(v, entities, seed=seed))
 
-# %% ../nbs/04_stats.ipynb 29
+# %% ../nbs/04_stats.ipynb 41
 def _entity_p_random(top, rands, sign, entities, n_permutations, seed) -> list[float]:
     "Sign-flip p of the entity-mean paired difference sign·(top − random) for each random latent's per-prompt values."
     return [sign_flip_test(entity_means(sign * (top - r), entities)[0], "greater", n_permutations, seed)["p_value"] for r in rands]
 
-# %% ../nbs/04_stats.ipynb 30
+# %% ../nbs/04_stats.ipynb 42
 def entity_level_test(top_diffs, random_diffs, heads, label, entities, n_permutations=9999, seed=0, alpha=0.05) -> dict:
     "`prompt_level_test` over entity means (t, sign-flip, cluster-bootstrap CI), plus the top latent vs each random latent."
     check_label(label)
@@ -180,12 +180,12 @@ def entity_level_test(top_diffs, random_diffs, heads, label, entities, n_permuta
                 ci_mean_diff=cluster_bootstrap_ci(d, entities, seed=seed),
                 p_random=p_random, n_random_beaten=int(sum(p < alpha for p in p_random)))
 
-# %% ../nbs/04_stats.ipynb 31
+# %% ../nbs/04_stats.ipynb 44
 def _per_prompt(results, heads):
     "Mean over `heads` of a seed-layout {head: [N] values} dict -> [N]."
     return np.mean([np.asarray(results[h], dtype=float).ravel() for h in heads], 0)
 
-# %% ../nbs/04_stats.ipynb 32
+# %% ../nbs/04_stats.ipynb 46
 def entity_random_p_values(random_results, top_results, label, entities, n_permutations=9999, seed=0) -> list[float]:
     "Entity-level sign-flip p-value of the top latent against each random latent (seed's {head: values} layout)."
     check_label(label)
@@ -195,12 +195,12 @@ def entity_random_p_values(random_results, top_results, label, entities, n_permu
     rands = [_per_prompt(r, heads) for r in random_results]
     return _entity_p_random(_per_prompt(top, heads), rands, -1.0 if label == "known" else 1.0, entities, n_permutations, seed)
 
-# %% ../nbs/04_stats.ipynb 33
+# %% ../nbs/04_stats.ipynb 47
 def n_random_beaten_entity(random_results, top_results, label, entities, alpha=0.05, n_permutations=9999, seed=0) -> int:
     "How many random latents the top latent beats at the entity level (sign-flip over entity means)."
     return int(sum(p < alpha for p in entity_random_p_values(random_results, top_results, label, entities, n_permutations, seed)))
 
-# %% ../nbs/04_stats.ipynb 43
+# %% ../nbs/04_stats.ipynb 50
 def _np(p):
     is_t = isinstance(p, torch.Tensor)
     a = np.asarray(p.detach().cpu() if is_t else p, dtype=float)
@@ -208,7 +208,7 @@ def _np(p):
     if np.isnan(a).any() or (a < 0).any() or (a > 1).any(): raise ValueError("p_values must lie in [0, 1] with no NaN")
     return a, is_t
 
-# %% ../nbs/04_stats.ipynb 44
+# %% ../nbs/04_stats.ipynb 51
 def compute_bonferroni_correction(p_values, alpha=0.05):
     "Significance mask at α / m and the corrected α."
     a, is_t = _np(p_values)
@@ -216,7 +216,7 @@ def compute_bonferroni_correction(p_values, alpha=0.05):
     mask = a < corrected
     return (torch.from_numpy(mask) if is_t else mask), corrected
 
-# %% ../nbs/04_stats.ipynb 45
+# %% ../nbs/04_stats.ipynb 53
 def compute_fdr_correction(p_values, alpha=0.05):
     "Benjamini–Hochberg: significance mask at FDR α and the adjusted p-values."
     a, is_t = _np(p_values)
@@ -224,7 +224,7 @@ def compute_fdr_correction(p_values, alpha=0.05):
     mask = adj < alpha
     return (torch.from_numpy(mask), torch.from_numpy(adj)) if is_t else (mask, adj)
 
-# %% ../nbs/04_stats.ipynb 48
+# %% ../nbs/04_stats.ipynb 56
 def rank_among(values, i:int, direction:str="greater") -> dict:
     "Rank of `values[i]` among all `values` (1 = most extreme in `direction`: 'greater', 'less', 'two-sided') and its exchangeability p-value, ties counted against it."
     v = _as_1d(values, "values")
@@ -238,7 +238,7 @@ def rank_among(values, i:int, direction:str="greater") -> dict:
     return dict(rank=1 + (ge if direction == "greater" else le if direction == "less" else min(ge, le)), n=len(v), p=float(p),
                 value=float(v[i]), direction=direction)
 
-# %% ../nbs/04_stats.ipynb 50
+# %% ../nbs/04_stats.ipynb 58
 def auroc_columns(scores, positives) -> np.ndarray:
     "AUROC of each column of `scores` [n, k] for each boolean row of `positives` [m, n] (ties count 1/2): [m, k]."
     S = np.asarray(scores, dtype=float)
@@ -250,18 +250,18 @@ def auroc_columns(scores, positives) -> np.ndarray:
     R = stats.rankdata(S, axis=0)                       # average ranks: ties get the mean rank
     return (P.astype(float) @ R - (n1 * (n1 + 1) / 2)[:, None]) / (n1 * (S.shape[0] - n1))[:, None]
 
-# %% ../nbs/04_stats.ipynb 51
+# %% ../nbs/04_stats.ipynb 59
 def auroc(scores, positive) -> float:
     "Area under the ROC curve of `scores` for the boolean labels `positive` (0.5 = no separation, 1 = every positive above every negative)."
     return float(auroc_columns(_as_1d(scores, "scores"), _as_1d(positive, "positive").astype(bool))[0, 0])
 
-# %% ../nbs/04_stats.ipynb 54
+# %% ../nbs/04_stats.ipynb 62
 def binomial_band(alpha, n, level=0.999) -> tuple[float, float]:
     "Interval of rejection rates consistent with a calibrated test at `alpha` over `n` repeats."
     lo, hi = stats.binom.interval(level, n, alpha)
     return float(lo / n), float(hi / n)
 
-# %% ../nbs/04_stats.ipynb 55
+# %% ../nbs/04_stats.ipynb 64
 def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=40, n_heads=4, n_random=3,
                         prompt_sd=1.0, head_sd=1.0) -> float:
     "Fraction of null experiments where `test_fn(top, randoms)` gives p < alpha; all latents share each prompt's effect."
@@ -273,7 +273,7 @@ def false_positive_rate(test_fn, n_repeats=1000, alpha=0.05, seed=0, n_prompts=4
         hits += test_fn(draw(), [draw() for _ in range(n_random)]) < alpha
     return hits / n_repeats
 
-# %% ../nbs/04_stats.ipynb 61
+# %% ../nbs/04_stats.ipynb 70
 def clustered_null(rng, n_entities=20, prompts_per_entity=8, n_heads=4, n_random=3, entity_sd=1.0, prompt_sd=1.0, head_sd=1.0):
     "One null experiment: `(top, randoms, entities)`, `[N, 1, n_heads]` differences whose latent effects vary by entity only."
     entities = np.repeat(np.arange(n_entities), prompts_per_entity)
@@ -281,7 +281,7 @@ def clustered_null(rng, n_entities=20, prompts_per_entity=8, n_heads=4, n_random
     draw = lambda: prompt + rng.normal(0, entity_sd, (n_entities, 1, 1))[entities] + rng.normal(0, head_sd, (entities.size, 1, n_heads))
     return draw(), [draw() for _ in range(n_random)], entities
 
-# %% ../nbs/04_stats.ipynb 62
+# %% ../nbs/04_stats.ipynb 72
 def false_positive_rate_clustered(test_fn, n_repeats=1000, alpha=0.05, seed=0, **null_kw):
     "Rejection rate(s) at `alpha` of `test_fn(top, randoms, entities)` (one p-value or several) on `clustered_null` draws."
     rng = np.random.default_rng(seed)
@@ -289,7 +289,7 @@ def false_positive_rate_clustered(test_fn, n_repeats=1000, alpha=0.05, seed=0, *
     for _ in range(n_repeats): hits = hits + (np.asarray(test_fn(*clustered_null(rng, **null_kw))) < alpha)
     return hits / n_repeats
 
-# %% ../nbs/04_stats.ipynb 64
+# %% ../nbs/04_stats.ipynb 75
 def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
     "Wilson score interval of a proportion k/n (`(nan, nan)` when n = 0)."
     if n == 0: return (math.nan, math.nan)
@@ -297,7 +297,7 @@ def wilson_ci(k:int, n:int, level:float=0.95) -> tuple[float, float]:
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
     return (float(ci.low), float(ci.high))
 
-# %% ../nbs/04_stats.ipynb 65
+# %% ../nbs/04_stats.ipynb 76
 def mcnemar_exact(before, after) -> dict:
     "Exact McNemar test of paired booleans: b = #(False→True), c = #(True→False); two-sided and one-sided ('more True after', 'fewer') p-values."
     x, y = [bool(a) for a in before], [bool(a) for a in after]

@@ -24,7 +24,7 @@ from .attention import check_measures, attention_hooks, cache_entity_scores, las
 __all__ = ['Condition', 'infer_attention_mask', 'run_conditions', 'first_order_grad', 'first_order_effects', 'SteeringResult',
            'steering_result', 'naive_original_vs_steered']
 
-# %% ../nbs/14_steering.ipynb 6
+# %% ../nbs/14_steering.ipynb 7
 @dataclass
 class Condition:
     "One steering condition."
@@ -40,27 +40,27 @@ class Condition:
         if not (self.steering_latents or self.ablate_latents): raise ValueError(f"condition {self.name!r} steers nothing")
         for v in self.steering_latents: coeff_for(v, self.coeff)    # 'mean' needs every vector's mean_act
 
-# %% ../nbs/14_steering.ipynb 7
+# %% ../nbs/14_steering.ipynb 9
 @patch(as_prop=True)
 def start_layer(self:Condition) -> int:
     "The first layer this condition changes."
     return min(v.layer for v in self.steering_latents + self.ablate_latents)
 
-# %% ../nbs/14_steering.ipynb 8
+# %% ../nbs/14_steering.ipynb 11
 @patch
 def check(self:Condition, model) -> Condition:
     "Raise a clear error if a vector does not fit `model`."
     for v in self.steering_latents + self.ablate_latents: v.check(model)
     return self
 
-# %% ../nbs/14_steering.ipynb 9
+# %% ../nbs/14_steering.ipynb 12
 @patch
 def meta(self:Condition) -> dict:
     "JSON-able description (without the directions)."
     return dict(name=self.name, coeff=self.coeff, steering_latents=[v.meta() for v in self.steering_latents],
                 ablate_latents=[v.meta() for v in self.ablate_latents])
 
-# %% ../nbs/14_steering.ipynb 11
+# %% ../nbs/14_steering.ipynb 15
 def _rep(x, C, b=None):
     """Repeat batch-first tensors (also inside tuples) C times along the batch. With `b` (prompts per condition) only tensors
     whose first dimension is b: a batch-1 tensor that broadcasts (equal-length prompts get unpadded `position_embeddings`
@@ -71,9 +71,10 @@ def _rep(x, C, b=None):
     if isinstance(x, tuple): return tuple(_rep(t, C, b) for t in x)
     return x
 
-# %% ../nbs/14_steering.ipynb 12
+# %% ../nbs/14_steering.ipynb 17
 _NOT_LAYER_KWARGS = ("past_key_values", "past_key_value", "cache", "layer_past", "use_cache")
 
+# %% ../nbs/14_steering.ipynb 18
 def _layer_kwargs_capture(model, layers, store):
     "Forward pre-hooks recording the kwargs each decoder layer in `layers` receives (not the KV cache: steered passes bring their own)."
     def make(l):
@@ -82,8 +83,7 @@ def _layer_kwargs_capture(model, layers, store):
         return pre
     return [model.blocks[l].register_forward_pre_hook(make(l), with_kwargs=True) for l in layers]
 
-
-# %% ../nbs/14_steering.ipynb 13
+# %% ../nbs/14_steering.ipynb 19
 def _run_blocks(model, hidden, start, layer_kwargs, C, extra=None):
     "Run `model.blocks[start:]` from `hidden` (C stacked conditions; hooks fire) until a hook stops the pass; `extra` kwargs go to every layer as they are."
     b = hidden.shape[0] // C
@@ -92,7 +92,7 @@ def _run_blocks(model, hidden, start, layer_kwargs, C, extra=None):
         hidden = out[0] if isinstance(out, tuple) else out
 
 
-# %% ../nbs/14_steering.ipynb 15
+# %% ../nbs/14_steering.ipynb 22
 def _stacked(conds, b, d_model, vectors_at):
     "Per row of the stacked batch: the k-th vector of each condition at a layer (zero rows where a condition has none)."
     per_cond = [vectors_at(c) for c in conds]
@@ -102,7 +102,7 @@ def _stacked(conds, b, d_model, vectors_at):
         for sl, _, v in rows: D[sl] = v.direction
         yield D, rows
 
-# %% ../nbs/14_steering.ipynb 16
+# %% ../nbs/14_steering.ipynb 23
 def _condition_hooks(model, conds, mask, b):
     "Steering/ablation hooks for conditions stacked along the batch (b prompts each)."
     dm, hooks = model.cfg.d_model, []
@@ -118,11 +118,11 @@ def _condition_hooks(model, conds, mask, b):
             hooks.append((name, steer_fn(D, mask, coeff, use_norm)))
     return hooks
 
-# %% ../nbs/14_steering.ipynb 18
+# %% ../nbs/14_steering.ipynb 26
 class _NoPrefix(Exception):
     "The model did not take the prefix-reuse path (the engine falls back to full steered passes)."
 
-# %% ../nbs/14_steering.ipynb 19
+# %% ../nbs/14_steering.ipynb 27
 class _PrefixKV:
     """Stands in for a KV cache inside the Bridge's attention (`update(k, v, layer_idx)` with k, v `[B, n_kv, S, d_head]`).
     Without a layer's prefix it records keys/values of positions < `s` (baseline pass) and returns k, v unchanged;
@@ -141,12 +141,12 @@ class _PrefixKV:
         "A steered pass's copy: the prefix of `layers`, repeated for C stacked conditions."
         return _PrefixKV(self.s, {l: (_rep(self.prefix[l][0], C), _rep(self.prefix[l][1], C)) for l in layers}, keep_values)
 
-# %% ../nbs/14_steering.ipynb 20
+# %% ../nbs/14_steering.ipynb 29
 def _prefix_capable(model) -> bool:
     "Bridge attention that extends K/V through a cache object (TransformerLens 3.x)."
     return hasattr(model.blocks[0], "original_component") and hasattr(model.blocks[0].attn, "_update_kv_cache")
 
-# %% ../nbs/14_steering.ipynb 21
+# %% ../nbs/14_steering.ipynb 30
 def _suffix_kwargs(kw, s):
     "A decoder layer's kwargs for the query rows ≥ s; an unknown tensor argument refuses (it may be per position)."
     out = {}
@@ -159,7 +159,7 @@ def _suffix_kwargs(kw, s):
         else: out[k] = v
     return out
 
-# %% ../nbs/14_steering.ipynb 22
+# %% ../nbs/14_steering.ipynb 32
 def _prefix_recorder(model, key_mask, measures, layers, kv, eps=0.0):
     "(hooks, out) like `attention_hooks`, for a prefix pass: the last query row from `hook_pattern`, the full values from `kv`."
     L, H, B = model.cfg.n_layers, model.cfg.n_heads, key_mask.shape[0]
@@ -179,16 +179,16 @@ def _prefix_recorder(model, key_mask, measures, layers, kv, eps=0.0):
     return [(get_act_name("pattern", l), make(l)) for l in layers], out
 
 
-# %% ../nbs/14_steering.ipynb 24
+# %% ../nbs/14_steering.ipynb 35
 def infer_attention_mask(tokens, pad_token_id):
     "Left padding: every position after the first non-pad token is real."
     return ((tokens != pad_token_id).long().cumsum(1) > 0).long()
 
-# %% ../nbs/14_steering.ipynb 25
+# %% ../nbs/14_steering.ipynb 36
 def _oom_types():
     return (torch.cuda.OutOfMemoryError,) if hasattr(torch.cuda, "OutOfMemoryError") else ()
 
-# %% ../nbs/14_steering.ipynb 26
+# %% ../nbs/14_steering.ipynb 38
 def _baseline_pass(model, tok, am, km, measures, starts, eps, kv=None):
     "The unsteered pass: scores, the residual at each start layer, every later layer's kwargs, and (into `kv`) their prefix K/V."
     L, resid, kw = model.cfg.n_layers, {}, {}
@@ -208,7 +208,7 @@ def _baseline_pass(model, tok, am, km, measures, starts, eps, kv=None):
     return out, resid, kw
 
 
-# %% ../nbs/14_steering.ipynb 27
+# %% ../nbs/14_steering.ipynb 39
 @torch.no_grad()
 def _run_batch(model, tok, am, ent, conds, measures, pos_type, max_rows, start_at_layer, original, eps, prefix_reuse=False):
     L = model.cfg.n_layers
@@ -251,7 +251,7 @@ def _run_batch(model, tok, am, ent, conds, measures, pos_type, max_rows, start_a
     return res
 
 
-# %% ../nbs/14_steering.ipynb 28
+# %% ../nbs/14_steering.ipynb 41
 def _check_run(model, tokens, entity_positions, conditions, original):
     if tokens.ndim != 2: raise ValueError(f"tokens must be [N, S] token ids; got shape {tuple(tokens.shape)}")
     conditions = [c.check(model) for c in conditions]
@@ -261,7 +261,7 @@ def _check_run(model, tokens, entity_positions, conditions, original):
     if not (conditions or original): raise ValueError("nothing to compute: no conditions and original=False")
     return conditions, names
 
-# %% ../nbs/14_steering.ipynb 29
+# %% ../nbs/14_steering.ipynb 42
 def _check_inputs(model, tokens, attention_mask, max_rows):
     "What a forward pass would otherwise reject with a raw torch error, said in words."
     if tuple(attention_mask.shape) != tuple(tokens.shape):
@@ -272,7 +272,31 @@ def _check_inputs(model, tokens, attention_mask, max_rows):
     if max_rows is not None and (isinstance(max_rows, bool) or max_rows < 1):
         raise ValueError(f"max_rows must be ≥ 1 (rows per steered pass) or None for batch_size; got {max_rows}")
 
-# %% ../nbs/14_steering.ipynb 30
+# %% ../nbs/14_steering.ipynb 44
+def _fill(out, model, tokens, attention_mask, entity_positions, conditions, measures, pos_type, batch_size, max_rows,
+          start_at_layer, original, eps, prefix_reuse, progress):
+    "Fill `out` batch by batch: without prefix support the engine falls back to full steered passes, out of CUDA memory it halves the batch."
+    N = tokens.shape[0]
+    bar, i = tqdm(total=N, desc=f"steering: {len(conditions)} condition(s) × prompts", disable=not progress, leave=False), 0
+    while i < N:
+        j = min(N, i + batch_size)
+        try: r = _run_batch(model, tokens[i:j], attention_mask[i:j], entity_positions[i:j], conditions,
+                            measures, pos_type, max_rows, start_at_layer, original, eps, prefix_reuse)
+        except _NoPrefix as e:
+            warnings.warn(f"run_conditions: prefix reuse unavailable ({e}); steered passes run every position from the steering layer")
+            prefix_reuse = False; continue
+        except _oom_types():
+            if batch_size == 1 and max_rows == 1: raise
+            torch.cuda.empty_cache()
+            batch_size, max_rows = max(1, batch_size // 2), max(1, max_rows // 2)
+            bar.set_postfix(batch_size=batch_size); continue
+        for k in out:
+            for m in measures: out[k][m][i:j] = r[k][m].cpu()
+        bar.update(j - i); i = j
+    bar.close()
+    return out
+
+# %% ../nbs/14_steering.ipynb 45
 def run_conditions(model,                       # TransformerLens model (Bridge or HookedTransformer)
                    tokens,                      # [N, S] left-padded token ids
                    attention_mask,              # [N, S]; None infers it from leading pad tokens
@@ -297,26 +321,10 @@ def run_conditions(model,                       # TransformerLens model (Bridge 
     max_rows = max_rows or batch_size   # bigger stacks bought no speed on CPU, only memory (bench/)
     prefix_reuse = bool(prefix_reuse and start_at_layer and _prefix_capable(model))
     out = {k: {m: torch.full((N, L, H), float("nan")) for m in measures} for k in (["original"] if original else []) + names}
-    bar, i = tqdm(total=N, desc=f"steering: {len(conditions)} condition(s) × prompts", disable=not progress, leave=False), 0
-    while i < N:
-        j = min(N, i + batch_size)
-        try: r = _run_batch(model, tokens[i:j], attention_mask[i:j], entity_positions[i:j], conditions,
-                            measures, pos_type, max_rows, start_at_layer, original, eps, prefix_reuse)
-        except _NoPrefix as e:
-            warnings.warn(f"run_conditions: prefix reuse unavailable ({e}); steered passes run every position from the steering layer")
-            prefix_reuse = False; continue
-        except _oom_types():
-            if batch_size == 1 and max_rows == 1: raise
-            torch.cuda.empty_cache()
-            batch_size, max_rows = max(1, batch_size // 2), max(1, max_rows // 2)
-            bar.set_postfix(batch_size=batch_size); continue
-        for k in out:
-            for m in measures: out[k][m][i:j] = r[k][m].cpu()
-        bar.update(j - i); i = j
-    bar.close()
-    return out
+    return _fill(out, model, tokens, attention_mask, entity_positions, conditions, measures, pos_type, batch_size, max_rows,
+                 start_at_layer, original, eps, prefix_reuse, progress)
 
-# %% ../nbs/14_steering.ipynb 48
+# %% ../nbs/14_steering.ipynb 62
 def _batch_parts(batch):
     "(tokens, attention_mask, entity_positions) of a `PromptBatch`-like object or a 3-tuple."
     if isinstance(batch, (tuple, list)) and len(batch) == 3: return batch
@@ -324,7 +332,7 @@ def _batch_parts(batch):
         return batch.tokens, batch.attention_mask, batch.entity_positions
     raise TypeError(f"batch must be a PromptBatch (tokens, attention_mask, entity_positions) or such a 3-tuple; got {type(batch).__name__}")
 
-# %% ../nbs/14_steering.ipynb 49
+# %% ../nbs/14_steering.ipynb 63
 def _score_heads(model, heads, layer) -> list:
     "`heads` as `(layer, head)` tuples; None: every head at or above `layer`."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -334,7 +342,7 @@ def _score_heads(model, heads, layer) -> list:
     if not hs: raise ValueError("heads is empty; give (layer, head) pairs or None for every head at or above the steering layer")
     return hs
 
-# %% ../nbs/14_steering.ipynb 50
+# %% ../nbs/14_steering.ipynb 65
 def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps):
     "∂(mean over `heads` of the measure)/∂(a shift of the residual shared by the steered positions) per prompt, `[b, d_model]`."
     first = int((am.bool().float().argmax(1)).min())               # drop all-padding columns
@@ -374,7 +382,7 @@ def _grad_batch(model, tok, am, ent, layer, heads, measure, pos_type, norm, eps)
     return g.detach().float().cpu()
 
 
-# %% ../nbs/14_steering.ipynb 51
+# %% ../nbs/14_steering.ipynb 66
 def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", pos_type="entity_last", batch_size=16,
                      progress=True, norm=False, eps=0.0, bucket=True) -> torch.Tensor:
     """`[N, d_model]`: per prompt, the gradient of the score (the mean over `heads` of `measure` to the entity, as `run_conditions`
@@ -401,7 +409,7 @@ def first_order_grad(model, batch, layer, heads=None, measure="attn_weights", po
     return out
 
 
-# %% ../nbs/14_steering.ipynb 52
+# %% ../nbs/14_steering.ipynb 68
 def _directions(directions, layer, d_model, coeff):
     "(`[n, d_model]` directions, `[n]` coefficients or 'norm') from a tensor or `SteeringVector`s ('mean': their mean_act)."
     coeff = coeff if isinstance(coeff, torch.Tensor) and coeff.ndim == 1 else check_coeff(coeff)
@@ -425,7 +433,7 @@ def _directions(directions, layer, d_model, coeff):
     if not torch.isfinite(c).all(): raise ValueError("coeff has NaN/inf entries")
     return D, c.expand(len(D))
 
-# %% ../nbs/14_steering.ipynb 53
+# %% ../nbs/14_steering.ipynb 70
 def first_order_effects(model, batch, directions, layer, heads=None, coeff=1.0, measure="attn_weights", pos_type="entity_last",
                         batch_size=16, progress=True, eps=0.0) -> torch.Tensor:
     """`[n_directions, N]`: the first-order (attribution-patching) estimate of Δ score = steered − original per direction and prompt,
@@ -437,7 +445,7 @@ def first_order_effects(model, batch, directions, layer, heads=None, coeff=1.0, 
     e = D @ g.T                                                          # [n, N]
     return e if isinstance(c, str) else e * c[:, None]
 
-# %% ../nbs/14_steering.ipynb 57
+# %% ../nbs/14_steering.ipynb 74
 @dataclass
 class SteeringResult:
     "Scores per condition (`'original'` included) and measure, `[N, n_layers, n_heads]`, with what produced them."
@@ -447,18 +455,18 @@ class SteeringResult:
     model_name: str = ""
     settings: dict = field(default_factory=dict)
 
-# %% ../nbs/14_steering.ipynb 58
+# %% ../nbs/14_steering.ipynb 75
 @patch(as_prop=True)
 def measures(self:SteeringResult) -> list: return list(next(iter(self.scores.values())))
 
-# %% ../nbs/14_steering.ipynb 59
+# %% ../nbs/14_steering.ipynb 77
 @patch
 def diff(self:SteeringResult, condition, measure="attn_weights") -> np.ndarray:
     "steered − original."
     if condition not in self.scores: raise KeyError(f"no condition {condition!r}; have {list(self.scores)}")
     return self.scores[condition][measure] - self.scores["original"][measure]
 
-# %% ../nbs/14_steering.ipynb 60
+# %% ../nbs/14_steering.ipynb 78
 @patch
 def by_entity_type(self:SteeringResult, condition, measure="attn_weights") -> dict:
     "steered − original split by entity type."
@@ -467,7 +475,7 @@ def by_entity_type(self:SteeringResult, condition, measure="attn_weights") -> di
     et = np.asarray(self.entity_types)
     return {t: d[et == t] for t in dict.fromkeys(self.entity_types)}
 
-# %% ../nbs/14_steering.ipynb 61
+# %% ../nbs/14_steering.ipynb 80
 @patch
 def save(self:SteeringResult, path):
     "Write `path.npz` (arrays) and `path.json` (metadata), each atomically; the JSON, written last, marks it complete."
@@ -478,7 +486,7 @@ def save(self:SteeringResult, path):
                                                settings=self.settings, keys=list(arrays), shapes={k: a.shape for k, a in arrays.items()}))
     return path
 
-# %% ../nbs/14_steering.ipynb 62
+# %% ../nbs/14_steering.ipynb 81
 @patch(cls_method=True)
 def load(cls:SteeringResult, path):
     "Read a result written by `save`; a truncated or inconsistent file raises a `ValueError` that names it."
@@ -494,7 +502,7 @@ def load(cls:SteeringResult, path):
     for k, a in arrays.items(): c, m = k.rsplit("/", 1); scores.setdefault(c, {})[m] = a
     return cls(scores, meta["conditions"], meta["entity_types"], meta["model_name"], meta["settings"])
 
-# %% ../nbs/14_steering.ipynb 63
+# %% ../nbs/14_steering.ipynb 83
 def steering_result(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                     pos_type="entity_last", batch_size=16, entity_types=None, **kw) -> SteeringResult:
     "`run_conditions` wrapped in a `SteeringResult` (settings and timing recorded)."
@@ -508,7 +516,7 @@ def steering_result(model, tokens, attention_mask, entity_positions, conditions,
     return SteeringResult({c: {m: a.numpy() for m, a in d.items()} for c, d in raw.items()},
                           [c.meta() for c in conditions], None if entity_types is None else list(entity_types), name, settings)
 
-# %% ../nbs/14_steering.ipynb 66
+# %% ../nbs/14_steering.ipynb 86
 @torch.no_grad()
 def naive_original_vs_steered(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                               pos_type="entity_last", batch_size=16) -> dict:

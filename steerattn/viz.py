@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import NotebookRenderer
 from plotly.subplots import make_subplots
+from fastcore.basics import patch
 
 from .core import Head, LABELS, as_heads, atomic_write, check_heads, get_act_name, other_label
 from .models import tokenize
@@ -51,11 +52,11 @@ def offline_notebook():
     if "steerattn_offline" not in pio.renderers: pio.renderers["steerattn_offline"] = _OfflineNotebookRenderer()
     pio.renderers.default = "steerattn_offline"
 
-# %% ../nbs/30_viz.ipynb 7
+# %% ../nbs/30_viz.ipynb 8
 def _np(x):
     return np.asarray(x.detach().float().cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
 
-# %% ../nbs/30_viz.ipynb 8
+# %% ../nbs/30_viz.ipynb 9
 def _check_heads(values, heads):
     "`values` as a `[N, n_layers, n_heads]` array, with every head of `heads` inside it."
     v = _np(values)
@@ -63,10 +64,10 @@ def _check_heads(values, heads):
     check_heads(heads, v.shape[1], v.shape[2])
     return v
 
-# %% ../nbs/30_viz.ipynb 9
+# %% ../nbs/30_viz.ipynb 11
 _LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=60, r=20, t=60, b=50))
 
-# %% ../nbs/30_viz.ipynb 12
+# %% ../nbs/30_viz.ipynb 13
 def plot_head_differences(values, heads, width=20, title="Attention to the entity: steered − original",
                           measure="attention weight"):
     "Bar chart of mean ± std over prompts of `values` [N, n_layers, n_heads] for each head in `heads`."
@@ -82,11 +83,23 @@ def plot_head_differences(values, heads, width=20, title="Attention to the entit
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig
 
-# %% ../nbs/30_viz.ipynb 15
+# %% ../nbs/30_viz.ipynb 16
 _MARKERS = ["circle", "square", "diamond", "cross", "triangle-up", "x", "star", "hexagon"]
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
-# %% ../nbs/30_viz.ipynb 16
+# %% ../nbs/30_viz.ipynb 17
+def _legend_keys(fig, heads, types, head_colors):
+    "Two legends, as in the seed: colours name the heads (a click hides that head), marker shapes name the entity types."
+    for i, (l, h) in enumerate(heads):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(Head(l, h)), legendgroup=str(Head(l, h)),
+                                 marker=dict(color=head_colors[(l, h)], symbol="circle", size=9), legend="legend",
+                                 legendgrouptitle_text="head" if i == 0 else None))
+    for j, et in enumerate(types):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=et, legendgroup=f"type:{et}", legend="legend2",
+                                 marker=dict(color="#555", symbol=_MARKERS[j % len(_MARKERS)], size=9),
+                                 legendgrouptitle_text="entity type" if j == 0 else None))
+
+# %% ../nbs/30_viz.ipynb 18
 def plot_heads_scatter_entity_types(attn_heads_A, attn_heads_B, A_label, B_label, heads, head_colors=None,
                                     title="Attention to the entity per prompt"):
     "Scatter of A vs B (dicts entity_type -> [N, n_layers, n_heads]) for `heads`; colour = head, marker = entity type, one legend for each."
@@ -105,20 +118,12 @@ def plot_heads_scatter_entity_types(attn_heads_A, attn_heads_B, A_label, B_label
                                      marker=dict(color=head_colors[(l, h)], symbol=_MARKERS[j % len(_MARKERS)], size=7, opacity=0.7),
                                      hovertemplate=f"{str(Head(l, h))} {et}<br>{A_label}=%{{x:.3f}}<br>{B_label}=%{{y:.3f}}<extra></extra>"))
     fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line=dict(color="black", dash="dash", width=1), name="no change", hoverinfo="skip"))
-    # two legends, as in the seed: colours name the heads (a click hides that head), marker shapes name the entity types
-    for i, (l, h) in enumerate(heads):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(Head(l, h)), legendgroup=str(Head(l, h)),
-                                 marker=dict(color=head_colors[(l, h)], symbol="circle", size=9), legend="legend",
-                                 legendgrouptitle_text="head" if i == 0 else None))
-    for j, et in enumerate(attn_heads_A):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=et, legendgroup=f"type:{et}", legend="legend2",
-                                 marker=dict(color="#555", symbol=_MARKERS[j % len(_MARKERS)], size=9),
-                                 legendgrouptitle_text="entity type" if j == 0 else None))
+    _legend_keys(fig, heads, list(attn_heads_A), head_colors)
     fig.update_layout(title=title, xaxis_title=A_label, yaxis_title=B_label, width=760, height=600, **_LAYOUT)
     fig.update_layout(legend=dict(x=1.02, y=1, yanchor="top"), legend2=dict(x=1.02, y=0.35, yanchor="top"))
     return fig
 
-# %% ../nbs/30_viz.ipynb 19
+# %% ../nbs/30_viz.ipynb 21
 def plot_difference_boxes(diffs, heads, title="Steered − original attention, by entity type and condition", measure="attention weight"):
     "Box plots of per-prompt mean over `heads`; `diffs` maps condition -> entity_type -> [N, n_layers, n_heads]."
     fig = go.Figure()
@@ -134,7 +139,13 @@ def plot_difference_boxes(diffs, heads, title="Steered − original attention, b
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig
 
-# %% ../nbs/30_viz.ipynb 22
+# %% ../nbs/30_viz.ipynb 24
+def _is_head_key(k):
+    if not isinstance(k, str): return False
+    try: Head.parse(k); return True
+    except ValueError: return False
+
+# %% ../nbs/30_viz.ipynb 26
 def _head_values(v, heads):
     "`{head label: 1-D values}` from an array [N, L, H], a dict of arrays by entity type, a `{'L15H5': values}` dict, or a list of those."
     if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):          # the seed's list of random-latent results
@@ -153,13 +164,7 @@ def _head_values(v, heads):
     a = _check_heads(v, as_heads(heads))
     return {str(h): a[:, h.layer, h.head] for h in as_heads(heads)}
 
-# %% ../nbs/30_viz.ipynb 23
-def _is_head_key(k):
-    if not isinstance(k, str): return False
-    try: Head.parse(k); return True
-    except ValueError: return False
-
-# %% ../nbs/30_viz.ipynb 24
+# %% ../nbs/30_viz.ipynb 27
 def plot_head_boxes(values, heads=None, title="Steered − original attention per head", measure="attention weight", points="outliers"):
     "One box per head and condition; `values` is one condition or `{condition: values}` (see `_head_values` for the forms)."
     one = not isinstance(values, dict) or any(_is_head_key(k) for k in values)   # a bare array or the seed's {'L15H5': values}
@@ -175,7 +180,7 @@ def plot_head_boxes(values, heads=None, title="Steered − original attention pe
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig
 
-# %% ../nbs/30_viz.ipynb 27
+# %% ../nbs/30_viz.ipynb 30
 def plot_significance_table(counts, n_random=10, title="Top latent vs random latents: significant comparisons"):
     "Table figure from `counts[model][row] = k`; cells read 'k/n'."
     models = list(counts)
@@ -186,7 +191,7 @@ def plot_significance_table(counts, n_random=10, title="Top latent vs random lat
     fig.update_layout(title=title, height=140 + 55 * len(rows), width=300 + 160 * len(models), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
-# %% ../nbs/30_viz.ipynb 30
+# %% ../nbs/30_viz.ipynb 33
 def plot_random_p_values(p_values, alpha=0.05, title="Top latent vs each random latent: p-values"):
     "Box + points of `p_values[kind][row] = [p per random latent]` on a log axis, with a line at `alpha`."
     fig = go.Figure()
@@ -199,16 +204,16 @@ def plot_random_p_values(p_values, alpha=0.05, title="Top latent vs each random 
     fig.update_layout(boxmode="group", title=title, yaxis_type="log", yaxis_title="p-value", height=450, width=900, **_LAYOUT)
     return fig
 
-# %% ../nbs/30_viz.ipynb 33
+# %% ../nbs/30_viz.ipynb 36
 _CV_STATE = {"bundle_sent": False}
 
-# %% ../nbs/30_viz.ipynb 34
+# %% ../nbs/30_viz.ipynb 37
 def circuitsvis_bundle() -> str:
     "The circuitsvis browser bundle (defines `window.CircuitsVis`)."
     import circuitsvis
     return (Path(circuitsvis.__file__).parent/"dist"/"cdn"/"iife.js").read_text(encoding="utf-8").replace("</script>", "<\\/script>")
 
-# %% ../nbs/30_viz.ipynb 35
+# %% ../nbs/30_viz.ipynb 39
 class AttentionHeatmap:
     "circuitsvis `AttentionHeads` figure for patterns [n_heads, q, k] that renders with no network."
     def __init__(self, attention, tokens, head_names=None, title="", max_value=None, min_value=None, max_width=None):
@@ -222,34 +227,40 @@ class AttentionHeatmap:
         if min_value is not None: self.props["minValue"] = min_value
         self.max_width = max_width     # pixels; None: as wide as the page
 
-    def _body(self, with_bundle):
-        div = "circuits-vis-" + uuid.uuid4().hex[:12]
-        head = f"<h4>{_html.escape(self.title)}</h4>" if self.title else ""
-        bundle = f"<script>{circuitsvis_bundle()}</script>" if with_bundle else ""
-        # later figures wait for the bundle the first one brought
-        js = (f"(function draw(n){{ if (window.CircuitsVis) CircuitsVis.render('{div}', CircuitsVis.AttentionHeads, {json.dumps(self.props)});"
-              f" else if (n > 0) setTimeout(function(){{draw(n-1)}}, 100);"
-              f" else document.getElementById('{div}').innerText = 'circuitsvis bundle not loaded: run steerattn.viz.reset_circuitsvis() and re-run this cell'; }})(100);")
-        width = f" max-width: {int(self.max_width)}px;" if self.max_width else ""
-        return f'{head}<div id="{div}" class="steerattn-heatmap" style="margin: 15px 0;{width}"></div>{bundle}<script>{js}</script>'
+# %% ../nbs/30_viz.ipynb 41
+@patch
+def _body(self:AttentionHeatmap, with_bundle):
+    div = "circuits-vis-" + uuid.uuid4().hex[:12]
+    head = f"<h4>{_html.escape(self.title)}</h4>" if self.title else ""
+    bundle = f"<script>{circuitsvis_bundle()}</script>" if with_bundle else ""
+    # later figures wait for the bundle the first one brought
+    js = (f"(function draw(n){{ if (window.CircuitsVis) CircuitsVis.render('{div}', CircuitsVis.AttentionHeads, {json.dumps(self.props)});"
+          f" else if (n > 0) setTimeout(function(){{draw(n-1)}}, 100);"
+          f" else document.getElementById('{div}').innerText = 'circuitsvis bundle not loaded: run steerattn.viz.reset_circuitsvis() and re-run this cell'; }})(100);")
+    width = f" max-width: {int(self.max_width)}px;" if self.max_width else ""
+    return f'{head}<div id="{div}" class="steerattn-heatmap" style="margin: 15px 0;{width}"></div>{bundle}<script>{js}</script>'
 
-    def _repr_html_(self):
-        first = not _CV_STATE["bundle_sent"]
-        _CV_STATE["bundle_sent"] = True
-        return self._body(with_bundle=first)
+# %% ../nbs/30_viz.ipynb 43
+@patch
+def _repr_html_(self:AttentionHeatmap):
+    first = not _CV_STATE["bundle_sent"]
+    _CV_STATE["bundle_sent"] = True
+    return self._body(with_bundle=first)
 
-    def to_html(self, path=None) -> str:
-        "A standalone HTML page (bundle inlined); written to `path` if given."
-        page = f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(self.title or 'attention')}</title></head><body>{self._body(True)}</body></html>"
-        if path: Path(path).write_text(page, encoding="utf-8")
-        return page
-
-# %% ../nbs/30_viz.ipynb 36
+# %% ../nbs/30_viz.ipynb 44
 def reset_circuitsvis():
     "Make the next heatmap carry the circuitsvis bundle again (e.g. after clearing outputs)."
     _CV_STATE["bundle_sent"] = False
 
-# %% ../nbs/30_viz.ipynb 39
+# %% ../nbs/30_viz.ipynb 46
+@patch
+def to_html(self:AttentionHeatmap, path=None) -> str:
+    "A standalone HTML page (bundle inlined); written to `path` if given."
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(self.title or 'attention')}</title></head><body>{self._body(True)}</body></html>"
+    if path: Path(path).write_text(page, encoding="utf-8")
+    return page
+
+# %% ../nbs/30_viz.ipynb 49
 def attention_heatmap(model, measure, heads, cache=None, title="", html=True, prompt=None, tokens=None,
                       attention_mask=None, batch_idx=0, max_width=None):
     "Heatmaps of `measure` for `heads` on one prompt: an `AttentionHeatmap` (or the `[1, n_heads, q, k]` tensor if `html=False`)."
@@ -274,7 +285,7 @@ def attention_heatmap(model, measure, heads, cache=None, title="", html=True, pr
     hm.patterns = pats[None]
     return hm
 
-# %% ../nbs/30_viz.ipynb 42
+# %% ../nbs/30_viz.ipynb 53
 def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
     "Two heatmaps (layer × head): effect (true − false) and −log10 p, stars on the top-k significant heads."
     eff, p = results["effect"].numpy(), results["p_values"].numpy()
@@ -293,7 +304,7 @@ def plot_factual_recall_heads(results, top_k=10, title="Factual recall heads"):
         fig.update_xaxes(title_text="head", row=1, col=c); fig.update_yaxes(title_text="layer", row=1, col=c)
     return fig.update_layout(title=title, height=max(400, 18 * L + 120), width=900)
 
-# %% ../nbs/30_viz.ipynb 43
+# %% ../nbs/30_viz.ipynb 55
 def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_k=10):
     "Mean subject attention (± s.e.m.) on true vs false facts for the top heads."
     hs = list(significant_heads)[:top_k]
@@ -306,7 +317,7 @@ def plot_top_heads_comparison(significant_heads, true_scores, false_scores, top_
                     error_y=dict(type="data", array=(v.std(0) / len(v) ** 0.5).numpy()))
     return fig.update_layout(barmode="group", title="Attention to the subject, top heads", yaxis_title="attention mass", height=380)
 
-# %% ../nbs/30_viz.ipynb 44
+# %% ../nbs/30_viz.ipynb 57
 def plot_attention_to_subject(pattern, layer, head, title=None):
     "Full attention of one head on one prompt, subject keys and the prediction row marked."
     A = pattern.attention[layer, head].numpy()
@@ -316,7 +327,7 @@ def plot_attention_to_subject(pattern, layer, head, title=None):
     fig.add_hline(y=pattern.prediction_position, line=dict(color="green", dash="dash"))
     return fig.update_layout(title=title or f"L{layer}H{head}: {pattern.prompt}", yaxis_autorange="reversed", height=450, width=520)
 
-# %% ../nbs/30_viz.ipynb 45
+# %% ../nbs/30_viz.ipynb 59
 def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=30):
     "Overlaid histograms of one head's subject attention on true and false facts."
     fig = go.Figure()
@@ -324,10 +335,27 @@ def plot_head_scores_distribution(true_scores, false_scores, layer, head, nbins=
         fig.add_histogram(x=s[:, layer, head].numpy(), name=lab, marker_color=col, opacity=0.6, nbinsx=nbins)
     return fig.update_layout(barmode="overlay", title=f"L{layer}H{head}: attention to the subject", xaxis_title="attention mass", height=350)
 
-# %% ../nbs/30_viz.ipynb 46
+# %% ../nbs/30_viz.ipynb 62
 def _tick(i, t): return f"{i}:{t}"
 
-# %% ../nbs/30_viz.ipynb 47
+# %% ../nbs/30_viz.ipynb 63
+def _comparison_panel(fig, p, A, c) -> float:
+    "Panel `c`: pattern `p`'s attention `A` with subject keys (red) and the prediction row (green) marked, the scored cells boxed; returns the score."
+    ticks = [_tick(i, t) for i, t in enumerate(p.tokens)]
+    fig.add_trace(go.Heatmap(z=A, x=ticks, y=ticks, coloraxis="coloraxis", name="true" if c == 1 else "false",
+                             hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>"), 1, c)
+    subj, q = list(p.subject_positions or []), p.prediction_position
+    for k in subj: fig.add_vline(x=k, line=dict(color="red", dash="dash", width=1), row=1, col=c)
+    fig.add_hline(y=q, line=dict(color="green", dash="dash", width=1), row=1, col=c)
+    # the cells the head test scores: prediction row × subject keys
+    fig.add_trace(go.Scatter(x=[ticks[k] for k in subj], y=[ticks[q]] * len(subj), mode="markers", showlegend=c == 1,
+                             name="prediction → subject", legendgroup="cells", customdata=A[q, subj],
+                             marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)),
+                             hovertemplate="prediction %{y} → subject %{x}<br>attention %{customdata:.3f}<extra></extra>"), 1, c)
+    fig.update_xaxes(title_text="key", tickangle=-60, row=1, col=c); fig.update_yaxes(title_text="query", autorange="reversed", row=1, col=c)
+    return float(A[q, subj].sum()) if subj else float("nan")
+
+# %% ../nbs/30_viz.ipynb 64
 def plot_attention_comparison_interactive(true_pattern, false_pattern, layer, head, title=None, colorscale="Blues"):
     "The same head's attention on a true and a false fact, side by side on one colour scale; subject keys and the prediction row marked."
     mats = [p.attention[layer, head].detach().float().cpu().numpy() for p in (true_pattern, false_pattern)]
@@ -337,19 +365,7 @@ def plot_attention_comparison_interactive(true_pattern, false_pattern, layer, he
                         subplot_titles=[f"TRUE: {short(true_pattern.prompt)}", f"FALSE: {short(false_pattern.prompt)}"])
     scores = []
     for c, (p, A) in enumerate(zip((true_pattern, false_pattern), mats), start=1):
-        ticks = [_tick(i, t) for i, t in enumerate(p.tokens)]
-        fig.add_trace(go.Heatmap(z=A, x=ticks, y=ticks, coloraxis="coloraxis", name="true" if c == 1 else "false",
-                                 hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>"), 1, c)
-        subj, q = list(p.subject_positions or []), p.prediction_position
-        for k in subj: fig.add_vline(x=k, line=dict(color="red", dash="dash", width=1), row=1, col=c)
-        fig.add_hline(y=q, line=dict(color="green", dash="dash", width=1), row=1, col=c)
-        # the cells the head test scores: prediction row × subject keys
-        fig.add_trace(go.Scatter(x=[ticks[k] for k in subj], y=[ticks[q]] * len(subj), mode="markers", showlegend=c == 1,
-                                 name="prediction → subject", legendgroup="cells", customdata=A[q, subj],
-                                 marker=dict(symbol="square-open", size=14, color="red", line=dict(width=2)),
-                                 hovertemplate="prediction %{y} → subject %{x}<br>attention %{customdata:.3f}<extra></extra>"), 1, c)
-        scores.append(float(A[q, subj].sum()) if subj else float("nan"))
-        fig.update_xaxes(title_text="key", tickangle=-60, row=1, col=c); fig.update_yaxes(title_text="query", autorange="reversed", row=1, col=c)
+        scores.append(_comparison_panel(fig, p, A, c))
     n = max(len(true_pattern.tokens), len(false_pattern.tokens))
     fig.update_layout(title=title or f"L{layer}H{head}: attention to the subject {scores[0]:.3f} (true) vs {scores[1]:.3f} (false)",
                       coloraxis=dict(colorscale=colorscale, cmin=0, cmax=zmax, colorbar=dict(title="attention")),
@@ -358,9 +374,10 @@ def plot_attention_comparison_interactive(true_pattern, false_pattern, layer, he
     fig.layout.meta = dict(subject_attention=scores, layer=layer, head=head)
     return fig
 
-# %% ../nbs/30_viz.ipynb 48
+# %% ../nbs/30_viz.ipynb 66
 _AGG = {"mean": np.mean, "max": np.max, "sum": np.sum}
 
+# %% ../nbs/30_viz.ipynb 67
 def aggregated_attention_flow(patterns, aggregation="mean", query="last", skip_first=True) -> dict:
     "Per head and per key offset (k − q), attention aggregated over prompts and positions; see `plot_aggregated_attention_flow`."
     if aggregation not in _AGG: raise ValueError(f"aggregation must be one of {list(_AGG)}; got {aggregation!r}")
@@ -390,7 +407,7 @@ def aggregated_attention_flow(patterns, aggregation="mean", query="last", skip_f
     return dict(head=head, per_prompt=per_prompt, flow=flow[..., ::-1], offsets=-np.array(used)[::-1],
                 counts=np.array([len(by_off[d]) for d in used])[::-1], aggregation=aggregation, query=query, skip_first=skip_first)
 
-# %% ../nbs/30_viz.ipynb 49
+# %% ../nbs/30_viz.ipynb 69
 def plot_aggregated_attention_flow(patterns, aggregation="mean", title=None, query="last", skip_first=True):
     "Layer × head map of attention aggregated over prompts and key positions, and layer × key-offset flows (keys aligned on the query)."
     r = aggregated_attention_flow(patterns, aggregation, query, skip_first)
@@ -414,17 +431,36 @@ def plot_aggregated_attention_flow(patterns, aggregation="mean", title=None, que
                       height=max(420, 16 * L + 160), width=1000, template="plotly_white")
     return fig
 
-# %% ../nbs/30_viz.ipynb 50
+# %% ../nbs/30_viz.ipynb 71
 def plot_knockout(result):
     "Histogram of the random-k drops in P(object) with the top-k drop marked."
     fig = go.Figure(go.Histogram(x=result["random_drop_p"], name=f"{result['k']} random heads", marker_color="gray"))
     fig.add_vline(x=result["top_drop_p"], line=dict(color="crimson", width=3), annotation_text=f"top-{result['k']}")
     return fig.update_layout(title=f"{result['kind']} knockout: drop in P(true object)", xaxis_title="mean drop", height=330)
 
-# %% ../nbs/30_viz.ipynb 56
+# %% ../nbs/30_viz.ipynb 74
 def _ci(x): return f"{x['mean_diff']:.3g} [{x['ci_mean_diff'][0]:.3g}, {x['ci_mean_diff'][1]:.3g}]"
 
-# %% ../nbs/30_viz.ipynb 57
+# %% ../nbs/30_viz.ipynb 75
+def _sig_header(m, model, n, ent) -> list:
+    "Heading and column header of measure `m`'s table; `ent`: with the entity-level columns."
+    if ent:
+        return [f"### {m}", "", f"| steering latent | {model}: k/{n} (prompt-level, pooled Welch) | k/{n} (entity-level, sign-flip) | "
+                "prompt-level p (paired / permutation) | entity-level p (paired / sign-flip) | mean Δ, top − random [95% CI] | "
+                "entity mean Δ, top − random [95% cluster CI] | prompts / entities |", "|---" * 8 + "|"]
+    return [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ, top − random [95% CI] |", "|---|---|---|---|"]
+
+# %% ../nbs/30_viz.ipynb 77
+def _sig_random_lines(summary, m, rows) -> list:
+    "The p-value against each random latent, per row: prompt-level pooled Welch, and entity-level sign-flip where the summary has it."
+    out = ["", "p-value against each random latent (prompt-level pooled Welch; entity-level sign-flip):", ""]
+    fmt = lambda ps: "[" + ", ".join(f"{p:.2g}" for p in ps) + "]"
+    for row in rows:
+        pe = summary.get("random_p_values_entity", {}).get(m, {}).get(row)
+        out.append(f"- {row}: prompts {fmt(summary['random_p_values'][m][row])}" + (f"; entities {fmt(pe)}" if pe is not None else ""))
+    return out
+
+# %% ../nbs/30_viz.ipynb 78
 def significance_markdown(summary, cfg) -> str:
     "The paper-style table(s), one per measure: random latents beaten and p-values, prompt- and entity-level side by side."
     model, n = (cfg.model if cfg.model != "default" else "smollm2-135m"), cfg.n_random
@@ -433,12 +469,7 @@ def significance_markdown(summary, cfg) -> str:
     if ent and summary.get("entity_units", "entity") != "entity":
         out += [f"Entity-level columns use prompts as units: {summary['entity_units']}.", ""]
     for m, rows in summary["significance"].items():
-        if ent:
-            out += [f"### {m}", "", f"| steering latent | {model}: k/{n} (prompt-level, pooled Welch) | k/{n} (entity-level, sign-flip) | "
-                    "prompt-level p (paired / permutation) | entity-level p (paired / sign-flip) | mean Δ, top − random [95% CI] | "
-                    "entity mean Δ, top − random [95% cluster CI] | prompts / entities |", "|---" * 8 + "|"]
-        else:
-            out += [f"### {m}", "", f"| steering latent | {model} | prompt-level p (paired / permutation) | mean Δ, top − random [95% CI] |", "|---|---|---|---|"]
+        out += _sig_header(m, model, n, ent)
         for row, k in rows.items():
             pl = summary["prompt_level"][m][row]
             if not ent:
@@ -448,16 +479,11 @@ def significance_markdown(summary, cfg) -> str:
             out.append(f"| {row} | {k}/{n} | {summary['significance_entity'][m][row]}/{n} | {pl['p_paired']:.3g} / {pl['p_permutation']:.3g} | "
                        f"{el['p_paired']:.3g} / {el['p_permutation']:.3g}{' (exact)' if el['exact'] else ''} | {_ci(pl)} | {_ci(el)} | "
                        f"{el['n_prompts']} / {el['n']} |")
-        if "random_p_values" in summary:
-            out += ["", "p-value against each random latent (prompt-level pooled Welch; entity-level sign-flip):", ""]
-            fmt = lambda ps: "[" + ", ".join(f"{p:.2g}" for p in ps) + "]"
-            for row in rows:
-                pe = summary.get("random_p_values_entity", {}).get(m, {}).get(row)
-                out.append(f"- {row}: prompts {fmt(summary['random_p_values'][m][row])}" + (f"; entities {fmt(pe)}" if pe is not None else ""))
+        if "random_p_values" in summary: out += _sig_random_lines(summary, m, rows)
         out.append("")
     return "\n".join(out)
 
-# %% ../nbs/30_viz.ipynb 58
+# %% ../nbs/30_viz.ipynb 80
 def significance_document(summary, cfg) -> str:
     "significance.md: the labelling rule, the verdict and the gates, then the paper's layout (labelled as such)."
     out = [f"Labels: {rule_text(cfg.to_dict())}.", ""]
@@ -469,7 +495,7 @@ def significance_document(summary, cfg) -> str:
             significance_markdown(summary, cfg)]
     return "\n".join(out)
 
-# %% ../nbs/30_viz.ipynb 60
+# %% ../nbs/30_viz.ipynb 82
 def plot_refusal_phase(phase:dict, title=None):
     "Plotly bars: refusal rate per entity type and label (and pooled), original / steered / random latents, Wilson 95 % error bars."
     import plotly.graph_objects as go
@@ -490,7 +516,25 @@ def plot_refusal_phase(phase:dict, title=None):
                            x=0.5, y=0.6, showarrow=False, font=dict(size=14))
     return fig
 
-# %% ../nbs/30_viz.ipynb 61
+# %% ../nbs/30_viz.ipynb 84
+def _label_figures(results, cfg, heads, types, lab, m) -> list:
+    "(title, figure) of one label and measure: boxes by entity type (top vs random latents), per-head bars, original vs steered scatter."
+    figs = []
+    by_cond = {"top latent #%d" % cfg.top_latents[0]: {et: results[(lab, et)].diff("top0", m) for et in types},
+               "random latents": {et: np.concatenate([results[(lab, et)].diff(f"random{j}", m) for j in range(cfg.n_random)])
+                                  for et in types}}
+    figs.append((f"{lab} entities, {m}", plot_difference_boxes(by_cond, list(heads), measure=m,
+                 title=f"{lab.capitalize()} entities steered with the {other_label(lab)} latent vs random latents ({m})")))
+    allv = np.concatenate([results[(lab, et)].diff("top0", m) for et in types])
+    figs.append((f"{lab} per head, {m}", plot_head_differences(allv, list(heads), measure=m,
+                 title=f"{lab.capitalize()} entities: steered ({other_label(lab)} latent #{cfg.top_latents[0]}) − original, {m}")))
+    figs.append((f"{lab} scatter, {m}", plot_heads_scatter_entity_types(
+        {et: results[(lab, et)].scores["original"][m] for et in types},
+        {et: results[(lab, et)].scores["top0"][m] for et in types}, "original", "steered", list(heads),
+        title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
+    return figs
+
+# %% ../nbs/30_viz.ipynb 85
 def report_figures(summary, results, cfg, heads, types) -> list:
     "(title, figure) pairs of the report: per measure the significance table, then per label the boxes, bars and scatter."
     figs = []
@@ -504,29 +548,27 @@ def report_figures(summary, results, cfg, heads, types) -> list:
             pv = {"prompt-level (pooled Welch)": summary["random_p_values"][m]}
             if "random_p_values_entity" in summary: pv["entity-level (sign-flip)"] = summary["random_p_values_entity"][m]
             figs.append((f"p-values per random latent ({m})", plot_random_p_values(pv, title=f"Top latent vs each random latent: p-values ({m})")))
-        for lab in LABELS:
-            by_cond = {"top latent #%d" % cfg.top_latents[0]: {et: results[(lab, et)].diff("top0", m) for et in types},
-                       "random latents": {et: np.concatenate([results[(lab, et)].diff(f"random{j}", m) for j in range(cfg.n_random)])
-                                          for et in types}}
-            figs.append((f"{lab} entities, {m}", plot_difference_boxes(by_cond, list(heads), measure=m,
-                         title=f"{lab.capitalize()} entities steered with the {other_label(lab)} latent vs random latents ({m})")))
-            allv = np.concatenate([results[(lab, et)].diff("top0", m) for et in types])
-            figs.append((f"{lab} per head, {m}", plot_head_differences(allv, list(heads), measure=m,
-                         title=f"{lab.capitalize()} entities: steered ({other_label(lab)} latent #{cfg.top_latents[0]}) − original, {m}")))
-            figs.append((f"{lab} scatter, {m}", plot_heads_scatter_entity_types(
-                {et: results[(lab, et)].scores["original"][m] for et in types},
-                {et: results[(lab, et)].scores["top0"][m] for et in types}, "original", "steered", list(heads),
-                title=f"{lab.capitalize()} entities: original vs steered per prompt ({m})")))
+        for lab in LABELS: figs += _label_figures(results, cfg, heads, types, lab, m)
     if summary.get("refusal", {}).get("types"):      # phase 5 of `steerattn run`
         figs.append(("Refusals", plot_refusal_phase(summary["refusal"])))
     return figs
 
-# %% ../nbs/30_viz.ipynb 63
+# %% ../nbs/30_viz.ipynb 88
 def _md_inline(s):
     s = re.sub(r"`([^`]+)`", r"<code>\1</code>", _html.escape(s, quote=False))
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])", r"<i>\1</i>", s))
 
-# %% ../nbs/30_viz.ipynb 64
+# %% ../nbs/30_viz.ipynb 89
+def _md_table(rows) -> str:
+    "Pipe-table lines as an HTML table (the rows above a `---` separator are the header); cells escaped."
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    sep = next((j for j, r in enumerate(cells) if all(re.fullmatch(r":?-{3,}:?", c) for c in r)), None)
+    head, body = (cells[:sep], cells[sep + 1:]) if sep is not None else ([], cells)
+    th = "".join(f"<tr>{''.join(f'<th>{_md_inline(c)}</th>' for c in r)}</tr>" for r in head)
+    td = "".join(f"<tr>{''.join(f'<td>{_md_inline(c)}</td>' for c in r)}</tr>" for r in body)
+    return f"<table><thead>{th}</thead><tbody>{td}</tbody></table>"
+
+# %% ../nbs/30_viz.ipynb 91
 def markdown_html(md:str) -> str:
     "The markdown this package writes (`#` headings, pipe tables, `- ` lists, paragraphs) as HTML; all text escaped."
     out, lines, i = [], md.splitlines(), 0
@@ -539,12 +581,7 @@ def markdown_html(md:str) -> str:
         elif l.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].strip().startswith("|"): rows.append(lines[i].strip()); i += 1
-            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-            sep = next((j for j, r in enumerate(cells) if all(re.fullmatch(r":?-{3,}:?", c) for c in r)), None)
-            head, body = (cells[:sep], cells[sep + 1:]) if sep is not None else ([], cells)
-            th = "".join(f"<tr>{''.join(f'<th>{_md_inline(c)}</th>' for c in r)}</tr>" for r in head)
-            td = "".join(f"<tr>{''.join(f'<td>{_md_inline(c)}</td>' for c in r)}</tr>" for r in body)
-            out.append(f"<table><thead>{th}</thead><tbody>{td}</tbody></table>")
+            out.append(_md_table(rows))
         elif l.startswith("- "):
             items = []
             while i < len(lines) and lines[i].strip().startswith("- "): items.append(lines[i].strip()[2:]); i += 1
@@ -556,10 +593,9 @@ def markdown_html(md:str) -> str:
             out.append(f"<p>{_md_inline(' '.join(para))}</p>")
     return "\n".join(out)
 
-# %% ../nbs/30_viz.ipynb 66
-def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weights", idx=0, title=None):
-    "Layer × head maps of one known and one unknown prompt's score, original vs steered, the reported heads boxed."
-    labs = [lab for lab in LABELS if any(k[0] == lab for k in results)]
+# %% ../nbs/30_viz.ipynb 93
+def _prompt_panels(results, labs, condition, measure, idx) -> tuple[list, list]:
+    "Titles and [L, H] maps of prompt `idx` (the last if fewer) of each label, original then steered by `condition`."
     titles, panels = [], []
     for lab in labs:
         r = results[next(k for k in results if k[0] == lab)]
@@ -568,6 +604,13 @@ def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weig
         for tag in ("original", condition):
             panels.append(_np(r.scores[tag][measure][i]))
             titles.append(f"{lab}: {ent or f'prompt {i}'} — {'original' if tag == 'original' else 'steered'}")
+    return titles, panels
+
+# %% ../nbs/30_viz.ipynb 94
+def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weights", idx=0, title=None):
+    "Layer × head maps of one known and one unknown prompt's score, original vs steered, the reported heads boxed."
+    labs = [lab for lab in LABELS if any(k[0] == lab for k in results)]
+    titles, panels = _prompt_panels(results, labs, condition, measure, idx)
     zmax = max(float(np.nanmax(p)) for p in panels)
     fig = make_subplots(rows=len(labs), cols=2, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.12)
     for j, z in enumerate(panels):
@@ -583,7 +626,17 @@ def plot_prompt_head_scores(results, heads, condition="top0", measure="attn_weig
                       meta=dict(zmax=zmax))
     return fig
 
-# %% ../nbs/30_viz.ipynb 67
+# %% ../nbs/30_viz.ipynb 96
+def _rank_marks(fig, r, j):
+    "Lines and labels on panel `j` at the top latents' Δ (solid for the first) and the control's (dotted)."
+    marks = [(f"top #{t['top_rank']} (latent {t['latent']}): rank {t['rank']}", t["delta"]["mean"], "red") for t in r["tops"]]
+    marks.append(("control (difference of means)", r["control"]["mean"], "black"))
+    for k, (name, x, col) in enumerate(marks):
+        fig.add_vline(x=x, line=dict(color=col, dash="solid" if k == 0 else "dot"), row=1, col=j)
+        fig.add_annotation(x=x, y=1 - 0.08 * k, yref="y domain" if j == 1 else f"y{j} domain", text=name, showarrow=False,
+                           xanchor="left", font=dict(color=col, size=11), row=1, col=j)
+
+# %% ../nbs/30_viz.ipynb 97
 def plot_rank(rank:dict, arrays:dict, title="Every SAE latent's effect on attention to the entity (Δ = steered − original)"):
     """The report's main figure: per label, the distribution of every latent's Δ (exact where recomputed, else the first-order
     screen), the frequency-matched latents and Gaussian directions (nulls), the control and the top latents marked."""
@@ -601,18 +654,13 @@ def plot_rank(rank:dict, arrays:dict, title="Every SAE latent's effect on attent
             xs = [float(np.mean(v)) for k, v in arrays.items() if k.startswith(f"gates/{lab}/{key}")]
             fig.add_trace(go.Scatter(x=xs, y=[0] * len(xs), mode="markers", name=name, marker=dict(color=col, size=9, symbol="diamond"),
                                      showlegend=j == 1), 1, j)
-        marks = [(f"top #{t['top_rank']} (latent {t['latent']}): rank {t['rank']}", t["delta"]["mean"], "red") for t in r["tops"]]
-        marks.append(("control (difference of means)", r["control"]["mean"], "black"))
-        for k, (name, x, col) in enumerate(marks):
-            fig.add_vline(x=x, line=dict(color=col, dash="solid" if k == 0 else "dot"), row=1, col=j)
-            fig.add_annotation(x=x, y=1 - 0.08 * k, yref="y domain" if j == 1 else f"y{j} domain", text=name, showarrow=False,
-                               xanchor="left", font=dict(color=col, size=11), row=1, col=j)
+        _rank_marks(fig, r, j)
         fig.update_xaxes(title_text="Δ attention, mean over the chosen heads", row=1, col=j)
     fig.update_yaxes(title_text="latents", row=1, col=1)
     fig.update_layout(**_LAYOUT, title=title, height=430, bargap=0.02)
     return fig
 
-# %% ../nbs/30_viz.ipynb 68
+# %% ../nbs/30_viz.ipynb 98
 def plot_dose(rank:dict, title="Dose-response: Δ = steered − original against the steering coefficient"):
     "One panel per label: each direction's mean Δ per coefficient (top latents, the control, two null latents, two Gaussian directions)."
     labs = list(rank)
@@ -628,7 +676,7 @@ def plot_dose(rank:dict, title="Dose-response: Δ = steered − original against
     fig.update_layout(**_LAYOUT, title=title, height=420)
     return fig
 
-# %% ../nbs/30_viz.ipynb 69
+# %% ../nbs/30_viz.ipynb 100
 _METHODS = ("<p><b>Verdict.</b> Computed from the gates: <i>inconclusive</i> when the labels do not beat the model's base rate, "
     "the top latents do not separate known from unknown entities on held-out entities (AUROC against a label-permutation null of the "
     "maximum), or the positive control (the difference-of-means direction) does not move attention at the chosen heads; otherwise "
@@ -649,6 +697,7 @@ _METHODS = ("<p><b>Verdict.</b> Computed from the gates: <i>inconclusive</i> whe
     "steered; the refusal rate of each is given with a 95% Wilson score interval, and the paired change (the same questions before "
     "and after steering) is tested with an exact McNemar test.</p>")
 
+# %% ../nbs/30_viz.ipynb 101
 def _cfg_value(v) -> str:
     "A config value as words: lists joined by commas, None as 'default', booleans as yes/no."
     if v is None: return "default"
@@ -656,12 +705,12 @@ def _cfg_value(v) -> str:
     if isinstance(v, (list, tuple)): return ", ".join(":".join(map(str, x)) if isinstance(x, (list, tuple)) else str(x) for x in v) or "–"
     return str(v)
 
-# %% ../nbs/30_viz.ipynb 70
+# %% ../nbs/30_viz.ipynb 103
 def _config_table(d:dict) -> str:
     rows = "".join(f"<tr><th>{_html.escape(str(k).replace('_', ' '))}</th><td>{_html.escape(_cfg_value(v))}</td></tr>" for k, v in d.items())
     return f"<table class='config'>{rows}</table>"
 
-# %% ../nbs/30_viz.ipynb 71
+# %% ../nbs/30_viz.ipynb 105
 def _counts_table(summary) -> str:
     "Known / unknown entities (prompts) per type as an HTML table; empty for summaries without per-type counts."
     n_ent, counts = summary.get("n_entities", {}), summary.get("counts", {})
@@ -671,9 +720,9 @@ def _counts_table(summary) -> str:
     return ("<table><thead><tr><th>entity type</th><th>known entities (prompts)</th><th>unknown entities (prompts)</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 
-# %% ../nbs/30_viz.ipynb 72
-def write_report(path, summary, results, cfg, heads, types, heatmaps=None, sections=(), arrays=None):
-    "A standalone HTML report that leads with the verdict and the main figure (plotly.js and the circuitsvis bundle inlined once); text escaped."
+# %% ../nbs/30_viz.ipynb 107
+def _report_figs(summary, results, cfg, heads, types, arrays=None) -> tuple[list, list]:
+    "(title, figure) pairs of the report: the lead (main figure, dose-response; with `arrays`) and the rest (the per-prompt head map first)."
     figs = report_figures(summary, results, cfg, heads, types)
     try: figs.insert(0, ("Per-head scores of one known and one unknown prompt", plot_prompt_head_scores(results, heads)))
     except (KeyError, StopIteration, ValueError): pass          # results without a top0 condition: no map
@@ -682,15 +731,16 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None, secti
     if rank and arrays is not None:
         lead.append(("Main figure: the top latents among all latents", plot_rank(rank, arrays)))
         if next(iter(rank.values()))["dose"]["coeffs"]: lead.append(("Dose-response", plot_dose(rank)))
-    figs = lead + figs
-    esc = _html.escape
-    slug = lambda t: "s-" + re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")
-    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(figs)]
-    lead_parts, parts = parts[:len(lead)], parts[len(lead):]
-    sections_extra, sections = sections, []
+    return lead, figs
+
+# %% ../nbs/30_viz.ipynb 109
+def _report_sections(summary, cfg, lead, figs, heatmaps=None, extra=()) -> list:
+    "(title, html) of the report's sections in order: gates, lead figures, prompts, methods, config, the paper's tables, refusal, heatmaps, figures, `extra`."
+    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, (_, f) in enumerate(lead + figs)]   # plotly.js once
+    sections = []
     if summary.get("verdict"):
         sections.append(("Validity gates", markdown_html(gates_markdown(summary))))
-    sections += [(t, p) for (t, _), p in zip(lead, lead_parts)]
+    sections += [(t, p) for (t, _), p in zip(lead, parts[:len(lead)])]
     if (ct := _counts_table(summary)): sections.append(("Prompts", ct))
     sections += [("Methods", _METHODS), ("Configuration", _config_table(cfg.to_dict())),
                  (f"The paper's layout (a rank among {cfg.n_random}, not a test)", markdown_html(significance_markdown(summary, cfg)))]
@@ -698,8 +748,20 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None, secti
     if heatmaps:                                  # circuitsvis AttentionHeatmaps (or (title, heatmap) pairs) from a caller with the model
         hms = [h if isinstance(h, tuple) else (h.title, h) for h in heatmaps]
         sections.append(("Attention heatmaps", "".join(hm._body(with_bundle=(i == 0)) for i, (_, hm) in enumerate(hms))))
-    sections += [(t, p) for (t, _), p in zip(figs[len(lead):], parts)]
-    sections += list(sections_extra)                 # (title, html) from callers, e.g. the atlas section
+    sections += [(t, p) for (t, _), p in zip(figs, parts[len(lead):])]
+    return sections + list(extra)                 # (title, html) from callers, e.g. the atlas section
+
+# %% ../nbs/30_viz.ipynb 111
+_REPORT_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px} table{border-collapse:collapse;margin:8px 0}"
+                 " th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top} thead th{background:#f0f0f0}"
+                 " table.config th{background:#f6f6f6;font-weight:normal} td{word-break:break-word}"
+                 " div.verdict{padding:10px 14px;border:1px solid #ccc;border-radius:4px;font-size:1.1em;margin:10px 0}")
+
+# %% ../nbs/30_viz.ipynb 112
+def _report_page(summary, cfg, sections) -> str:
+    "The standalone page: title, verdict, the run in one paragraph, the gates right under the verdict, then the contents and every other section."
+    esc = _html.escape
+    slug = lambda t: "s-" + re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")
     toc = "".join(f"<li><a href='#{slug(t)}'>{esc(t)}</a></li>" for t, _ in sections)
     render = lambda secs: "\n".join(f"<section id='{slug(t)}'><h2>{esc(t)}</h2>{p}</section>" for t, p in secs)
     n_first = int(bool(sections) and sections[0][0] == "Validity gates")   # the gates table right under the verdict: the first screen is the answer
@@ -707,21 +769,36 @@ def write_report(path, summary, results, cfg, heads, types, heatmaps=None, secti
     v = summary.get("verdict")
     colour = {"replicates": "#e6f4e6", "contradicts": "#fbe9e7"}.get((v or {}).get("verdict"), "#fff8e1")
     head = (f"<div class='verdict' style='background:{colour}'><b>Verdict: {esc(v['verdict'])}</b> — {esc(v['reason'])}</div>" if v else "")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px} table{border-collapse:collapse;margin:8px 0}"
-             " th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top} thead th{background:#f0f0f0}"
-             " table.config th{background:#f6f6f6;font-weight:normal} td{word-break:break-word}"
-             " div.verdict{padding:10px 14px;border:1px solid #ccc;border-radius:4px;font-size:1.1em;margin:10px 0}")
     hs = ", ".join(f"L{h[0]}H{h[1]}" for h in summary["heads"])
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>steerattn report {esc(cfg.key)}</title>"
-            f"<style>{style}</style></head><body>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>steerattn report {esc(cfg.key)}</title>"
+            f"<style>{_REPORT_STYLE}</style></head><body>"
             f"<h1>Steering vs attention: {esc(cfg.model)}</h1>{head}"
             f"<p>SAE layer {summary['sae_layer']}; heads {esc(hs)}; coefficient {esc(str(cfg.coeff))}; {cfg.n_random} random latents. "
             f"Labels: {_md_inline(rule_text(cfg.to_dict()))}. Δ = steered − original; comparisons are top − random.</p>"
             f"{first}<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>")
+
+# %% ../nbs/30_viz.ipynb 114
+def write_report(path, summary, results, cfg, heads, types, heatmaps=None, sections=(), arrays=None):
+    "A standalone HTML report that leads with the verdict and the main figure (plotly.js and the circuitsvis bundle inlined once); text escaped."
+    lead, figs = _report_figs(summary, results, cfg, heads, types, arrays)
+    html = _report_page(summary, cfg, _report_sections(summary, cfg, lead, figs, heatmaps, sections))
     with atomic_write(path, "w") as f: f.write(html)
     return path
 
-# %% ../nbs/30_viz.ipynb 75
+# %% ../nbs/30_viz.ipynb 117
+def _atlas_marks(fig, v, pos, top, random, colors, c):
+    "Markers on panel `c` at the top (and random) latents' values `v` (`pos`: latent -> index in `v`)."
+    for kind, group, sym in (("top", top, "diamond"), ("random", random, "circle-open")):
+        for ll, ids in group.items():
+            ids = [i for i in ids if i in pos]
+            if not ids: continue
+            fig.add_trace(go.Scatter(x=[v[pos[i]] for i in ids], y=[0] * len(ids), mode="markers", name=f"{kind} {ll} latents",
+                                     legendgroup=f"{kind}{ll}", showlegend=c == 1,
+                                     marker=dict(symbol=sym, size=12 if kind == "top" else 8, color=colors[ll], line=dict(width=1.5)),
+                                     text=[f"{kind} {ll} #{r}: latent {i}" for r, i in enumerate(ids)],
+                                     hovertemplate="%{text}<br>Δ %{x:.4f}<extra></extra>"), 1, c)
+
+# %% ../nbs/30_viz.ipynb 118
 def plot_atlas_distribution(A, info, heads=None, measure="attn_weights", top=None, random=None, nbins=80):
     "Histograms of every latent's effect (pooled over `heads`) on known and on unknown prompts, the top (and random) latents marked."
     hs = heads or (info.get("findings", {}).get(measure, {}).get("heads") or default_heads(A, info, measure=measure))
@@ -734,22 +811,14 @@ def plot_atlas_distribution(A, info, heads=None, measure="attn_weights", top=Non
         v = latent_values(A, info, hs, lab, measure)
         fig.add_trace(go.Histogram(x=v, nbinsx=nbins, marker_color="#bbbbbb", name="all latents", showlegend=c == 1,
                                    hovertemplate="Δ %{x}<br>%{y} latents<extra></extra>"), 1, c)
-        for kind, group, sym in (("top", top, "diamond"), ("random", random, "circle-open")):
-            for ll, ids in group.items():
-                ids = [i for i in ids if i in pos]
-                if not ids: continue
-                fig.add_trace(go.Scatter(x=[v[pos[i]] for i in ids], y=[0] * len(ids), mode="markers", name=f"{kind} {ll} latents",
-                                         legendgroup=f"{kind}{ll}", showlegend=c == 1,
-                                         marker=dict(symbol=sym, size=12 if kind == "top" else 8, color=colors[ll], line=dict(width=1.5)),
-                                         text=[f"{kind} {ll} #{r}: latent {i}" for r, i in enumerate(ids)],
-                                         hovertemplate="%{text}<br>Δ %{x:.4f}<extra></extra>"), 1, c)
+        _atlas_marks(fig, v, pos, top, random, colors, c)
         fig.update_xaxes(title_text=f"mean Δ {measure} (pooled heads)", row=1, col=c)
     fig.update_yaxes(title_text="latents", row=1, col=1)
     fig.update_layout(**_LAYOUT, height=420, barmode="overlay",
                       title=f"Every latent's effect on attention to the entity ({len(lat)} latents; heads " + ", ".join(f"L{l}H{h}" for l, h in hs) + ")")
     return fig
 
-# %% ../nbs/30_viz.ipynb 76
+# %% ../nbs/30_viz.ipynb 119
 def plot_atlas_heads(A, info, measure="attn_weights"):
     "Layer × head maps: the largest |Δ| any latent causes (signed) and the median |Δ| over latents."
     mi, L0 = _mi(info, measure), info["layer"]
@@ -768,7 +837,7 @@ def plot_atlas_heads(A, info, measure="attn_weights"):
     fig.update_layout(**_LAYOUT, height=max(380, 22 * len(ys) + 160), title=f"Heads moved most by any latent ({measure})")
     return fig
 
-# %% ../nbs/30_viz.ipynb 77
+# %% ../nbs/30_viz.ipynb 121
 def atlas_report_html(atlas_dir, heads=None, measure=None, include_plotlyjs=True) -> str:
     "HTML for a report section: the atlas's findings (tables) and its figures (plotly.js inlined once when `include_plotlyjs`; no CDN)."
     A, info = load_atlas(atlas_dir)
@@ -785,7 +854,7 @@ def atlas_report_html(atlas_dir, heads=None, measure=None, include_plotlyjs=True
              "on known ones); p is the fraction of latents at least as extreme.</p>" % _html.escape(str(info["coeff"])))
     return intro + markdown_html(md) + "".join(parts)
 
-# %% ../nbs/30_viz.ipynb 79
+# %% ../nbs/30_viz.ipynb 123
 def plot_refusal(result:dict, title=None):
     "Plotly bar chart: refusal rate of original / steered / random-latent answers per label, with Wilson 95 % error bars."
     import plotly.graph_objects as go
@@ -805,7 +874,7 @@ def plot_refusal(result:dict, title=None):
                       title=title or f"Refusals: {result['entity_type']} prompts, coeff {result['coeff']}", template="plotly_white")
     return fig
 
-# %% ../nbs/30_viz.ipynb 81
+# %% ../nbs/30_viz.ipynb 126
 def plot_head_evolution(evo, title="#1 Factual heads over training"):
     "Per model size: recall heads and the seed's true-vs-false heads vs training step, with recall accuracy."
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -825,7 +894,7 @@ def plot_head_evolution(evo, title="#1 Factual heads over training"):
     sub = f"{evo['n_people']} synthetic people, seed {evo['seed']}; recall heads: subject attention before the object above uniform (FDR)"
     return fig.update_layout(title=f"{title}<br><sup>{sub}</sup>", xaxis_title="training step", template="plotly_white", height=460, width=950)
 
-# %% ../nbs/30_viz.ipynb 82
+# %% ../nbs/30_viz.ipynb 128
 def plot_cross_model(evo, step=None, title="#2 Same heads across model sizes?"):
     "Every head of each size at `step` (default: the last): subject-attention excess vs normalised depth layer/n_layers; recall heads filled."
     fig = go.Figure()
@@ -848,7 +917,7 @@ def plot_cross_model(evo, step=None, title="#2 Same heads across model sizes?"):
                              xaxis=dict(title="normalised depth layer / n_layers", range=[0, 1]), yaxis_title="subject attention − uniform, before the object",
                              template="plotly_white", height=460, width=900)
 
-# %% ../nbs/30_viz.ipynb 83
+# %% ../nbs/30_viz.ipynb 130
 def plot_object_attention(res, title="Attention to the context object, true vs false context"):
     "Per head: mean attention to the context object after a true (x) vs a false (y) statement; significant heads outlined."
     t, f = (res["object_scores"][k].mean(0).numpy() for k in ("true", "false"))
@@ -865,7 +934,7 @@ def plot_object_attention(res, title="Attention to the context object, true vs f
                              xaxis_title="attention to the object, true statement in context", yaxis_title="… false statement in context",
                              template="plotly_white", height=480, width=640)
 
-# %% ../nbs/30_viz.ipynb 84
+# %% ../nbs/30_viz.ipynb 132
 def plot_multi_hop_chain(res, title="Multi-hop: the traced path subject → intermediate → answer"):
     "Layer × token map of the example's strongest attention from the last token, with the traced chain drawn on it."
     p, roles, steps = res["example"], res["example_roles"], res["trace"]["steps"]
@@ -893,7 +962,17 @@ def plot_multi_hop_chain(res, title="Multi-hop: the traced path subject → inte
     return fig.update_layout(title=f"{title}<br><sup>{sub}</sup>", xaxis_title="token (example prompt)", yaxis_title="layer",
                              template="plotly_white", height=max(450, 18 * L + 150), width=1000, xaxis=dict(tickangle=-50))
 
-# %% ../nbs/30_viz.ipynb 85
+# %% ../nbs/30_viz.ipynb 133
+def _upset_dots(fig, inter, names):
+    "The membership matrix under the bars: a dark dot per set in each intersection, joined by a line."
+    for i, (k, _) in enumerate(inter):
+        ys = [names.index(n) for n in k]
+        fig.add_trace(go.Scatter(x=[i] * len(names), y=list(range(len(names))), mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker=dict(size=11, color=["#34495e" if j in ys else "#dde" for j in range(len(names))])), 2, 2)
+        if len(ys) > 1: fig.add_trace(go.Scatter(x=[i, i], y=[min(ys), max(ys)], mode="lines", line=dict(color="#34495e", width=3),
+                                                 showlegend=False, hoverinfo="skip"), 2, 2)
+
+# %% ../nbs/30_viz.ipynb 134
 def plot_upset(sets, title="Relation-specific heads", max_bars=25, fmt=lambda m: f"L{m[0]}H{m[1]}"):
     "UpSet plot of named sets (plotly): exclusive-intersection bars, membership dots, set sizes."
     names = list(dict(sets))
@@ -905,12 +984,7 @@ def plot_upset(sets, title="Relation-specific heads", max_bars=25, fmt=lambda m:
                          text=[len(m) for _, m in inter], textposition="outside",
                          hovertext=["<br>".join([" ∩ ".join(k), ", ".join(map(fmt, m[:30])) + (" …" if len(m) > 30 else "")]) for k, m in inter],
                          hoverinfo="text"), 1, 2)
-    for i, (k, _) in enumerate(inter):
-        ys = [names.index(n) for n in k]
-        fig.add_trace(go.Scatter(x=[i] * len(names), y=list(range(len(names))), mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker=dict(size=11, color=["#34495e" if j in ys else "#dde" for j in range(len(names))])), 2, 2)
-        if len(ys) > 1: fig.add_trace(go.Scatter(x=[i, i], y=[min(ys), max(ys)], mode="lines", line=dict(color="#34495e", width=3),
-                                                 showlegend=False, hoverinfo="skip"), 2, 2)
+    _upset_dots(fig, inter, names)
     fig.add_trace(go.Bar(y=list(range(len(names))), x=[len(sets[n]) for n in names], orientation="h", marker_color="#7f8c8d",
                          name="set size", hovertemplate="%{x} heads<extra></extra>"), 2, 1)
     fig.update_xaxes(autorange="reversed", title_text="heads", row=2, col=1)
@@ -918,7 +992,7 @@ def plot_upset(sets, title="Relation-specific heads", max_bars=25, fmt=lambda m:
     fig.update_xaxes(showticklabels=False, row=2, col=2); fig.update_yaxes(title_text="heads", row=1, col=2)
     return fig.update_layout(title=title, template="plotly_white", height=420 + 22 * len(names), width=900, showlegend=False)
 
-# %% ../nbs/30_viz.ipynb 86
+# %% ../nbs/30_viz.ipynb 136
 def plot_gradient_comparison(cmp, heads, title="∂loss/∂attention per head, correct predictions"):
     "Layer × head map of the mean gradient measure, and its distribution for factual heads vs the rest."
     m = cmp["per_head"].numpy()
@@ -937,7 +1011,7 @@ def plot_gradient_comparison(cmp, heads, title="∂loss/∂attention per head, c
     sub = f"{cmp['n_facts']} correct facts; factual/other = {cmp['ratio']:.2f} (Welch p={cmp['welch_p']:.2g}, Mann–Whitney p={cmp['mannwhitney_p']:.2g})"
     return fig.update_layout(title=f"{title}<br><sup>{sub}</sup>", template="plotly_white", height=max(420, 14 * L + 160), width=1000)
 
-# %% ../nbs/30_viz.ipynb 87
+# %% ../nbs/30_viz.ipynb 138
 def plot_adversarial_search(res, title="Where do the factual heads fail?"):
     "Per perturbed prompt: Δ subject attention of the factual heads vs Δ log P(true object); flipped predictions marked ✕."
     fig = go.Figure()
@@ -954,7 +1028,7 @@ def plot_adversarial_search(res, title="Where do the factual heads fail?"):
     return fig.update_layout(title=f"{title}<br><sup>{sub}</sup>", xaxis_title="Δ subject attention of the factual heads (question's last token)",
                              yaxis_title="Δ log P(true object)", template="plotly_white", height=520, width=900)
 
-# %% ../nbs/30_viz.ipynb 88
+# %% ../nbs/30_viz.ipynb 140
 def plot_subject_attention_by_position(aligned, heads, title="Attention to the subject along the sentence"):
     "Mean attention to the subject vs query offset after the subject, for `heads` and the mean of all other heads."
     m = aligned["mean"]
@@ -974,7 +1048,7 @@ def plot_subject_attention_by_position(aligned, heads, title="Attention to the s
     return fig.update_layout(title=title, xaxis_title="query position − subject's last token", yaxis_title="attention to the subject",
                              template="plotly_white", height=460, width=900)
 
-# %% ../nbs/30_viz.ipynb 89
+# %% ../nbs/30_viz.ipynb 142
 def plot_head_clusters(res, heads=None, title="Heads clustered by attention pattern"):
     "k-means labels on the layer × head grid (factual heads starred) and the average-linkage dendrogram."
     import plotly.figure_factory as ff
