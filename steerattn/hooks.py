@@ -20,8 +20,8 @@ from .models import DEFAULT_ALIASES, model_source
 
 # %% auto 0
 __all__ = ['POS_TYPES', 'COEFFS', 'get_batch_pos', 'positions_mask', 'SteeringVector', 'as_vectors', 'check_coeff', 'coeff_for',
-           'steer_fn', 'ablate_fn', 'steering_hooks', 'head_knockout_hooks', 'attention_knockout_hooks',
-           'coeff_for_model', 'apply_hooks', 'hook_points']
+           'steer_fn', 'ablate_fn', 'steering_hooks', 'row_steering_hooks', 'head_knockout_hooks',
+           'attention_knockout_hooks', 'coeff_for_model', 'apply_hooks', 'hook_points']
 
 # %% ../nbs/02_hooks.ipynb 6
 POS_TYPES = ("entity_last", "entity", "entity_to_end", "entity_last_to_end", "all")
@@ -101,7 +101,7 @@ class SteeringVector:
 # %% ../nbs/02_hooks.ipynb 17
 @patch(cls_method=True)
 def coerce(cls:SteeringVector, x) -> SteeringVector:
-    "A `SteeringVector` from itself, a seed tuple `(layer, latent_idx, mean_act, direction)` or a dict."
+    "A `SteeringVector` from itself, a document-style tuple `(layer, latent_idx, mean_act, direction)` or a dict."
     if isinstance(x, cls): return x
     if isinstance(x, dict): return cls(**x)
     if isinstance(x, (tuple, list)) and len(x) == 4:
@@ -197,7 +197,7 @@ def ablate_fn(direction, mask):
 
 # %% ../nbs/02_hooks.ipynb 35
 def steering_hooks(model,                  # TransformerLens model (for shape checks)
-                   steering_latents=None,  # SteeringVector(s) or seed tuples
+                   steering_latents=None,  # SteeringVector(s) or document-style tuples
                    pos=None,               # per-row position lists, or a bool mask [B, S]
                    coeff=20,               # number, 'norm' or 'mean'
                    ablate_latents=None,    # SteeringVector(s) to project out at the same positions
@@ -211,6 +211,25 @@ def steering_hooks(model,                  # TransformerLens model (for shape ch
     return hooks + [(get_act_name("resid_pre", v.layer), steer_fn(v.direction, mask, coeff_for(v, coeff))) for v in steer]
 
 # %% ../nbs/02_hooks.ipynb 38
+def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
+    "`(hook_name, fn)` pairs steering row b of a batch along `vectors[b]` (`None`: unsteered) where `mask[b]` (`[B, S]`), one hook per layer."
+    check_coeff(coeff)
+    D, by_layer = model.cfg.d_model, {}
+    for b, v in enumerate(vectors):
+        if v is not None: by_layer.setdefault(v.check(model).layer, []).append(b)
+    hooks = []
+    for layer, rows in sorted(by_layer.items()):
+        B = len(vectors)
+        d, a, use_norm, m = torch.zeros(B, D), torch.zeros(B), torch.zeros(B, dtype=torch.bool), torch.zeros_like(mask, dtype=torch.bool)
+        for b in rows:
+            d[b], m[b] = vectors[b].direction.float(), mask[b]
+            c = coeff_for(vectors[b], coeff)
+            if c == "norm": use_norm[b] = True
+            else: a[b] = c
+        hooks.append((get_act_name("resid_pre", layer), steer_fn(d, m, a, use_norm if use_norm.any() else None)))
+    return hooks
+
+# %% ../nbs/02_hooks.ipynb 41
 def head_knockout_hooks(heads, model=None, positions=None):
     "`(hook_name, fn)` pairs zeroing `hook_z` of each `(layer, head)` (at `positions`, default all)."
     heads = as_heads(heads) if model is None else check_heads(heads, model.cfg.n_layers, model.cfg.n_heads)
@@ -228,7 +247,7 @@ def head_knockout_hooks(heads, model=None, positions=None):
         return hook
     return [(get_act_name("z", l), make(hs)) for l, hs in sorted(by_layer.items())]
 
-# %% ../nbs/02_hooks.ipynb 40
+# %% ../nbs/02_hooks.ipynb 43
 def attention_knockout_hooks(model,              # the model (for n_layers / n_heads)
                              key_positions,      # per-row lists of key positions, or a bool mask [B, S]
                              query_positions=-1, # int, list of ints (every row), per-row lists, or 'all'
@@ -264,13 +283,13 @@ def attention_knockout_hooks(model,              # the model (for n_layers / n_h
         return out
     return [(get_act_name("attn_scores", l), hook) for l in layers]
 
-# %% ../nbs/02_hooks.ipynb 49
+# %% ../nbs/02_hooks.ipynb 52
 COEFFS = {"gemma": 100.0, "llama": 20.0, "smollm": 100.0}
 
-# %% ../nbs/02_hooks.ipynb 51
+# %% ../nbs/02_hooks.ipynb 54
 def _is_default(name): return name.lower() in {a.lower() for a in DEFAULT_ALIASES} or name.endswith(".gguf")
 
-# %% ../nbs/02_hooks.ipynb 52
+# %% ../nbs/02_hooks.ipynb 55
 def coeff_for_model(name: str) -> float:
     "The paper's steering coefficient for a model family (Gemma 100, Llama 20; SmolLM2 like Gemma)."
     n = name.lower()

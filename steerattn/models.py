@@ -17,7 +17,7 @@ __all__ = ['DEFAULT_ALIASES', 'SMOLLM2_GGUF', 'SMOLLM2_INSTALL', 'ORGANISM_ALIAS
            'TL_NAMES_ASSET', 'smollm2_gguf', 'convert_gguf', 'gguf_sha256', 'gguf_cache_key', 'cached_gguf_dir',
            'organism_dir', 'bridge_from_hf', 'freeze_tl_names', 'hf_model_id', 'hub_reason', 'model_source',
            'model_shape', 'load_model', 'byte_tokenizer', 'tiny_model', 'model_fingerprint', 'check_context',
-           'tokenize', 'token_positions', 'forward_masked']
+           'tokenize', 'substring_tokens', 'token_positions', 'forward_masked']
 
 # %% ../nbs/01_models.ipynb 6
 DEFAULT_ALIASES = ("default", "smollm2-135m", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
@@ -419,6 +419,22 @@ def tokenize(model, prompts, prepend_bos=True):
     return ids.to(dev), mask.to(dev)
 
 # %% ../nbs/01_models.ipynb 72
+def substring_tokens(text:str, spans, sub:str, occurrence=0, where=None) -> list[int]:
+    """Indices of the tokens (character `spans` in `text`, one `(start, end)` per token) that cover the `occurrence`-th `sub`;
+    a token's leading spaces belong to no word. The one substring-to-token rule of the package (`token_positions`,
+    `factual_heads.token_positions_exact`); errors name `where` (default: the text)."""
+    where = where or repr(text)
+    starts = [j for j in range(len(text)) if text.startswith(sub, j)] if sub else []
+    if not starts: raise ValueError(f"{sub!r} does not occur in {where}")
+    try: start = starts[occurrence]
+    except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {where}") from None
+    end, pos = start + len(sub), []
+    for j, (a, b) in enumerate(spans):
+        while a < b and text[a].isspace(): a += 1
+        if a < end and b > start: pos.append(j)
+    return pos
+
+# %% ../nbs/01_models.ipynb 74
 def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) -> list[list[int]]:
     "Token positions of `substrings[i]` in `prompts[i]`, in the left-padded coordinates of `tokenize(model, prompts)`."
     if isinstance(prompts, str): prompts, substrings = [prompts], [substrings]
@@ -431,20 +447,13 @@ def token_positions(model, prompts, substrings, occurrence=0, prepend_bos=True) 
     width = max(n_tok)
     out = []
     for i, (prompt, sub) in enumerate(zip(prompts, substrings)):
-        starts = [j for j in range(len(prompt)) if prompt.startswith(sub, j)] if sub else []
-        if not starts: raise ValueError(f"{sub!r} does not occur in prompt {prompt!r}")
-        try: start = starts[occurrence]
-        except IndexError: raise ValueError(f"occurrence={occurrence} but {sub!r} occurs {len(starts)} time(s) in {prompt!r}") from None
-        end, shift = start + len(sub), width - len(enc["input_ids"][i])
-        pos = []
-        for j, (a, b) in enumerate(enc["offset_mapping"][i]):
-            while a < b and prompt[a].isspace(): a += 1
-            if a < end and b > start: pos.append(shift + j)
+        shift = width - len(enc["input_ids"][i])
+        pos = [shift + j for j in substring_tokens(prompt, enc["offset_mapping"][i], sub, occurrence, f"prompt {prompt!r}")]
         if not pos: raise ValueError(f"no token of prompt {prompt!r} covers {sub!r}")
         out.append(pos)
     return out
 
-# %% ../nbs/01_models.ipynb 74
+# %% ../nbs/01_models.ipynb 76
 @torch.no_grad()
 def forward_masked(model, tokens, attention_mask=None, **kw):
     "Logits of `model` on left-padded `tokens`, with the attention mask passed explicitly."

@@ -13,18 +13,18 @@ __all__ = ['PRESETS', 'STAND_IN_SMALL', 'preset', 'preset_config', 'paper_latent
 
 # %% ../nbs/33_paper.ipynb 5
 # Sources of every value below:
-#   [seed] seed 000 (the attention-steering specification the project was created from), "Experimental Configuration"
+#   [doc] document 000 (the attention-steering specification the project was created from), "Experimental Configuration"
 #   [ref]  the paper's code, github.com/javiferran/sae_entities: mech_interp/attn_analysis.py (N, measures, batch size,
 #          top and random latents, coefficients, heads, model loading), mech_interp/visualize_latents.ipynb (`latents_by_model`),
 #          mech_interp/mech_interp_utils.py (SAE repositories, `layer_{layer-1}` / `l{layer-1}r_8x`), utils/sae_utils.py (L0 per layer)
 #   [yaml] sae_lens 6.54's pretrained_saes.yaml: release and id spellings, and the files canonical ids resolve to
-_PROTOCOL = dict(n_per_type=100,                           # [seed][ref] N = 100 prompts per entity type
-                 n_random=10,                              # [seed][ref] random_n_latents = 10
-                 measures=("attn_weights", "value_weighted"),   # [seed][ref] type_pattern 'attn_weights' or 'value_weighted'
-                 pos_type="entity_last",                   # [seed][ref] pos_type = 'entity_last' (where to steer)
-                 split="test",                             # [seed][ref] split = 'test'
-                 batch_size=16)                            # [seed][ref] batch_size = 16
-_TYPES = "player,movie,city,song"                          # [seed][ref] the four entity types
+_PROTOCOL = dict(n_per_type=100,                           # [doc][ref] N = 100 prompts per entity type
+                 n_random=10,                              # [doc][ref] random_n_latents = 10
+                 measures=("attn_weights", "value_weighted"),   # [doc][ref] type_pattern 'attn_weights' or 'value_weighted'
+                 pos_type="entity_last",                   # [doc][ref] pos_type = 'entity_last' (where to steer)
+                 split="test",                             # [doc][ref] split = 'test'
+                 batch_size=16)                            # [doc][ref] batch_size = 16
+_TYPES = "player,movie,city,song"                          # [doc][ref] the four entity types
 
 # %% ../nbs/33_paper.ipynb 7
 _GEMMA_2B = dict(
@@ -32,9 +32,9 @@ _GEMMA_2B = dict(
     run=dict(                                          # options of `steerattn run`, spelled as on the command line
         model="google/gemma-2-2b",                     # [ref] HookedTransformer 'gemma-2-2b'; [yaml] model of gemma-scope-2b-pt-res
         sae="gemma-scope-2b-pt-res-canonical/layer_12/width_16k/canonical",   # [ref] the known latent's SAE (layer 13 -> layer_12)
-        coeff="100",                                   # [seed][ref] coeff_values: 100 for Gemma
-        heads="15:5,18:5,20:3,25:4",                   # [seed][ref] heads_dict for gemma-2-2b
-        top_latents="0,1,2",                           # [seed][ref] top_latents = [0, 1, 2]
+        coeff="100",                                   # [doc][ref] coeff_values: 100 for Gemma
+        heads="15:5,18:5,20:3,25:4",                   # [doc][ref] heads_dict for gemma-2-2b
+        top_latents="0,1,2",                           # [doc][ref] top_latents = [0, 1, 2]
         entity_types=_TYPES,
         dtype="float32"),                              # [ref] from_pretrained_no_processing without dtype: TransformerLens's float32
     protocol=_PROTOCOL,
@@ -50,8 +50,8 @@ _GEMMA_9B = dict(
     title="Gemma 2 9B with Gemma Scope 16k residual SAEs",
     run=dict(model="google/gemma-2-9b",                # [ref] model_alias 'gemma-2-9b'; [yaml] model of gemma-scope-9b-pt-res
              sae="gemma-scope-9b-pt-res-canonical/layer_21/width_16k/canonical",   # [ref] the known latent's SAE (layer 22 -> layer_21)
-             coeff="100",                              # [seed][ref] 100 for Gemma
-             heads="25:2,26:2,29:14,33:7,37:12,39:7",  # [seed][ref] the heads_dict of the other model (gemma-2-9b: 42 layers, 16 heads)
+             coeff="100",                              # [doc][ref] 100 for Gemma
+             heads="25:2,26:2,29:14,33:7,37:12,39:7",  # [doc][ref] the heads_dict of the other model (gemma-2-9b: 42 layers, 16 heads)
              top_latents="0,1,2", entity_types=_TYPES,
              dtype="float32"),                         # [ref] as for gemma-2-2b
     protocol=_PROTOCOL,
@@ -66,8 +66,8 @@ _LLAMA_8B = dict(
     title="Llama 3.1 8B with Llama Scope residual SAEs (8x, 32k latents)",
     run=dict(model="meta-llama/Llama-3.1-8B",          # [ref] model_alias 'meta-llama/Llama-3.1-8B'; [yaml] model of llama_scope_lxr_8x
              sae="llama_scope_lxr_8x/l12r_8x",         # [ref] `l{layer-1}r_8x` of the known latent (layer 13)
-             coeff="20",                               # [seed][ref] 20 for Llama
-             heads="",                                 # none given: the seed's other list has layers 33-39 and Llama has 32, so heads are chosen on the validation split
+             coeff="20",                               # [doc][ref] 20 for Llama
+             heads="",                                 # none given: the source document's other list has layers 33-39 and Llama has 32, so heads are chosen on the validation split
              top_latents="0,1,2", entity_types=_TYPES,
              dtype="float32"),                         # [ref] as for gemma-2-2b
     protocol=_PROTOCOL,

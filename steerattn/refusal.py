@@ -16,7 +16,7 @@ from .models import tokenize, token_positions
 from .entities import ATTRIBUTES, attribute_prompt
 from .batches import PromptBatch
 from .labels import model_key
-from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, steer_fn
+from .hooks import SteeringVector, as_vectors, check_coeff, coeff_for, get_batch_pos, positions_mask, row_steering_hooks, steer_fn
 from .hooks import coeff_for_model
 from .stats import mcnemar_exact, wilson_ci   # noqa: F401 (re-exported)
 
@@ -24,8 +24,8 @@ from .stats import mcnemar_exact, wilson_ci   # noqa: F401 (re-exported)
 # %% auto 0
 __all__ = ['REFUSAL_PATTERNS', 'DEFLECTION_PATTERNS', 'CONTRAST', 'refusal_classifier', 'CLASSIFIER_VERSION', 'EXPECTED',
            'REFUSAL_ATTRIBUTES', 'normalize_answer', 'refusal_reason', 'is_refusal', 'without_entity', 'prompt_batch',
-           'refusal_prompts', 'row_steering_hooks', 'generate_steered', 'refusal_experiment', 'refusal_markdown',
-           'refusal_phase_markdown', 'refusal_phase']
+           'refusal_prompts', 'generate_steered', 'refusal_experiment', 'refusal_markdown', 'refusal_phase_markdown',
+           'refusal_phase']
 
 # %% ../nbs/15_refusal.ipynb 6
 _NT = {"can't": r"\bcan ?not\b|\bcan'?t\b", "don't": r"\bdo not\b|\bdont\b", "doesn't": r"\bdoes not\b|\bdoesnt\b",
@@ -127,7 +127,7 @@ def refusal_prompts(model, entity_type, names, attributes=None, style="chat") ->
 
 # %% ../nbs/15_refusal.ipynb 26
 def _is_vec(x) -> bool:
-    "A SteeringVector, a dict of its fields, or a seed tuple (layer, latent_idx, mean_act, direction)."
+    "A SteeringVector, a dict of its fields, or a document-style tuple (layer, latent_idx, mean_act, direction)."
     return isinstance(x, (SteeringVector, dict)) or (isinstance(x, (tuple, list)) and len(x) == 4 and isinstance(x[0], Integral)
                                                       and isinstance(x[3], torch.Tensor))
 
@@ -141,26 +141,7 @@ def _row_vectors(vectors, n) -> list:
     if len(vectors) == 1 and _is_vec(vectors[0]): return [SteeringVector.coerce(vectors[0])] * n
     raise ValueError(f"give one steering vector for all rows or a list of {n} (vector or None per row); got {len(vectors)} item(s)")
 
-# %% ../nbs/15_refusal.ipynb 29
-def row_steering_hooks(model, vectors, mask, coeff=20) -> list:
-    "`(hook_name, fn)` pairs steering row b of a batch along `vectors[b]` (`None`: unsteered) where `mask[b]` (`[B, S]`), one hook per layer."
-    check_coeff(coeff)
-    D, by_layer = model.cfg.d_model, {}
-    for b, v in enumerate(vectors):
-        if v is not None: by_layer.setdefault(v.check(model).layer, []).append(b)
-    hooks = []
-    for layer, rows in sorted(by_layer.items()):
-        B = len(vectors)
-        d, a, use_norm, m = torch.zeros(B, D), torch.zeros(B), torch.zeros(B, dtype=torch.bool), torch.zeros_like(mask, dtype=torch.bool)
-        for b in rows:
-            d[b], m[b] = vectors[b].direction.float(), mask[b]
-            c = coeff_for(vectors[b], coeff)
-            if c == "norm": use_norm[b] = True
-            else: a[b] = c
-        hooks.append((f"blocks.{layer}.hook_resid_pre", steer_fn(d, m, a, use_norm if use_norm.any() else None)))
-    return hooks
-
-# %% ../nbs/15_refusal.ipynb 31
+# %% ../nbs/15_refusal.ipynb 30
 def _eos_ids(model):
     tok, ids = model.tokenizer, set()
     if tok.eos_token_id is not None: ids.add(tok.eos_token_id)
@@ -169,7 +150,7 @@ def _eos_ids(model):
     ids |= set(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
     return sorted(ids)
 
-# %% ../nbs/15_refusal.ipynb 32
+# %% ../nbs/15_refusal.ipynb 31
 def _decode(tok, new, eos, stop_at_eos):
     out = []
     for row in new.tolist():
@@ -179,14 +160,14 @@ def _decode(tok, new, eos, stop_at_eos):
         out.append(tok.decode(row, skip_special_tokens=True))
     return out
 
-# %% ../nbs/15_refusal.ipynb 34
+# %% ../nbs/15_refusal.ipynb 33
 def _pad_hook(fn, S):
     "Apply a prompt-length steering hook to a longer sequence: positions >= S (generated tokens) are left alone."
     def hook(resid, hook=None):
         return torch.cat([fn(resid[:, :S], hook), resid[:, S:]], 1)
     return hook
 
-# %% ../nbs/15_refusal.ipynb 36
+# %% ../nbs/15_refusal.ipynb 35
 def _generate_recompute(model, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos) -> list:
     "Greedy next-token columns, re-running the whole sequence each step (hooks on the prompt positions only)."
     (B, S), dev = toks.shape, toks.device
@@ -202,7 +183,7 @@ def _generate_recompute(model, hooks, toks, am, eos_t, max_new_tokens, stop_at_e
         if stop_at_eos and done.all(): break
     return new
 
-# %% ../nbs/15_refusal.ipynb 37
+# %% ../nbs/15_refusal.ipynb 36
 def _generate_cached(model, hf, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos) -> list:
     "Greedy next-token columns: prefill on the HF model with `hooks`, then KV-cache decoding without them."
     dev, done, new = toks.device, torch.zeros(toks.shape[0], dtype=torch.bool, device=toks.device), []
@@ -220,7 +201,7 @@ def _generate_cached(model, hf, hooks, toks, am, eos_t, max_new_tokens, stop_at_
         cache, logits = out.past_key_values, out.logits[:, -1].float()
     return new
 
-# %% ../nbs/15_refusal.ipynb 38
+# %% ../nbs/15_refusal.ipynb 37
 @torch.no_grad()
 def generate_steered(model,                  # a TransformerBridge (use_cache=True) or any TransformerLens model
                      batch:PromptBatch,      # left-padded prompts with entity positions
@@ -247,22 +228,22 @@ def generate_steered(model,                  # a TransformerBridge (use_cache=Tr
     else: new = _generate_recompute(model, hooks, toks, am, eos_t, max_new_tokens, stop_at_eos)
     return _decode(tok, torch.cat(new, 1).cpu(), eos, stop_at_eos)
 
-# %% ../nbs/15_refusal.ipynb 49
+# %% ../nbs/15_refusal.ipynb 48
 def _rate(flags, level=0.95) -> dict:
     k, n = int(sum(flags)), len(flags)
     return dict(rate=k / n if n else math.nan, k=k, n=n, ci=list(wilson_ci(k, n, level)))
 
-# %% ../nbs/15_refusal.ipynb 51
+# %% ../nbs/15_refusal.ipynb 50
 def _randoms(random_latents, label):
     if random_latents is None: return []
     if isinstance(random_latents, dict): return as_vectors(random_latents.get(label))
     return as_vectors(random_latents)
 
-# %% ../nbs/15_refusal.ipynb 53
+# %% ../nbs/15_refusal.ipynb 52
 def _default_coeff(model):
     return coeff_for_model(model.cfg.model_name)
 
-# %% ../nbs/15_refusal.ipynb 55
+# %% ../nbs/15_refusal.ipynb 54
 def _stack(parts) -> PromptBatch:
     "Concatenate one-row `PromptBatch`es into one left-padded batch."
     S = max(p.tokens.shape[1] for p in parts)
@@ -272,7 +253,7 @@ def _stack(parts) -> PromptBatch:
     pos = [[q + S - p.tokens.shape[1] for q in p.entity_positions[0]] for p in parts]
     return PromptBatch([p.prompts[0] for p in parts], [p.entities[0] for p in parts], toks, am, pos, {})
 
-# %% ../nbs/15_refusal.ipynb 57
+# %% ../nbs/15_refusal.ipynb 56
 def _conditions(model, entities, entity_type, top, random_latents, attributes, style):
     "Per label with names: its `PromptBatch` and its conditions `[(name, vector | None)]` (original, steered, random j)."
     batches, conds = {}, {}
@@ -285,7 +266,7 @@ def _conditions(model, entities, entity_type, top, random_latents, attributes, s
     if not batches: raise ValueError("no entity names: give entities={'known': [...], 'unknown': [...]}")
     return batches, conds
 
-# %% ../nbs/15_refusal.ipynb 59
+# %% ../nbs/15_refusal.ipynb 58
 def _generate_rows(model, batches, conds, coeff, pos_type, max_new_tokens, batch_size, progress):
     "Answers to every (label, prompt, condition) row in shared batches: `{row: text}`, generation seconds, the rows."
     # every (label, prompt, condition) row, sorted by prompt length so batches carry little padding
@@ -301,10 +282,10 @@ def _generate_rows(model, batches, conds, coeff, pos_type, max_new_tokens, batch
     t_gen = time.perf_counter() - t_gen
     return texts, t_gen, rows
 
-# %% ../nbs/15_refusal.ipynb 60
+# %% ../nbs/15_refusal.ipynb 59
 EXPECTED = dict(known="increase", unknown="decrease")   # known entities + unknown latent refuse more; unknown + known latent less
 
-# %% ../nbs/15_refusal.ipynb 61
+# %% ../nbs/15_refusal.ipynb 60
 def _label_result(label, b, cs, texts, classifier, n_answers) -> dict:
     "One label's rates, McNemar test, random-latent baseline, flags and first answers from the generated `texts`."
     n = len(b)
@@ -331,7 +312,7 @@ def _label_result(label, b, cs, texts, classifier, n_answers) -> dict:
         answers=[dict(entity=b.meta["entity"][i], attribute=b.meta["attribute"][i],
                       **{name: ans[name][i] for name in ("original", "steered") + tuple(rnames[:1])}) for i in range(min(n, n_answers))])
 
-# %% ../nbs/15_refusal.ipynb 63
+# %% ../nbs/15_refusal.ipynb 62
 def refusal_experiment(model,                     # a TransformerBridge with a chat template (see `generate_steered` for others)
                        entities:dict,             # {'known': [names], 'unknown': [names]}
                        entity_type:str,           # 'player', 'movie', 'city' or 'song'
@@ -364,19 +345,19 @@ def refusal_experiment(model,                     # a TransformerBridge with a c
                          seconds_per_generation=round(t_gen / n_rows, 4))
     return res
 
-# %% ../nbs/15_refusal.ipynb 67
+# %% ../nbs/15_refusal.ipynb 66
 _ROW_TITLE = dict(known="known entities, steered with the unknown latent", unknown="unknown entities, steered with the known latent")
 
-# %% ../nbs/15_refusal.ipynb 68
+# %% ../nbs/15_refusal.ipynb 67
 def _fmt(r):
     if r is None: return "–"
     lo, hi = r["ci"]
     return f"{r['rate']:.0%} [{lo:.0%}, {hi:.0%}] ({r['k']}/{r['n']})"
 
-# %% ../nbs/15_refusal.ipynb 70
+# %% ../nbs/15_refusal.ipynb 69
 def _p(p): return "–" if p is None else f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
 
-# %% ../nbs/15_refusal.ipynb 71
+# %% ../nbs/15_refusal.ipynb 70
 def refusal_markdown(result:dict) -> str:
     "A markdown table: per label the original, steered and random-latent refusal rates [Wilson 95 % CI] and the McNemar p-value."
     lines = [f"Refusal rate, {result['entity_type']} prompts ({result['style']} style), coeff {result['coeff']}, "
@@ -388,10 +369,10 @@ def refusal_markdown(result:dict) -> str:
                      f"| {_p(L['steered']['p_value'])} | {nr} |")
     return "\n".join(lines)
 
-# %% ../nbs/15_refusal.ipynb 74
+# %% ../nbs/15_refusal.ipynb 73
 REFUSAL_ATTRIBUTES = dict(player="birthplace", movie="release_year", city="country", song="year")
 
-# %% ../nbs/15_refusal.ipynb 75
+# %% ../nbs/15_refusal.ipynb 74
 def _pooled(results:dict) -> dict:
     "Per label: the flags of every type concatenated; rates with Wilson CIs and the paired McNemar test."
     out = {}
@@ -408,7 +389,7 @@ def _pooled(results:dict) -> dict:
                           random=(_rate(rnd) | dict(n_latents=len(rnames))) if rnd else None)
     return out
 
-# %% ../nbs/15_refusal.ipynb 77
+# %% ../nbs/15_refusal.ipynb 76
 def refusal_phase_markdown(phase:dict) -> str:
     "One table: per entity type and label, then pooled over types, the refusal rates [Wilson 95 % CI] and McNemar p."
     if "skipped" in phase: return f"Refusal phase skipped: {phase['skipped']}."
@@ -422,7 +403,7 @@ def refusal_phase_markdown(phase:dict) -> str:
                      f"| {_p(L['steered']['p_value'])} |")
     return "\n".join(lines)
 
-# %% ../nbs/15_refusal.ipynb 79
+# %% ../nbs/15_refusal.ipynb 78
 def refusal_phase(model,                       # a TransformerBridge with a chat template
                   entities:dict,               # {entity_type: {'known': [names], 'unknown': [names]}}
                   known_latent, unknown_latent,

@@ -57,7 +57,7 @@ def _range(r, fmt="{:.1f}"):
 
 BENCH_NAMES = {"engine": "**engine** (`run_conditions`)", "tl_cache": "TransformerLens `run_with_cache` (names_filter, shared baseline)",
                "hf_eager": "HF eager `output_attentions` + value hook (shared baseline)", "nnsight": "nnsight trace (shared baseline)",
-               "reference": "seed-literal reference", "floor": "floor: bare HF, exactly the minimum work"}
+               "reference": "document-literal reference", "floor": "floor: bare HF, exactly the minimum work"}
 
 # %% ../nbs/05_results.ipynb 11
 def _bench_methods(bench:dict) -> list[str]:

@@ -27,7 +27,7 @@ def _as_1d(x, name):
 
 # %% ../nbs/04_stats.ipynb 6
 def compare_means(sample1, sample2, alpha=0.05) -> dict:
-    "One-tailed Welch t-test of mean(sample1) > mean(sample2); the seed's dict keys."
+    "One-tailed Welch t-test of mean(sample1) > mean(sample2); the source document's dict keys."
     a, b = _as_1d(sample1, "sample1"), _as_1d(sample2, "sample2")
     t, p = stats.ttest_ind(a, b, equal_var=False, alternative="greater")
     return dict(mean1=a.mean(), mean2=b.mean(), std1=a.std(ddof=1), std2=b.std(ddof=1), n1=a.size, n2=b.size,
@@ -42,7 +42,7 @@ def _pool(results, heads=None):
 
 # %% ../nbs/04_stats.ipynb 10
 def _top_dict(top_results):
-    "The seed saved its {head: values} dict with np.save: a 0-d object array."
+    "The source document saved its {head: values} dict with np.save: a 0-d object array."
     return top_results[()] if isinstance(top_results, np.ndarray) else top_results
 
 # %% ../nbs/04_stats.ipynb 12
@@ -182,7 +182,7 @@ def entity_level_test(top_diffs, random_diffs, heads, label, entities, n_permuta
 
 # %% ../nbs/04_stats.ipynb 44
 def _per_prompt(results, heads):
-    "Mean over `heads` of a seed-layout {head: [N] values} dict -> [N]."
+    "Mean over `heads` of a document-layout {head: [N] values} dict -> [N]."
     return np.mean([np.asarray(results[h], dtype=float).ravel() for h in heads], 0)
 
 # %% ../nbs/04_stats.ipynb 46

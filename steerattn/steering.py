@@ -520,7 +520,7 @@ def steering_result(model, tokens, attention_mask, entity_positions, conditions,
 @torch.no_grad()
 def naive_original_vs_steered(model, tokens, attention_mask, entity_positions, conditions, measures=("attn_weights",),
                               pos_type="entity_last", batch_size=16) -> dict:
-    "The seed's protocol (full caches, original recomputed per condition): `{name: {measure: [N, L, H]}}`."
+    "The source document's protocol (full caches, original recomputed per condition): `{name: {measure: [N, L, H]}}`."
     measures = check_measures(measures)
     out = {"original": {m: [] for m in measures}, **{c.name: {m: [] for m in measures} for c in conditions}}
     for ci, c in enumerate(conditions):

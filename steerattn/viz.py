@@ -89,7 +89,7 @@ _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 # %% ../nbs/30_viz.ipynb 17
 def _legend_keys(fig, heads, types, head_colors):
-    "Two legends, as in the seed: colours name the heads (a click hides that head), marker shapes name the entity types."
+    "Two legends, as in the source document: colours name the heads (a click hides that head), marker shapes name the entity types."
     for i, (l, h) in enumerate(heads):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(Head(l, h)), legendgroup=str(Head(l, h)),
                                  marker=dict(color=head_colors[(l, h)], symbol="circle", size=9), legend="legend",
@@ -148,7 +148,7 @@ def _is_head_key(k):
 # %% ../nbs/30_viz.ipynb 26
 def _head_values(v, heads):
     "`{head label: 1-D values}` from an array [N, L, H], a dict of arrays by entity type, a `{'L15H5': values}` dict, or a list of those."
-    if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):          # the seed's list of random-latent results
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):          # the source document's list of random-latent results
         parts = [_head_values(x, heads) for x in v]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     if isinstance(v, dict):
@@ -167,7 +167,7 @@ def _head_values(v, heads):
 # %% ../nbs/30_viz.ipynb 27
 def plot_head_boxes(values, heads=None, title="Steered − original attention per head", measure="attention weight", points="outliers"):
     "One box per head and condition; `values` is one condition or `{condition: values}` (see `_head_values` for the forms)."
-    one = not isinstance(values, dict) or any(_is_head_key(k) for k in values)   # a bare array or the seed's {'L15H5': values}
+    one = not isinstance(values, dict) or any(_is_head_key(k) for k in values)   # a bare array or the source document's {'L15H5': values}
     conds = {"values": values} if one else values
     fig = go.Figure()
     for i, (cond, v) in enumerate(conds.items()):
@@ -876,7 +876,7 @@ def plot_refusal(result:dict, title=None):
 
 # %% ../nbs/30_viz.ipynb 126
 def plot_head_evolution(evo, title="#1 Factual heads over training"):
-    "Per model size: recall heads and the seed's true-vs-false heads vs training step, with recall accuracy."
+    "Per model size: recall heads and the source document's true-vs-false heads vs training step, with recall accuracy."
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     dash = {"2L": "solid", "4L": "dash"}
     for size, run in evo["runs"].items():
