@@ -583,6 +583,13 @@ def _check_given_heads(heads, L, H, layer):
                                f"valid: layers {layer}..{L - 1}, heads 0..{H - 1}")
 
 # %% ../nbs/31_experiment.ipynb 73
+def _heads_fit(heads, model_name):
+    "`--heads` inside the model's heads, said before the model loads when its config is on disk (`model_shape`); else checked after loading."
+    if heads and (shape := model_shape(model_name)):
+        try: check_heads(heads, *shape)
+        except ValueError as e: raise ValueError(f"--heads: {e}") from None
+
+# %% ../nbs/31_experiment.ipynb 75
 def check_for_model(cfg, model, layer):
     "The checks that need the model: explicit heads in range (at or above the steering `layer`), `n_heads` ≤ the heads steering can reach."
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -592,11 +599,11 @@ def check_for_model(cfg, model, layer):
         raise ValueError(f"n_heads {cfg.n_heads} is more than the {(L - layer) * H} heads at or above the steering layer {layer} "
                          f"({L - layer} layers × {H} heads); valid: 1..{(L - layer) * H}")
 
-# %% ../nbs/31_experiment.ipynb 76
+# %% ../nbs/31_experiment.ipynb 78
 MIN_KNOWN = 10                       # known test entities a type needs for the labels gate
 DEFAULT_SAES = {"default": "sae-smollm2-L15", "organism": "sae-organism-L{layer}"}
 
-# %% ../nbs/31_experiment.ipynb 77
+# %% ../nbs/31_experiment.ipynb 79
 def default_sae_name(model_name: str) -> str:
     "The shipped SAE asset for `model_name` (`DEFAULT_SAES`); the organism's layer is read from the asset that exists."
     key = "organism" if str(model_name).lower().startswith("organism") else "default"
@@ -608,7 +615,7 @@ def default_sae_name(model_name: str) -> str:
                                    "(train it with scripts/train_organism.py), or pass --sae PATH")
     return found[0]
 
-# %% ../nbs/31_experiment.ipynb 79
+# %% ../nbs/31_experiment.ipynb 81
 def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
     "Heads fixed before the test: the `n_heads` heads (layers ≥ `layer`) attending most to the entity, unsteered, on `cfg.head_split` prompts."
     scores, n = [], 0
@@ -625,7 +632,7 @@ def validation_heads(model, cfg, layer, types, max_prompts=16) -> dict:
                 rule=f"the {cfg.n_heads} heads at or above layer {layer} with the highest mean unsteered {_ref(cfg)} to the entity "
                      f"on {n} {cfg.head_split}-split prompts (both labels), fixed before the test prompts are run")
 
-# %% ../nbs/31_experiment.ipynb 80
+# %% ../nbs/31_experiment.ipynb 82
 def rank_subsets(batches, label, n) -> dict:
     "`{entity_type: PromptBatch}` prefixes holding `n` prompts of `label` in all, taken round-robin across types."
     bs = batches[label]; take = {et: 0 for et in bs}; total = 0
@@ -634,11 +641,11 @@ def rank_subsets(batches, label, n) -> dict:
             if take[et] < len(b) and total < n: take[et] += 1; total += 1
     return {et: bs[et][:k] for et, k in take.items() if k}
 
-# %% ../nbs/31_experiment.ipynb 82
+# %% ../nbs/31_experiment.ipynb 84
 def _vec_conds(prefix, vecs, coeff) -> list:
     return [Condition(f"{prefix}{i}", [v], coeff=coeff) for i, v in enumerate(vecs)]
 
-# %% ../nbs/31_experiment.ipynb 83
+# %% ../nbs/31_experiment.ipynb 85
 def gate_runs(model, rd, label, subs, conds, cfg, fp, labels=None, progress=True) -> dict:
     "`{condition: [N] per-prompt Δ (steered − original, mean over the heads given later)}` raw: `{et: SteeringResult}` (saved, reused)."
     out = {}
@@ -656,12 +663,12 @@ def gate_runs(model, rd, label, subs, conds, cfg, fp, labels=None, progress=True
         out[et] = r
     return out
 
-# %% ../nbs/31_experiment.ipynb 84
+# %% ../nbs/31_experiment.ipynb 86
 def _per_prompt(runs, cond, heads, measure) -> np.ndarray:
     "[N] Δ (steered − original) of `cond`, mean over `heads`, over the types of `runs` in order."
     return np.concatenate([per_prompt_mean(r.diff(cond, measure), heads) for r in runs.values()])
 
-# %% ../nbs/31_experiment.ipynb 85
+# %% ../nbs/31_experiment.ipynb 87
 def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     "`n` latents whose firing frequency on entity tokens (both labels) is nearest latent `idx`'s: a seeded sample of the `pool·n` nearest."
     N = sum(stats.n["known"].values()) + sum(stats.n["unknown"].values())
@@ -673,30 +680,30 @@ def freq_matched(stats, idx, n, exclude=(), seed=0, pool=5) -> list[int]:
     near = cand[np.argsort(dist, kind="stable")[:pool * n]]
     return sorted(int(i) for i in np.random.default_rng(seed).choice(near, n, replace=False))
 
-# %% ../nbs/31_experiment.ipynb 87
+# %% ../nbs/31_experiment.ipynb 89
 def _rank(scores, i) -> int:
     "1 + how many entries of `scores` (higher = more in the expected direction) exceed entry `i`."
     return int(1 + np.sum(np.delete(scores, i) > scores[i]))
 
-# %% ../nbs/31_experiment.ipynb 88
+# %% ../nbs/31_experiment.ipynb 90
 def _null_p(null, x) -> float:
     "Empirical one-sided p of `x` among `null` (higher = more extreme): (1 + #null ≥ x) / (1 + n)."
     null = np.asarray(null, float); return float((1 + np.sum(null >= x)) / (1 + null.size))
 
-# %% ../nbs/31_experiment.ipynb 89
+# %% ../nbs/31_experiment.ipynb 91
 def _mean_ci(d, seed=0) -> dict:
     d = np.asarray(d, float)
     t = sps.ttest_1samp(d, 0.0) if d.size > 1 and d.std() > 0 else None
     return dict(n=int(d.size), mean=float(d.mean()), ci=list(bootstrap_ci(d, seed=seed)) if d.size > 1 else [float(d.mean())] * 2,
                 p=float(t.pvalue) if t is not None else (1.0 if not d.any() else 0.0))
 
-# %% ../nbs/31_experiment.ipynb 91
+# %% ../nbs/31_experiment.ipynb 93
 def dose_coeffs(cfg) -> list:
     "The coefficients of the dose-response sweep (`cfg.dose`: multiples of a numeric `cfg.coeff`); empty for 'norm' / 'mean'."
     if isinstance(cfg.coeff, str): return []
     return sorted({round(float(cfg.coeff) * m, 6) for m in cfg.dose} | {float(cfg.coeff)})
 
-# %% ../nbs/31_experiment.ipynb 93
+# %% ../nbs/31_experiment.ipynb 95
 def _first_order_screen(model, D, subs, stats, lab, heads, cfg, layer, progress) -> np.ndarray:
     "Every latent's first-order Δ on `lab`'s prompts (one backward pass per prompt batch, then a matmul with the decoder `D`), signed: higher = more in the paper's direction."
     coeff = stats.mean_act(other_label(lab)) if cfg.coeff == "mean" else cfg.coeff
@@ -705,7 +712,7 @@ def _first_order_screen(model, D, subs, stats, lab, heads, cfg, layer, progress)
                     for b in subs.values()], dim=1)
     return EXPECTED_SIGN[lab] * fo.mean(1).numpy().astype(float)
 
-# %% ../nbs/31_experiment.ipynb 94
+# %% ../nbs/31_experiment.ipynb 96
 def _to_confirm(screen, tops, cfg) -> tuple[list, float]:
     "Latents recomputed exactly: the top latents, the screen's `n_confirm` highest and (up to `max_confirm`) every latent the screen puts at or above a top latent; and that floor."
     by_screen = np.argsort(-screen, kind="stable")
@@ -714,7 +721,7 @@ def _to_confirm(screen, tops, cfg) -> tuple[list, float]:
                                   *[int(i) for i in by_screen if screen[i] >= floor][:cfg.max_confirm]]))
     return confirm, floor
 
-# %% ../nbs/31_experiment.ipynb 96
+# %% ../nbs/31_experiment.ipynb 98
 def _gate_conditions(model, sae, stats, latents, lab, tops, tops_all, confirm, cfg, layer) -> tuple:
     "The rank gate's exact runs on `lab`'s prompts: confirmed latents, nulls, the control and the dose sweep; `(conds, fm, gauss, dose_vecs, coeffs)`."
     oth = other_label(lab)
@@ -733,14 +740,14 @@ def _gate_conditions(model, sae, stats, latents, lab, tops, tops_all, confirm, c
         if c != cfg.coeff: conds += [Condition(f"dose{ci}_{j}", [v], coeff=c) for j, v in enumerate(dose_vecs.values())]
     return conds, fm, gauss, dose_vecs, coeffs
 
-# %% ../nbs/31_experiment.ipynb 97
+# %% ../nbs/31_experiment.ipynb 99
 def _top_rows(pp, tops, confirm, score, screen, exact, null_f, null_g, cfg) -> list:
     "One row per top latent: its exact Δ, rank among all latents (exact where recomputed, and by the screen alone), and p against each null."
     return [dict(top_rank=r, latent=int(t), delta=_mean_ci(pp[f"latent{confirm.index(t)}"], cfg.seed),
                  rank=_rank(score, t), rank_screen=_rank(screen, t), n_latents=len(score), p_rank=_rank(score, t) / len(score),
                  p_freq=_null_p(null_f, exact[t]), p_gauss=_null_p(null_g, exact[t])) for r, t in zip(cfg.top_latents, tops)]
 
-# %% ../nbs/31_experiment.ipynb 98
+# %% ../nbs/31_experiment.ipynb 100
 def _dose_rows(pp, coeffs, dose_vecs, tops, confirm, n_fm, n_gauss, cfg) -> dict:
     "Mean Δ per dose direction and coefficient; at the run's own coefficient, the exact values of the rank gate's runs."
     dose = {name: [float(pp[f"dose{ci}_{j}"].mean()) if c != cfg.coeff else None for ci, c in enumerate(coeffs)]
@@ -752,7 +759,7 @@ def _dose_rows(pp, coeffs, dose_vecs, tops, confirm, n_fm, n_gauss, cfg) -> dict
             for name, v in zip(dose_vecs, base): dose[name][ci] = float(v.mean())
     return dose
 
-# %% ../nbs/31_experiment.ipynb 100
+# %% ../nbs/31_experiment.ipynb 102
 def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress=True, labels=None) -> tuple[dict, dict]:
     "Rank of each top latent among all SAE latents, nulls, positive control and dose-response, per label: `(gates, per-prompt arrays)`."
     layer, ref, fp = LT.sae_layer(sae), _ref(cfg), model_fingerprint(model)
@@ -791,7 +798,7 @@ def latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progre
         arrays |= {f"gates/{lab}/{k}": v.astype(np.float32) for k, v in pp.items()}
     return out, arrays
 
-# %% ../nbs/31_experiment.ipynb 101
+# %% ../nbs/31_experiment.ipynb 103
 def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
     "Every head at or above `layer`, per measure and label: top latent #0 − mean of the random latents (and Δ vs unsteered), t-tests, BH-FDR."
     out = {}
@@ -819,7 +826,7 @@ def heads_fdr(results, cfg, types, layer, alpha=0.05) -> dict:
             out[m][lab] = dict(expected_sign=s, n_prompts=N, alpha=alpha, heads=heads_all, **res)
     return out
 
-# %% ../nbs/31_experiment.ipynb 102
+# %% ../nbs/31_experiment.ipynb 104
 def labels_gate(model, cfg, n_entities) -> dict:
     "Known must mean more than a base-rate hit: the base-rate rule, and ≥ `MIN_KNOWN` known test entities in some type."
     counts = {et: n_entities["known"][et] for et in n_entities["known"]}
@@ -833,10 +840,10 @@ def labels_gate(model, cfg, n_entities) -> dict:
     else: passed, reason = True, f"{', '.join(ok_types)} have ≥ {MIN_KNOWN} known test entities under the base-rate rule"
     return dict(passed=passed, reason=reason, rule=cfg.rule, known_entities=counts, min_known=MIN_KNOWN, table=table)
 
-# %% ../nbs/31_experiment.ipynb 104
+# %% ../nbs/31_experiment.ipynb 106
 SEPARATION_SPLITS = ("validation", "test")   # entities held out from latent selection (train); the validation split alone is small
 
-# %% ../nbs/31_experiment.ipynb 105
+# %% ../nbs/31_experiment.ipynb 107
 def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
     "`latent_separation` of the run's top latents on held-out entities (AUROC vs a label-permutation null of the maximum over latents)."
     idx = {lab: [v.latent_idx for v in latents[lab]] for lab in LABELS}
@@ -844,12 +851,12 @@ def separation_gate(model, sae, stats, cfg, latents, progress=True) -> dict:
                                 known_min=cfg.known_min, entity_types=list(cfg.entity_types), min_known=MIN_KNOWN, seed=cfg.seed,
                                 data_seed=cfg.seed, batch_size=cfg.batch_size, progress=progress)
 
-# %% ../nbs/31_experiment.ipynb 106
+# %% ../nbs/31_experiment.ipynb 108
 def _fmt(x, d=3): return "–" if x is None else f"{x:.{d}g}"
 
 ALPHA_RANK, ALPHA_NULL = 0.05, 0.1
 
-# %% ../nbs/31_experiment.ipynb 108
+# %% ../nbs/31_experiment.ipynb 110
 def _direction_checks(t, expected_sign, n_freq, n_gauss) -> dict:
     "Which of the primary test's criteria one direction meets: expected sign, rank p ≤ 0.05, each null's p ≤ 0.1 (reachable only with ≥ 9 nulls)."
     failed = []
@@ -860,7 +867,7 @@ def _direction_checks(t, expected_sign, n_freq, n_gauss) -> dict:
         if p > ALPHA_NULL: failed.append(f"p ≤ {ALPHA_NULL} vs {name} nulls" + (f" (too few: {n} nulls cannot give p below {floor:.2f})" if p <= floor + 1e-12 else ""))
     return dict(win=not failed, failed=failed)
 
-# %% ../nbs/31_experiment.ipynb 109
+# %% ../nbs/31_experiment.ipynb 111
 def verdict(gates) -> dict:
     "'replicates' / 'contradicts' / 'inconclusive' with the reason, from the gates (a gate that was not computed fails)."
     fails = []
@@ -895,7 +902,7 @@ def verdict(gates) -> dict:
     if not any(wins.values()): return dict(verdict="contradicts", reason="every gate passed but neither direction holds: " + "; ".join(facts), failed=[])
     return dict(verdict="inconclusive", reason="because only one direction holds: " + "; ".join(facts), failed=["mixed"])
 
-# %% ../nbs/31_experiment.ipynb 112
+# %% ../nbs/31_experiment.ipynb 114
 def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
     "`[(title, AttentionHeatmap)]`: the reported heads on one known and one unknown prompt, original and steered by the other label's top latent."
     out, et = [], types[0]
@@ -910,7 +917,7 @@ def report_heatmaps(model, batches, latents, cfg, heads, types) -> list:
                 out.append((title, attention_heatmap(model, "attn_weights", heads, tokens=b.tokens, attention_mask=b.attention_mask, title=title)))
     return out
 
-# %% ../nbs/31_experiment.ipynb 115
+# %% ../nbs/31_experiment.ipynb 117
 def matching_atlas(atlas, model, sae) -> Path | None:
     "The atlas folder (`'auto'`: `results/atlas`) built from `model` and `sae`'s weights, else `None` (with the reason printed for a given path)."
     if atlas in (None, "", "none") or sae is None: return None
@@ -924,10 +931,10 @@ def matching_atlas(atlas, model, sae) -> Path | None:
     if why and atlas != "auto": print(f"steerattn: the atlas in {d} was built from another {' and '.join(why)}; the report has no atlas section")
     return None if why else d
 
-# %% ../nbs/31_experiment.ipynb 117
+# %% ../nbs/31_experiment.ipynb 119
 def _not_computed(why): return dict(passed=False, reason=f"not computed: {why}")
 
-# %% ../nbs/31_experiment.ipynb 119
+# %% ../nbs/31_experiment.ipynb 121
 def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, head_info, types, layer, labels=None, n_entities=None,
                 progress=True) -> tuple[dict, dict]:
     "Phase 4b: the validity gates (`labels`, `separation`, `heads`, `rank` with nulls, control and dose-response) and their per-prompt arrays."
@@ -943,12 +950,12 @@ def gates_phase(model, sae, stats, batches, latents, results, cfg, rd, heads, he
     else: g["rank"], arrays = latent_rank_gate(model, sae, stats, batches, latents, heads, cfg, rd, progress, labels)
     return g, arrays
 
-# %% ../nbs/31_experiment.ipynb 120
+# %% ../nbs/31_experiment.ipynb 122
 class _Phases:
     "Timings and progress lines of `run_experiment`'s phases (on stderr when `progress`)."
     def __init__(self, progress): self.progress, self.timings, self.t_all = progress, {}, time.perf_counter(); self.t0 = self.t_all
 
-# %% ../nbs/31_experiment.ipynb 121
+# %% ../nbs/31_experiment.ipynb 123
 @patch
 def tick(self:_Phases, name):
     "Record the time since the last tick as phase `name`'s."
@@ -956,26 +963,24 @@ def tick(self:_Phases, name):
     if self.progress: print(f"steerattn: {name} done in {self.timings[name]:.0f} s", file=sys.stderr)
     self.t0 = time.perf_counter()
 
-# %% ../nbs/31_experiment.ipynb 123
+# %% ../nbs/31_experiment.ipynb 125
 @patch
 def __call__(self:_Phases, msg):
     if self.progress: print(f"steerattn: {msg}", file=sys.stderr)
 
-# %% ../nbs/31_experiment.ipynb 124
+# %% ../nbs/31_experiment.ipynb 126
 @patch
 def total(self:_Phases) -> dict: return self.timings | dict(total=round(time.perf_counter() - self.t_all, 2))
 
-# %% ../nbs/31_experiment.ipynb 126
+# %% ../nbs/31_experiment.ipynb 128
 def _check_run_args(cfg, model, sae, latents, label_budget):
     "What `run_experiment` refuses before a model loads: an unknown model, heads out of its range, a missing or broken SAE, a bad budget."
     if model is None: model_source(cfg.model)          # an unknown model fails before anything loads
-    if model is None and cfg.heads and (shape := model_shape(cfg.model)):   # heads out of range: said before the model loads
-        try: check_heads(cfg.heads, *shape)
-        except ValueError as e: raise ValueError(f"--heads: {e}") from None
+    if model is None: _heads_fit(cfg.heads, cfg.model)
     if sae is None and latents is None: check_sae_spec(cfg.sae)      # a missing or broken SAE too
     if label_budget < 1: raise ValueError(f"label_budget must be ≥ 1 (entities per type labelled in phase 0), got {label_budget}")
 
-# %% ../nbs/31_experiment.ipynb 128
+# %% ../nbs/31_experiment.ipynb 130
 def _load_phase(cfg, model, sae, latents, rd, device, phase):
     "Load the model and SAE (unless given), run the checks that need them, then claim the results folder: `(model, sae)`."
     phase("load: model and SAE")
@@ -986,7 +991,7 @@ def _load_phase(cfg, model, sae, latents, rd, device, phase):
     phase.tick("load")
     return model, sae
 
-# %% ../nbs/31_experiment.ipynb 129
+# %% ../nbs/31_experiment.ipynb 131
 def _inputs_phase(model, sae, cfg, batches, latents, stats, label_budget, progress, phase) -> tuple:
     "Phases 0–2: labels where missing, the prompts and the latents (unless given): `(batches, labels, stats, latents, layer)`."
     if batches is None:
@@ -1006,7 +1011,7 @@ def _inputs_phase(model, sae, cfg, batches, latents, stats, label_budget, progre
     phase.tick("latents")
     return batches, labels, stats, latents, layer
 
-# %% ../nbs/31_experiment.ipynb 130
+# %% ../nbs/31_experiment.ipynb 132
 def _heads_phase(model, cfg, layer, types, labels, phase) -> tuple:
     "The reported heads before the test: given, or chosen on the validation split; `(None, None)` for caller-given prompts (chosen after steering)."
     phase(f"heads: chosen on the {cfg.head_split} split before the test")
@@ -1017,14 +1022,14 @@ def _heads_phase(model, cfg, layer, types, labels, phase) -> tuple:
     phase.tick("heads")
     return heads, head_info
 
-# %% ../nbs/31_experiment.ipynb 132
+# %% ../nbs/31_experiment.ipynb 134
 def _post_hoc_heads(results, cfg, types, layer) -> tuple:
     "Caller-given prompts have no validation split to choose heads on: the `n_heads` attending most on the test prompts."
     heads = pick_heads(np.concatenate([results[(lab, et)].scores["original"][_ref(cfg)] for lab in LABELS for et in types]), layer, cfg.n_heads)
     return heads, dict(rule=f"post hoc: the {cfg.n_heads} heads attending most on the test prompts (prompts given by the caller)",
                        heads=[list(h) for h in heads])
 
-# %% ../nbs/31_experiment.ipynb 134
+# %% ../nbs/31_experiment.ipynb 136
 def _report_phase(model, sae, batches, latents, results, cfg, rd, heads, types, summary, garrays, atlas, phase):
     "Phase 6: significance.md and report.html (heatmaps when the prompts allow, the atlas section when one matches)."
     phase("report")
@@ -1037,7 +1042,7 @@ def _report_phase(model, sae, batches, latents, results, cfg, rd, heads, types, 
     write_report(rd.path/"report.html", summary, results, cfg, heads, types, heatmaps=heatmaps, sections=extra, arrays=garrays)
     phase.tick("report")
 
-# %% ../nbs/31_experiment.ipynb 135
+# %% ../nbs/31_experiment.ipynb 137
 def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, model=None, sae=None,
                    batches=None, latents=None, progress=True, atlas="auto", stats=None, device=None, label_budget:int=200) -> dict:
     """Run phases 1–6 into `out`; saved steering runs (and the refusal phase) built from the same inputs are reused.
@@ -1078,13 +1083,13 @@ def run_experiment(cfg: ExperimentConfig, out="results/steering", force=False, m
     rd.finish()                                # a staged takeover replaces the old results only now
     return summary
 
-# %% ../nbs/31_experiment.ipynb 139
+# %% ../nbs/31_experiment.ipynb 141
 def parse_csv(s, typ=str, what="value") -> tuple:
     "A comma-separated option as a tuple of `typ`; a bad item names the option and shows what is valid."
     try: return tuple(typ(x.strip()) for x in str(s).split(",") if x.strip())
     except ValueError: raise ValueError(f"--{what}: cannot read {s!r}; give comma-separated {typ.__name__}s, e.g. '0,1,2'") from None
 
-# %% ../nbs/31_experiment.ipynb 140
+# %% ../nbs/31_experiment.ipynb 142
 def parse_coeff(s):
     "`--coeff`: a number, 'norm', 'mean', or 'auto' / empty (None: the model family's)."
     if s in (None, "", "auto"): return None
@@ -1092,7 +1097,7 @@ def parse_coeff(s):
     try: return float(s)
     except ValueError: raise ValueError(f"--coeff: cannot read {s!r}; valid: a number > 0, 'norm', 'mean' or 'auto'") from None
 
-# %% ../nbs/31_experiment.ipynb 143
+# %% ../nbs/31_experiment.ipynb 145
 def _atlas_coeff(s, model):
     "`--coeff` of `steerattn atlas`: as `parse_coeff`, with 'auto' the model family's and a number > 0."
     c = parse_coeff(s)
@@ -1100,7 +1105,7 @@ def _atlas_coeff(s, model):
     if not isinstance(c, str) and not c > 0: raise ValueError(f"--coeff must be > 0, 'norm', 'mean' or 'auto'; got {s!r}")
     return c
 
-# %% ../nbs/31_experiment.ipynb 145
+# %% ../nbs/31_experiment.ipynb 147
 def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, known_min, seed, coeff, progress):
     "The top known/unknown (ranks 0, 1, 2) and random latents exactly as `steerattn run` picks them; `None` without labels for this model."
     try:
@@ -1112,7 +1117,7 @@ def _top_latents(model, sae, model_name, sae_spec, entity_types, label_mode, kno
     ids = lambda k: [int(v.latent_idx) for v in lat[k]]
     return {l: ids(l) for l in LABELS}, {l: ids(f"random_{l}") for l in LABELS}
 
-# %% ../nbs/31_experiment.ipynb 146
+# %% ../nbs/31_experiment.ipynb 148
 def _check_atlas_options(model, latents, n_prompts, entity_types, split, label_mode, known_min, measures, pos_type, heads, n_heads,
                          batch_size, max_rows, block_size, dtype, examples, compute_dtype, label_budget) -> tuple:
     "`build_atlas`'s options checked before a model loads; `(entity types, measures)` parsed."
@@ -1136,12 +1141,10 @@ def _check_atlas_options(model, latents, n_prompts, entity_types, split, label_m
     if known_min is not None and known_min < 1: raise ValueError(f"--known_min must be ≥ 1, got {known_min}")
     try: as_heads(parse_csv(heads))
     except ValueError: raise ValueError(f"--heads: cannot read {heads!r}; give layer:head pairs, e.g. '23:4,23:5'") from None
-    if parse_csv(heads) and (shape := model_shape(model)):   # out of range: said before the model loads when its config is on disk
-        try: check_heads(parse_csv(heads), *shape)
-        except ValueError as e: raise ValueError(f"--heads: {e}") from None
+    _heads_fit(parse_csv(heads), model)
     return ets, ms
 
-# %% ../nbs/31_experiment.ipynb 148
+# %% ../nbs/31_experiment.ipynb 150
 def _atlas_finisher(m, s, model, sae, ets, label_mode, known_min, seed, c, progress, heads, n_heads, ms, examples):
     "`compute_atlas`'s last step on rank 0: the top and random latents as `steerattn run` picks them, the findings, and example sentences."
     def finish(A, info):
@@ -1156,7 +1159,7 @@ def _atlas_finisher(m, s, model, sae, ets, label_mode, known_min, seed, c, progr
         return f
     return finish
 
-# %% ../nbs/31_experiment.ipynb 149
+# %% ../nbs/31_experiment.ipynb 151
 def build_atlas(out="results/atlas", model="default", sae="default", latents="all", n_prompts=8, entity_types="player,movie,city,song",
                 split="test", label_mode="greedy", known_min=None, coeff="auto", measures="attn_weights", pos_type="entity_last",
                 heads="", n_heads=4, batch_size=64, max_rows=None, block_size=64, shards="", dtype="float32", examples=3, seed=42,
@@ -1192,7 +1195,7 @@ def build_atlas(out="results/atlas", model="default", sae="default", latents="al
         print(atlas_summary(info))
     return r
 
-# %% ../nbs/31_experiment.ipynb 164
+# %% ../nbs/31_experiment.ipynb 166
 def entity_head_scores(model, prompt, entity) -> torch.Tensor:
     "`[n_layers, n_heads]` attention from the last token of `prompt` to the tokens of `entity`."
     if entity not in prompt: raise ValueError(f"entity {entity!r} does not occur in prompt {prompt!r}")
